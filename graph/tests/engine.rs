@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Up, Video, log};
+use common::{Up, Video, log, run_fresh};
 use montage_graph::{
     BuildError, Command, END, GraphError, MergeError, NodeError, RunConfig, RunOutcome, START,
     StateGraph, ThreadId,
@@ -180,12 +180,7 @@ async fn goto_overrides_edges_and_must_be_declared() {
     g.add_node("b", logging_node("b"));
     g.add_edge(START, "route").add_edge("route", "a");
     g.add_edge("a", END).add_edge("b", END);
-    let out = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap();
+    let out = run_fresh(g).await.unwrap();
     assert_eq!(out.state().log, ["route", "b"]);
 
     let mut g = StateGraph::<Video>::new();
@@ -199,12 +194,7 @@ async fn goto_overrides_edges_and_must_be_declared() {
         .add_edge("route", "a")
         .add_edge("a", END)
         .add_edge("b", END);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(matches!(err, GraphError::UnknownRoute { target, .. } if target == "a"));
 }
 
@@ -214,12 +204,7 @@ async fn a_router_naming_an_undeclared_target_fails_the_run() {
     g.add_node("a", logging_node("a"));
     g.add_edge(START, "a");
     g.add_conditional_edges("a", |_, _| "elsewhere", [END]);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(
         matches!(err, GraphError::UnknownRoute { ref target, .. } if target == "elsewhere"),
         "{err}"
@@ -240,12 +225,7 @@ async fn parallel_branches_run_in_one_step_and_merge_in_order() {
     g.add_edge("intent", "music").add_edge("intent", "images");
     g.add_edge("music", "compose").add_edge("images", "compose");
     g.add_edge("compose", END);
-    let out = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap();
+    let out = run_fresh(g).await.unwrap();
     // music finishes last but was scheduled first: merge order is schedule order.
     assert_eq!(out.state().log, ["intent", "music", "images", "compose"]);
 }
@@ -337,12 +317,7 @@ async fn a_panicking_node_fails_the_run_instead_of_the_process() {
         Ok(Command::<Up>::none())
     });
     g.add_edge(START, "bad").add_edge("bad", END);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(
         matches!(err, GraphError::NodeFailed { ref node, .. } if node == "bad"),
         "{err}"

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Up, Video};
+use common::{Up, Video, run_fresh};
 use montage_graph::{END, GraphError, MergeError, RunConfig, START, StateGraph, ThreadId};
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -72,12 +72,7 @@ async fn fan_out_items_writing_one_value_conflict() {
         |_, _: i32, _| async { Ok(Up::Plan("same".into())) },
     );
     g.add_edge(START, "assets").add_edge("assets", END);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&ThreadId::random(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(
         matches!(err, GraphError::Merge { source: MergeError::Conflict { ref first, ref second, .. }, .. } if first == "assets#0" && second == "assets#1"),
         "{err}"

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Up, Video, log};
+use common::{Up, Video, log, run_fresh};
 use montage_graph::{
     Command, CompiledGraph, END, GraphError, NodeError, RunConfig, RunOutcome, RunStatus, START,
     StateGraph, ThreadId,
@@ -187,12 +187,7 @@ async fn an_interrupt_without_an_answer_handler_is_a_failure_not_a_hang() {
         Ok(Command::<Up>::none().interrupt(json!("?")))
     });
     g.add_edge(START, "ask").add_edge("ask", END);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(matches!(err, GraphError::NoAnswerHandler(ref n) if n == "ask"));
 }
 
@@ -208,11 +203,6 @@ async fn two_questions_in_one_step_are_refused() {
         g.add_edge("start", name).add_edge(name, END);
     }
     g.add_edge(START, "start");
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&"t".into(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(matches!(err, GraphError::MultipleInterrupts(ref nodes) if nodes.len() == 2));
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Up, Video, log};
+use common::{Up, Video, log, run_fresh};
 use montage_graph::{
     CancellationToken, Command, END, EventKind, GraphError, NodeError, NodeErrorKind, RetryPolicy,
     RunConfig, RunOutcome, RunStatus, START, StateGraph, ThreadId,
@@ -138,12 +138,7 @@ async fn a_slow_attempt_times_out_and_the_retry_succeeds() {
     );
     g.add_edge(START, "clip").add_edge("clip", END);
     let started = Instant::now();
-    let out = g
-        .compile()
-        .unwrap()
-        .invoke(&ThreadId::random(), Video::default(), RunConfig::default())
-        .await
-        .unwrap();
+    let out = run_fresh(g).await.unwrap();
     assert_eq!(out.state().log, ["clip"]);
     assert_eq!(started.elapsed(), Duration::from_secs(31));
 }
@@ -157,12 +152,7 @@ async fn a_timeout_without_retries_fails_with_a_timeout_error() {
     })
     .timeout(Duration::from_secs(5));
     g.add_edge(START, "clip").add_edge("clip", END);
-    let err = g
-        .compile()
-        .unwrap()
-        .invoke(&ThreadId::random(), Video::default(), RunConfig::default())
-        .await
-        .unwrap_err();
+    let err = run_fresh(g).await.unwrap_err();
     assert!(
         matches!(
             err,

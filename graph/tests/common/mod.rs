@@ -55,3 +55,17 @@ impl State for Video {
 pub fn log(line: impl Into<String>) -> Up {
     Up::Log(line.into())
 }
+
+/// Compiles `graph` and runs it once on a fresh thread with the default configuration.
+pub async fn run_fresh(
+    graph: montage_graph::StateGraph<Video>,
+) -> Result<montage_graph::RunOutcome<Video>, montage_graph::GraphError> {
+    let graph = graph.compile().expect("the test graph is valid");
+    graph
+        .invoke(
+            &montage_graph::ThreadId::random(),
+            Video::default(),
+            montage_graph::RunConfig::default(),
+        )
+        .await
+}
