@@ -57,10 +57,17 @@ struct TaskEnv<S: State> {
 
 type TaskResult<U> = Result<Command<U>, (NodeError, u32)>;
 
+/// One finished task of a step: its node, its task key (node, or node#item) and its output.
+struct Finished<U> {
+    node: String,
+    key: String,
+    command: Command<U>,
+}
+
 enum StepEnd<U> {
-    Done(Vec<(String, Command<U>)>),
+    Done(Vec<Finished<U>>),
     Failed {
-        finished: Vec<(String, Command<U>)>,
+        finished: Vec<Finished<U>>,
         failure: GraphError,
     },
     Cancelled,
@@ -176,6 +183,8 @@ impl<S: State> CompiledGraph<S> {
         });
 
         let keys: Vec<String> = tasks.iter().map(Task::key).collect();
+        let nodes: Vec<(String, Option<usize>)> =
+            tasks.iter().map(|t| (t.node.to_string(), t.item)).collect();
         let to_run: Vec<(usize, Task<S>)> = tasks
             .into_iter()
             .enumerate()
@@ -227,7 +236,7 @@ impl<S: State> CompiledGraph<S> {
                     {
                         return Ok(StepEnd::Cancelled);
                     }
-                    let (node, item) = split_key(&keys[i]);
+                    let (node, item) = nodes[i].clone();
                     failure = Some(GraphError::NodeFailed {
                         node,
                         item,
@@ -240,7 +249,11 @@ impl<S: State> CompiledGraph<S> {
         }
         let ordered = keys
             .into_iter()
-            .filter_map(|key| done.remove(&key).map(|c| (key, c)))
+            .zip(nodes)
+            .filter_map(|(key, (node, _))| {
+                done.remove(&key)
+                    .map(|command| Finished { node, key, command })
+            })
             .collect();
         Ok(match failure {
             None => StepEnd::Done(ordered),
@@ -255,15 +268,14 @@ impl<S: State> CompiledGraph<S> {
     fn apply(
         &self,
         cursor: &mut Cursor<S>,
-        outputs: Vec<(String, Command<S::Update>)>,
+        outputs: Vec<Finished<S::Update>>,
     ) -> Result<(Save, Option<Interrupt>), GraphError> {
         cursor.step += 1;
         let step = cursor.step;
         let mut interrupts = Vec::new();
         let mut updates = Vec::new();
         let mut routes: Vec<(String, Vec<String>)> = Vec::new();
-        for (key, command) in outputs {
-            let (node, _) = split_key(&key);
+        for Finished { node, key, command } in outputs {
             if let Some(question) = command.interrupt {
                 interrupts.push(Interrupt {
                     node: node.clone(),
@@ -362,7 +374,7 @@ impl<S: State> CompiledGraph<S> {
     async fn fail(
         &self,
         mut cursor: Cursor<S>,
-        finished: Vec<(String, Command<S::Update>)>,
+        finished: Vec<Finished<S::Update>>,
         failure: GraphError,
     ) -> Result<RunOutcome<S>, GraphError> {
         cursor.step += 1;
@@ -372,25 +384,15 @@ impl<S: State> CompiledGraph<S> {
         };
         let id = self.save(&mut cursor, save, None).await?;
         if let Some(store) = &self.checkpointer {
-            for (task, command) in finished {
+            for Finished { key, command, .. } in finished {
                 let write = PendingWrite {
-                    task,
+                    task: key,
                     output: serde_json::to_vec(&command)?,
                 };
                 store.put_write(&cursor.thread, id, &write).await?;
             }
         }
         Err(failure)
-    }
-}
-
-fn split_key(key: &str) -> (String, Option<usize>) {
-    match key.rsplit_once('#') {
-        Some((node, item)) => match item.parse() {
-            Ok(i) => (node.to_owned(), Some(i)),
-            Err(_) => (key.to_owned(), None),
-        },
-        None => (key.to_owned(), None),
     }
 }
 

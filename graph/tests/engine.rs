@@ -324,3 +324,29 @@ async fn a_panicking_node_fails_the_run_instead_of_the_process() {
     );
     assert!(err.to_string().contains("panicked"));
 }
+
+#[tokio::test]
+async fn node_names_may_contain_a_hash_and_digits() {
+    let mut g = StateGraph::<Video>::new();
+    g.add_node("scene#2", logging_node("scene#2"));
+    g.add_node("after", logging_node("after"));
+    g.add_edge(START, "scene#2")
+        .add_edge("scene#2", "after")
+        .add_edge("after", END);
+    let graph = g.compile().unwrap();
+    let thread = ThreadId::random();
+    let out = graph
+        .invoke(&thread, Video::default(), RunConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(out.state().log, ["scene#2", "after"]);
+    assert_eq!(
+        graph
+            .state(&thread)
+            .await
+            .unwrap()
+            .counters
+            .visits("scene#2"),
+        1
+    );
+}
