@@ -144,6 +144,17 @@ struct ThreadLog {
     sender: broadcast::Sender<Event>,
 }
 
+impl ThreadLog {
+    /// The retained events from `from_seq` on.
+    fn since(&self, from_seq: u64) -> VecDeque<Event> {
+        self.events
+            .iter()
+            .filter(|e| e.seq >= from_seq)
+            .cloned()
+            .collect()
+    }
+}
+
 const LIVE_CAPACITY: usize = 1024;
 
 impl Default for EventHub {
@@ -218,13 +229,7 @@ impl EventHub {
     pub fn subscribe(self: &Arc<Self>, thread: &ThreadId, from_seq: u64) -> EventStream {
         let (backlog, live) = self.with_log(thread, |log| {
             let live = log.sender.subscribe();
-            let backlog = log
-                .events
-                .iter()
-                .filter(|e| e.seq >= from_seq)
-                .cloned()
-                .collect();
-            (backlog, live)
+            (log.since(from_seq), live)
         });
         EventStream {
             hub: Arc::clone(self),
@@ -236,13 +241,7 @@ impl EventHub {
     }
 
     fn retained_from(&self, thread: &ThreadId, from_seq: u64) -> VecDeque<Event> {
-        self.with_log(thread, |log| {
-            log.events
-                .iter()
-                .filter(|e| e.seq >= from_seq)
-                .cloned()
-                .collect()
-        })
+        self.with_log(thread, |log| log.since(from_seq))
     }
 }
 
