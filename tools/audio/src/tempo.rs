@@ -1,0 +1,181 @@
+//! Tempo: the onset envelope, its autocorrelation, the octave decision, and a tempo curve
+//! tracked with Viterbi so the tempo may drift or change.
+
+use crate::features::Features;
+
+/// The onset-strength envelope: aubio's novelty, log-compressed, with its local mean removed
+/// and normalised to unit deviation.
+pub(crate) fn envelope(features: &Features) -> Vec<f32> {
+    let novelty = &features.novelty;
+    if novelty.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted: Vec<f32> = novelty.iter().copied().filter(|v| *v > 0.0).collect();
+    sorted.sort_by(f32::total_cmp);
+    let scale = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0).max(1e-6);
+    let compressed: Vec<f32> = novelty.iter().map(|v| (1.0 + v / scale).ln()).collect();
+    // Remove a ~0.5 s moving average: what stands out locally is an onset.
+    let half = 22;
+    let mut prefix = vec![0.0f64; compressed.len() + 1];
+    for (i, v) in compressed.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + f64::from(*v);
+    }
+    let mut out: Vec<f32> = (0..compressed.len())
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(compressed.len()));
+            let mean = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
+            (f64::from(compressed[i]) - mean).max(0.0) as f32
+        })
+        .collect();
+    let deviation = (out.iter().map(|v| v * v).sum::<f32>() / out.len() as f32).sqrt();
+    if deviation > 1e-9 {
+        out.iter_mut().for_each(|v| *v /= deviation);
+    }
+    out
+}
+
+/// Normalised autocorrelation of `env` for lags `0..max_lag`.
+pub(crate) fn autocorrelation(env: &[f32], max_lag: usize) -> Vec<f64> {
+    let n = env.len();
+    let mut acf = vec![0.0; max_lag.min(n)];
+    for (lag, slot) in acf.iter_mut().enumerate() {
+        let s: f32 = env[..n - lag].iter().zip(&env[lag..]).map(|(a, b)| a * b).sum();
+        *slot = f64::from(s) / (n - lag) as f64;
+    }
+    acf
+}
+
+/// Beat period bounds in frames: 40–240 BPM.
+pub(crate) fn lag_bounds(frame_seconds: f64) -> (usize, usize) {
+    ((60.0 / 240.0 / frame_seconds).floor() as usize, (60.0 / 40.0 / frame_seconds).ceil() as usize)
+}
+
+fn at(acf: &[f64], lag: f64) -> f64 {
+    let i = lag.floor() as usize;
+    match (acf.get(i), acf.get(i + 1)) {
+        (Some(a), Some(b)) => a + (b - a) * (lag - i as f64),
+        (Some(a), None) => *a,
+        _ => 0.0,
+    }
+}
+
+/// How strongly a beat period of `lag` frames is supported: the autocorrelation there and at
+/// its multiples (a bar is a multiple of the beat), taking the best nearby value.
+fn periodicity(acf: &[f64], lag: f64) -> f64 {
+    let peak = |l: f64| (-1..=1).map(|d| at(acf, l + f64::from(d))).fold(f64::MIN, f64::max);
+    peak(lag) + 0.5 * peak(2.0 * lag) + 0.25 * peak(4.0 * lag)
+}
+
+/// Candidate beat periods in frames, best-supported first: the strongest autocorrelation
+/// peaks and their double and half. `None` when the envelope has no periodicity at all.
+pub(crate) fn candidate_periods(env: &[f32], frame_seconds: f64) -> Option<Vec<f64>> {
+    let (lo, hi) = lag_bounds(frame_seconds);
+    let acf = autocorrelation(env, hi * 4 + 4);
+    if acf.len() <= hi + 1 || acf[0] <= 1e-9 {
+        return None;
+    }
+    let scores: Vec<f64> = (0..=hi + 1).map(|lag| if lag < lo { f64::MIN } else { periodicity(&acf, lag as f64) }).collect();
+    let mut peaks: Vec<(f64, f64)> = (lo.max(1)..=hi)
+        .filter(|&l| scores[l] >= scores[l - 1] && scores[l] >= scores[l + 1] && acf[l] > 0.0)
+        .map(|l| (refine(&acf, l), scores[l]))
+        .collect();
+    peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut candidates: Vec<f64> = Vec::new();
+    for &(lag, _) in peaks.iter().take(4) {
+        for c in [lag, lag * 2.0, lag / 2.0] {
+            let in_range = c >= lo as f64 && c <= hi as f64;
+            if in_range && !candidates.iter().any(|k| (k / c - 1.0).abs() < 0.03) {
+                candidates.push(c);
+            }
+        }
+    }
+    (!candidates.is_empty()).then_some(candidates)
+}
+
+/// How much of the envelope's energy repeats at `lag`: the confidence of a tempo.
+pub(crate) fn confidence(env: &[f32], lag: f64) -> f64 {
+    let acf = autocorrelation(env, lag as usize + 2);
+    if acf.is_empty() || acf[0] <= 1e-9 {
+        return 0.0;
+    }
+    (at(&acf, lag) / acf[0]).clamp(0.0, 1.0)
+}
+
+/// A peak's position to a fraction of a frame, from a parabola through it.
+fn refine(acf: &[f64], i: usize) -> f64 {
+    if i == 0 || i + 1 >= acf.len() {
+        return i as f64;
+    }
+    let (a, b, c) = (acf[i - 1], acf[i], acf[i + 1]);
+    let denom = a - 2.0 * b + c;
+    if denom.abs() < 1e-12 {
+        return i as f64;
+    }
+    i as f64 + (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+}
+
+/// The beat period per frame: local tempo in overlapping windows, tracked with Viterbi
+/// (states: periods near the global one; transitions penalise tempo jumps), interpolated
+/// between window centres.
+pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<f64> {
+    let window = (8.0 / frame_seconds) as usize;
+    let step = (2.0 / frame_seconds) as usize;
+    if env.len() < window * 2 {
+        return vec![global; env.len()];
+    }
+    let states: Vec<f64> = (0..=40).map(|k| global * 0.7 * (2.1f64).powf(f64::from(k) / 40.0)).collect();
+    let max_lag = (states[states.len() - 1] * 2.0) as usize + 4;
+    let mut centres = Vec::new();
+    let mut emissions: Vec<Vec<f64>> = Vec::new();
+    let mut start = 0;
+    while start + window <= env.len() {
+        let acf = autocorrelation(&env[start..start + window], max_lag);
+        let norm = acf[0].max(1e-9);
+        emissions.push(states.iter().map(|&l| periodicity(&acf, l) / norm).collect());
+        centres.push(start + window / 2);
+        start += step;
+    }
+    let jump_cost = 2.5;
+    let mut score: Vec<f64> = emissions[0].clone();
+    let mut back: Vec<Vec<usize>> = Vec::new();
+    for emission in &emissions[1..] {
+        let mut next = vec![f64::MIN; states.len()];
+        let mut from = vec![0; states.len()];
+        for (j, lj) in states.iter().enumerate() {
+            for (i, li) in states.iter().enumerate() {
+                let s = score[i] - jump_cost * (lj / li).ln().abs();
+                if s > next[j] {
+                    next[j] = s;
+                    from[j] = i;
+                }
+            }
+            next[j] += emission[j];
+        }
+        back.push(from);
+        score = next;
+    }
+    let mut state = score
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    let mut path = vec![state; emissions.len()];
+    for (w, from) in back.iter().enumerate().rev() {
+        state = from[state];
+        path[w] = state;
+    }
+    let periods: Vec<f64> = path.iter().map(|&s| states[s]).collect();
+    (0..env.len())
+        .map(|t| {
+            match centres.iter().position(|&c| c > t) {
+                Some(0) => periods[0],
+                None => periods[periods.len() - 1],
+                Some(k) => {
+                    let (c0, c1) = (centres[k - 1] as f64, centres[k] as f64);
+                    let w = (t as f64 - c0) / (c1 - c0);
+                    periods[k - 1] * (1.0 - w) + periods[k] * w
+                }
+            }
+        })
+        .collect()
+}
