@@ -7,6 +7,6 @@ use montage::cli::Cli;
 fn main() -> anyhow::Result<()> {
     montage::telemetry::init();
     let cli = Cli::parse();
-    montage::cli::run(cli)?;
+    montage::cli::run(cli, &mut std::io::stdout().lock())?;
     Ok(())
 }

@@ -47,8 +47,14 @@ impl ToAnalysisRate {
             None
         } else {
             Some(
-                Fft::<f32>::new(rate as usize, ANALYSIS_RATE as usize, RESAMPLER_CHUNK, 1, FixedSync::Input)
-                    .map_err(|e| AudioError::Analysis(format!("resampler: {e}")))?,
+                Fft::<f32>::new(
+                    rate as usize,
+                    ANALYSIS_RATE as usize,
+                    RESAMPLER_CHUNK,
+                    1,
+                    FixedSync::Input,
+                )
+                .map_err(|e| AudioError::Analysis(format!("resampler: {e}")))?,
             )
         };
         let output = vec![0.0; resampler.as_ref().map_or(0, |r| r.output_frames_max())];
@@ -64,12 +70,21 @@ impl ToAnalysisRate {
     }
 
     /// Feeds samples; calls `sink` with whatever is ready at the analysis rate.
-    pub fn push(&mut self, samples: &[f32], sink: &mut dyn FnMut(&[f32])) -> Result<(), AudioError> {
+    pub fn push(
+        &mut self,
+        samples: &[f32],
+        sink: &mut dyn FnMut(&[f32]),
+    ) -> Result<(), AudioError> {
         self.received += samples.len() as u64;
         self.feed(samples, u64::MAX, sink)
     }
 
-    fn feed(&mut self, samples: &[f32], limit: u64, sink: &mut dyn FnMut(&[f32])) -> Result<(), AudioError> {
+    fn feed(
+        &mut self,
+        samples: &[f32],
+        limit: u64,
+        sink: &mut dyn FnMut(&[f32]),
+    ) -> Result<(), AudioError> {
         let Some(resampler) = &mut self.resampler else {
             sink(samples);
             return Ok(());
@@ -89,7 +104,9 @@ impl ToAnalysisRate {
             start += read;
             let skipped = self.skip.min(written);
             self.skip -= skipped;
-            let room = limit.saturating_sub(self.emitted).min((written - skipped) as u64) as usize;
+            let room = limit
+                .saturating_sub(self.emitted)
+                .min((written - skipped) as u64) as usize;
             self.emitted += room as u64;
             sink(&self.output[skipped..skipped + room]);
         }
@@ -119,8 +136,10 @@ pub fn decode(
     sink: &mut dyn FnMut(&[f32]),
 ) -> Result<SourceInfo, AudioError> {
     // A malformed file must never take the process down, whatever a codec does with it.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_inner(source, extension, sink)))
-        .unwrap_or_else(|_| Err(AudioError::Corrupt("the decoder rejected the data".into())))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_inner(source, extension, sink)
+    }))
+    .unwrap_or_else(|_| Err(AudioError::Corrupt("the decoder rejected the data".into())))
 }
 
 fn decode_inner(
@@ -134,12 +153,21 @@ fn decode_inner(
         hint.with_extension(ext);
     }
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, stream, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| match e {
-            SymphoniaError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => AudioError::Io(io),
+            SymphoniaError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+                AudioError::Io(io)
+            }
             other => AudioError::Unsupported(other.to_string()),
         })?;
-    let track = format.default_track(TrackType::Audio).ok_or(AudioError::NoAudioTrack)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or(AudioError::NoAudioTrack)?;
     let track_id = track.id;
     let params = track
         .codec_params
@@ -163,7 +191,9 @@ fn decode_inner(
             Ok(Some(packet)) => packet,
             Ok(None) => break,
             // A truncated file ends early: keep what was decoded.
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break;
+            }
             Err(SymphoniaError::ResetRequired) => break,
             Err(e) if decoded_any => {
                 tracing::warn!(error = %e, "stopping at a damaged packet");
@@ -195,14 +225,20 @@ fn decode_inner(
         interleaved.resize(buffer.samples_interleaved(), 0.0);
         buffer.copy_to_slice_interleaved(&mut interleaved);
         mono.clear();
-        mono.extend(interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32));
+        mono.extend(
+            interleaved
+                .chunks_exact(channels)
+                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+        );
         frames += n as u64;
         let (conv, conv_rate) = match &mut converter {
             Some(c) => c,
             None => converter.insert((ToAnalysisRate::new(rate)?, rate)),
         };
         if *conv_rate != rate {
-            return Err(AudioError::Unsupported("the sample rate changes mid-stream".into()));
+            return Err(AudioError::Unsupported(
+                "the sample rate changes mid-stream".into(),
+            ));
         }
         conv.push(&mono, sink)?;
     }

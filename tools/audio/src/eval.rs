@@ -9,8 +9,16 @@ pub const IGNORE_BEFORE: f64 = 5.0;
 /// computes it: both trimmed of beats before 5 s, each reference matched at most once within
 /// ±70 ms. 0 when either list is empty after trimming (1 when both are).
 pub fn f_measure(reference: &[f64], estimated: &[f64]) -> f64 {
-    let reference: Vec<f64> = reference.iter().copied().filter(|t| *t >= IGNORE_BEFORE).collect();
-    let estimated: Vec<f64> = estimated.iter().copied().filter(|t| *t >= IGNORE_BEFORE).collect();
+    let reference: Vec<f64> = reference
+        .iter()
+        .copied()
+        .filter(|t| *t >= IGNORE_BEFORE)
+        .collect();
+    let estimated: Vec<f64> = estimated
+        .iter()
+        .copied()
+        .filter(|t| *t >= IGNORE_BEFORE)
+        .collect();
     if reference.is_empty() && estimated.is_empty() {
         return 1.0;
     }

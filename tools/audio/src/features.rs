@@ -12,7 +12,9 @@ pub const HOP: usize = 256;
 pub const WIN: usize = 1024;
 /// Coarse spectral bands (low to high), for harmonic change and section novelty.
 pub const BANDS: usize = 8;
-const BAND_EDGES_HZ: [f32; BANDS + 1] = [30.0, 120.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 11_025.0];
+const BAND_EDGES_HZ: [f32; BANDS + 1] = [
+    30.0, 120.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 11_025.0,
+];
 
 /// The frame-rate features of a whole track: a few floats per 11.6 ms, so an hour is a few MB.
 #[derive(Debug, Default, Clone)]
@@ -93,16 +95,25 @@ impl FeatureExtractor {
         // Clipped or non-finite input must not poison the analysis.
         let mut clean = [0.0f32; HOP];
         for (c, s) in clean.iter_mut().zip(hop) {
-            *c = if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 };
+            *c = if s.is_finite() {
+                s.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            };
         }
         let detected = self.onset.do_result(clean.as_slice()).map_err(fail)?;
         if detected > 0.0 {
-            self.features.onsets.push(f64::from(self.onset.get_last_s()));
+            self.features
+                .onsets
+                .push(f64::from(self.onset.get_last_s()));
         }
-        self.features.novelty.push(self.onset.get_descriptor().max(0.0));
+        self.features
+            .novelty
+            .push(self.onset.get_descriptor().max(0.0));
         let energy: f32 = clean.iter().map(|s| s * s).sum::<f32>() / HOP as f32;
         self.features.rms.push(energy.sqrt());
-        let spectrum = CVecMut::from_parts(self.norm.as_mut_slice(), self.phase.as_mut_slice()).map_err(fail)?;
+        let spectrum = CVecMut::from_parts(self.norm.as_mut_slice(), self.phase.as_mut_slice())
+            .map_err(fail)?;
         self.pvoc.do_(clean.as_slice(), spectrum).map_err(fail)?;
         let mut bands = [0.0f32; BANDS];
         for (band, &(lo, hi)) in bands.iter_mut().zip(&self.band_bins) {

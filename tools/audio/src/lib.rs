@@ -39,18 +39,26 @@ use std::path::Path;
 
 /// Less audio than this cannot hold a beat worth cutting on.
 pub const MIN_SECONDS: f64 = 2.0;
+/// Below this tempo confidence there is no pulse to cut on (noise, a drone, free time):
+/// music with a beat scores above 0.8, noise and random hits below 0.15.
+const MIN_TEMPO_CONFIDENCE: f64 = 0.25;
+/// How far a beat may sit from an attack and still be heard on it (mir_eval's tolerance).
+const ONSET_TOLERANCE: f64 = 0.07;
 /// Rate of [`BeatGrid::energy`].
 pub const ENERGY_RATE: f64 = 10.0;
 /// Frames quieter than this (about −60 dBFS) count as silence.
 const SILENCE_RMS: f32 = 1e-3;
-/// The onset envelope peaks this many frames after the attack (aubio's window lag).
-const ENVELOPE_LAG_FRAMES: f64 = 1.5;
+/// The onset envelope peaks this many frames after the attack (measured on synthetic hits).
+const ENVELOPE_LAG_FRAMES: f64 = 0.2;
 
 /// Analyses an audio file of any supported format (WAV, MP3, FLAC, OGG/Vorbis, AAC in
 /// MP4/M4A).
 pub fn analyze_file(path: &Path) -> Result<BeatGrid, AudioError> {
     let file = std::fs::File::open(path)?;
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     analyze_source(Box::new(file), extension.as_deref())
 }
 
@@ -59,7 +67,10 @@ pub fn analyze_bytes(bytes: Vec<u8>) -> Result<BeatGrid, AudioError> {
     analyze_source(Box::new(std::io::Cursor::new(bytes)), None)
 }
 
-fn analyze_source(source: Box<dyn symphonia::core::io::MediaSource>, extension: Option<&str>) -> Result<BeatGrid, AudioError> {
+fn analyze_source(
+    source: Box<dyn symphonia::core::io::MediaSource>,
+    extension: Option<&str>,
+) -> Result<BeatGrid, AudioError> {
     let mut extractor = FeatureExtractor::new()?;
     let mut failure = None;
     let info = decode::decode(source, extension, &mut |block| {
@@ -72,7 +83,12 @@ fn analyze_source(source: Box<dyn symphonia::core::io::MediaSource>, extension: 
     if let Some(e) = failure {
         return Err(e);
     }
-    tracing::debug!(rate = info.sample_rate, channels = info.channels, seconds = info.duration, "decoded");
+    tracing::debug!(
+        rate = info.sample_rate,
+        channels = info.channels,
+        seconds = info.duration,
+        "decoded"
+    );
     analyze_features(extractor.finish()?)
 }
 
@@ -100,7 +116,10 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
     let frame = Features::frame_seconds();
     let duration = features.samples as f64 / f64::from(ANALYSIS_RATE);
     if duration < MIN_SECONDS {
-        return Err(AudioError::TooShort { seconds: duration, minimum: MIN_SECONDS });
+        return Err(AudioError::TooShort {
+            seconds: duration,
+            minimum: MIN_SECONDS,
+        });
     }
     let peak_rms = features.rms.iter().copied().fold(0.0f32, f32::max);
     let energy = energy_curve(&features.rms, frame, peak_rms);
@@ -109,30 +128,60 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     }
     let env = tempo::envelope(&features);
-    let Some(global) = tempo::candidate_periods(&env, frame).and_then(|c| choose_period(&env, &c, frame)) else {
+    let low = tempo::low_envelope(&features);
+    let high = tempo::high_envelope(&features);
+    let Some(global) = tempo::candidate_periods(&env, frame)
+        .and_then(|c| choose_period(&env, &low, &high, &c, frame))
+    else {
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     };
     let confidence = tempo::confidence(&env, global);
+    if confidence < MIN_TEMPO_CONFIDENCE {
+        tracing::debug!(confidence, "no steady pulse");
+        return Ok(BeatGrid::without_beats(duration, onsets, energy));
+    }
     let periods = tempo::period_curve(&env, global, frame);
-    let beat_frames: Vec<usize> = beats::track(&env, &periods)
+    // Kick, bass and snare mark the beat more than hi-hat subdivisions do, but the linear
+    // spectrum's flux hears mostly the hats: the low end is added back for the beat phase.
+    let accents: Vec<f32> = env.iter().zip(&low).map(|(e, l)| e + l).collect();
+    let to_time = |f: f64| ((f - ENVELOPE_LAG_FRAMES) * frame).max(0.0);
+    // The tracker carries the pulse on through silence and ringing tails; a beat before the
+    // first attack or after the last one is invented.
+    let (first_onset, last_onset) = (
+        onsets.first().copied().unwrap_or(0.0),
+        onsets.last().copied().unwrap_or(duration),
+    );
+    let beat_frames: Vec<usize> = beats::track(&accents, &periods)
         .into_iter()
         .filter(|&b| !silent_around(&features.rms, b, (periods[b] / 2.0) as usize))
+        .filter(|&b| {
+            (first_onset - ONSET_TOLERANCE..=last_onset + ONSET_TOLERANCE)
+                .contains(&to_time(b as f64))
+        })
         .collect();
     if beat_frames.len() < 2 {
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     }
-    let to_time = |f: f64| ((f - ENVELOPE_LAG_FRAMES) * frame).max(0.0);
     let beats: Vec<f64> = beat_frames.iter().map(|&b| to_time(b as f64)).collect();
 
     let (meter, phase) = structure::meter_and_phase(&features, &beat_frames);
-    let bar_frames: Vec<usize> = beat_frames.iter().skip(phase).step_by(usize::from(meter)).copied().collect();
+    let bar_frames: Vec<usize> = beat_frames
+        .iter()
+        .skip(phase)
+        .step_by(usize::from(meter))
+        .copied()
+        .collect();
     let downbeats: Vec<f64> = bar_frames.iter().map(|&b| to_time(b as f64)).collect();
 
     let beat_energy = beat_frames
         .iter()
         .enumerate()
         .map(|(i, &b)| {
-            let end = beat_frames.get(i + 1).copied().unwrap_or(features.rms.len()).max(b + 1);
+            let end = beat_frames
+                .get(i + 1)
+                .copied()
+                .unwrap_or(features.rms.len())
+                .max(b + 1);
             let slice = &features.rms[b..end.min(features.rms.len()).max(b)];
             let mean = slice.iter().map(|v| f64::from(*v)).sum::<f64>() / slice.len().max(1) as f64;
             (mean / f64::from(peak_rms)).min(1.0)
@@ -156,52 +205,133 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
     })
 }
 
-/// Picks the beat level among candidate periods: the one whose tracked beats land on the
-/// strongest onsets, moving to a faster level when the points halfway between its beats are
-/// nearly as strong as the beats (a missed level, as when half-time is chosen).
-fn choose_period(env: &[f32], candidates: &[f64], frame: f64) -> Option<f64> {
-    let strength = |period: f64| {
+/// How one candidate beat period fits the envelope, from the beats tracked at that period.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    period: f64,
+    /// Mean onset strength on the beats, weighted by the tempo prior.
+    score: f64,
+    /// Strength halfway between beats over strength on them.
+    between: f64,
+    /// The same ratio in the low end (kick, bass, snare body); infinite when the beats carry no
+    /// low accents, so the low end has no say.
+    low_between: f64,
+    /// The same ratio in the top bands (hi-hats).
+    high_between: f64,
+    /// The weaker of the even and odd beats over the stronger.
+    alternation: f64,
+    /// The same in the low end (1 when the beats carry no low accents).
+    low_alternation: f64,
+    /// The same in the top bands (hi-hats).
+    high_alternation: f64,
+}
+
+impl Candidate {
+    fn measure(env: &[f32], low: &[f32], high: &[f32], period: f64, frame: f64) -> Self {
         let beats = beats::track(env, &vec![period; env.len()]);
-        let at = |f: usize| f64::from(env.get(f).copied().unwrap_or(0.0));
-        let on = beats.iter().map(|&b| peak_near(env, b)).sum::<f64>() / beats.len().max(1) as f64;
-        let between = beats.windows(2).map(|w| at((w[0] + w[1]) / 2).max(peak_near(env, (w[0] + w[1]) / 2))).sum::<f64>()
-            / beats.len().saturating_sub(1).max(1) as f64;
-        (on, between)
-    };
-    let bpm = |p: f64| 60.0 / (p * frame);
-    // A mild preference for the tempi music is usually felt at.
-    let prior = |p: f64| (-0.5 * ((bpm(p) / 120.0).log2() / 1.5).powi(2)).exp();
-    let scored: Vec<(f64, f64, f64)> = candidates.iter().map(|&p| {
-        let (on, between) = strength(p);
-        (p, on * prior(p), between / on.max(1e-9))
-    }).collect();
-    let mut best = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    // Every other beat much weaker than its neighbours: the beat is the slower level.
-    let alternation = |period: f64| {
-        let beats = beats::track(env, &vec![period; env.len()]);
-        let (mut even, mut odd) = (0.0, 0.0);
-        for (i, &b) in beats.iter().enumerate() {
-            if i % 2 == 0 { even += peak_near(env, b) } else { odd += peak_near(env, b) }
+        let mean = |values: &mut dyn Iterator<Item = f64>| {
+            let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+            sum / n.max(1) as f64
+        };
+        let midpoints = || beats.windows(2).map(|w| (w[0] + w[1]) / 2);
+        let on = mean(&mut beats.iter().map(|&b| peak_near(env, b)));
+        let between = mean(&mut midpoints().map(|m| peak_near(env, m)));
+        let low_on = mean(&mut beats.iter().map(|&b| peak_near(low, b)));
+        let low_between = mean(&mut midpoints().map(|m| peak_near(low, m)));
+        let high_on = mean(&mut beats.iter().map(|&b| peak_near(high, b)));
+        let high_between = mean(&mut midpoints().map(|m| peak_near(high, m)));
+        let alternation_in = |e: &[f32]| {
+            let (even, odd) = beats
+                .iter()
+                .enumerate()
+                .fold((0.0, 0.0), |(x, o), (i, &b)| {
+                    if i % 2 == 0 {
+                        (x + peak_near(e, b), o)
+                    } else {
+                        (x, o + peak_near(e, b))
+                    }
+                });
+            even.min(odd) / f64::max(even, odd).max(1e-9)
+        };
+        let bpm = 60.0 / (period * frame);
+        // A mild preference for the tempi music is usually felt at.
+        let prior = (-0.5 * ((bpm / 120.0).log2() / 1.5).powi(2)).exp();
+        Self {
+            period,
+            score: on * prior,
+            between: between / on.max(1e-9),
+            // Normalised to unit deviation, a real accent peaks well above 1.
+            low_between: if low_on < 1.0 {
+                f64::INFINITY
+            } else {
+                low_between / low_on
+            },
+            high_between: high_between / high_on.max(1e-9),
+            alternation: alternation_in(env),
+            low_alternation: if low_on < 1.0 {
+                1.0
+            } else {
+                alternation_in(low)
+            },
+            high_alternation: alternation_in(high),
         }
-        even.min(odd) / even.max(odd).max(1e-9)
+    }
+}
+
+/// Picks the beat level among candidate periods: the one whose tracked beats land on the
+/// strongest onsets; then a slower level when every other beat is much weaker, or carries no
+/// low accent and a softer hat (the faster level is a subdivision); and a faster level when
+/// the points halfway between beats are nearly as strong as the beats and carry a low accent
+/// or an equally loud hat (a skipped level, as in a half-time feel). Softer hi-hat eighths
+/// alone are a subdivision, not the beat.
+fn choose_period(
+    env: &[f32],
+    low: &[f32],
+    high: &[f32],
+    candidates: &[f64],
+    frame: f64,
+) -> Option<f64> {
+    let scored: Vec<Candidate> = candidates
+        .iter()
+        .map(|&p| Candidate::measure(env, low, high, p, frame))
+        .collect();
+    let near = |period: f64| {
+        scored
+            .iter()
+            .find(|c| (c.period / period - 1.0).abs() < 0.04)
     };
-    if alternation(best.0) < 0.5
-        && let Some(slower) = scored.iter().find(|c| (c.0 / (best.0 * 2.0) - 1.0).abs() < 0.04)
+    let mut best = *scored.iter().max_by(|a, b| a.score.total_cmp(&b.score))?;
+    // Kick and snare on every other beat and the hats accenting the same beats: the others
+    // are off-beat eighths. (With even hats, as in a half-time feel, the level stands.)
+    let subdivided = |c: &Candidate| {
+        c.alternation < 0.5 || (c.low_alternation < 0.25 && c.high_alternation < 0.9)
+    };
+    if subdivided(&best)
+        && let Some(slower) = near(best.period * 2.0)
     {
         best = *slower;
     }
-    while best.2 > 0.85 {
-        let Some(faster) = scored.iter().find(|c| (c.0 * 2.0 / best.0 - 1.0).abs() < 0.04) else { break };
+    // Halfway points as strong as the beats, with a kick or snare there too or hats as loud as
+    // on the beats: a level was skipped.
+    let skipped = |c: &Candidate| c.between > 0.85 && (c.low_between > 0.5 || c.high_between > 0.9);
+    while skipped(&best) {
+        let Some(faster) = near(best.period / 2.0) else {
+            break;
+        };
         best = *faster;
     }
-    (best.1 > 0.0).then_some(best.0)
+    (best.score > 0.0).then_some(best.period)
 }
 
 /// The envelope's peak within a frame either side (beats are placed to the frame).
 fn peak_near(env: &[f32], frame: usize) -> f64 {
     let lo = frame.saturating_sub(1);
     let hi = (frame + 2).min(env.len());
-    env[lo.min(hi)..hi].iter().copied().fold(0.0f32, f32::max).into()
+    env[lo.min(hi)..hi]
+        .iter()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .into()
 }
 
 fn silent_around(rms: &[f32], frame: usize, radius: usize) -> bool {
@@ -216,19 +346,36 @@ fn energy_curve(rms: &[f32], frame: f64, peak: f32) -> EnergyCurve {
         .chunks(per_value)
         .map(|c| {
             let mean = c.iter().map(|v| f64::from(*v)).sum::<f64>() / c.len() as f64;
-            if peak > 0.0 { (mean / f64::from(peak)).min(1.0) } else { 0.0 }
+            if peak > 0.0 {
+                (mean / f64::from(peak)).min(1.0)
+            } else {
+                0.0
+            }
         })
         .collect();
-    EnergyCurve { rate: ENERGY_RATE, values }
+    EnergyCurve {
+        rate: ENERGY_RATE,
+        values,
+    }
 }
 
 /// Collapses the per-frame periods into points where the tempo moves by more than 3 %.
 fn tempo_curve(periods: &[f64], frame: f64) -> Vec<TempoPoint> {
     let mut points: Vec<TempoPoint> = Vec::new();
-    for (i, p) in periods.iter().enumerate().step_by(((1.0 / frame) as usize).max(1)) {
+    for (i, p) in periods
+        .iter()
+        .enumerate()
+        .step_by(((1.0 / frame) as usize).max(1))
+    {
         let bpm = 60.0 / (p * frame);
-        if points.last().is_none_or(|last| (bpm / last.bpm - 1.0).abs() > 0.03) {
-            points.push(TempoPoint { time: i as f64 * frame, bpm });
+        if points
+            .last()
+            .is_none_or(|last| (bpm / last.bpm - 1.0).abs() > 0.03)
+        {
+            points.push(TempoPoint {
+                time: i as f64 * frame,
+                bpm,
+            });
         }
     }
     points

@@ -10,7 +10,8 @@ pub(crate) fn meter_and_phase(features: &Features, beats: &[usize]) -> (u8, usiz
         return (4, 0);
     }
     let frames = features.bands.len();
-    let mean = |v: &[f32; BANDS], lo: usize, hi: usize| v[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
+    let mean =
+        |v: &[f32; BANDS], lo: usize, hi: usize| v[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
     // Per beat: the rise of bass energy (kick, bass note) and of mid energy (a new chord)
     // from just before the beat to just after it.
     let accents: Vec<(f64, f64)> = beats
@@ -20,14 +21,19 @@ pub(crate) fn meter_and_phase(features: &Features, beats: &[usize]) -> (u8, usiz
             let after = (b..(b + 4).min(frames)).collect::<Vec<_>>();
             let rise = |lo, hi| {
                 let base = mean(&features.bands[before], lo, hi);
-                after.iter().map(|&f| mean(&features.bands[f], lo, hi) - base).fold(0.0f32, f32::max)
+                after
+                    .iter()
+                    .map(|&f| mean(&features.bands[f], lo, hi) - base)
+                    .fold(0.0f32, f32::max)
             };
             (f64::from(rise(0, 2)), f64::from(rise(2, 5)))
         })
         .collect();
     let zscore = |values: Vec<f64>| {
         let m = values.iter().sum::<f64>() / values.len() as f64;
-        let sd = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64).sqrt().max(1e-9);
+        let sd = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64)
+            .sqrt()
+            .max(1e-9);
         values.into_iter().map(|v| (v - m) / sd).collect::<Vec<_>>()
     };
     let bass = zscore(accents.iter().map(|a| a.0).collect());
@@ -58,7 +64,13 @@ pub(crate) fn meter_and_phase(features: &Features, beats: &[usize]) -> (u8, usiz
 
 /// Sections over bars: boundaries where the loudness and spectrum of the four bars after a
 /// bar line differ most from the four before it; each labelled from its energy.
-pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds: f64, duration: f64, peak_rms: f32) -> Vec<Section> {
+pub(crate) fn sections(
+    features: &Features,
+    bar_frames: &[usize],
+    frame_seconds: f64,
+    duration: f64,
+    peak_rms: f32,
+) -> Vec<Section> {
     let frames = features.rms.len();
     let bars: Vec<(usize, usize)> = bar_frames
         .iter()
@@ -66,7 +78,12 @@ pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds:
         .map(|(i, &start)| (start, bar_frames.get(i + 1).copied().unwrap_or(frames)))
         .filter(|(s, e)| e > s)
         .collect();
-    let whole = |kind| Section { start: 0.0, end: duration, kind, energy: 0.0 };
+    let whole = |kind| Section {
+        start: 0.0,
+        end: duration,
+        kind,
+        energy: 0.0,
+    };
     if bars.len() < 2 || peak_rms <= 0.0 {
         return vec![whole(SectionKind::Main)];
     }
@@ -74,10 +91,21 @@ pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds:
         .iter()
         .map(|&(s, e)| {
             let n = (e - s) as f64;
-            let rms = features.rms[s..e].iter().map(|v| f64::from(*v)).sum::<f64>() / n / f64::from(peak_rms);
+            let rms = features.rms[s..e]
+                .iter()
+                .map(|v| f64::from(*v))
+                .sum::<f64>()
+                / n
+                / f64::from(peak_rms);
             let mut v = vec![rms * 8.0];
             for b in 0..BANDS {
-                v.push(features.bands[s..e].iter().map(|x| f64::from(x[b])).sum::<f64>() / n);
+                v.push(
+                    features.bands[s..e]
+                        .iter()
+                        .map(|x| f64::from(x[b]))
+                        .sum::<f64>()
+                        / n,
+                );
             }
             v
         })
@@ -92,30 +120,46 @@ pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds:
             let avg = |range: std::ops::Range<usize>| {
                 let mut acc = vec![0.0; BANDS + 1];
                 for v in &bar_vectors[range.clone()] {
-                    acc.iter_mut().zip(v).for_each(|(a, x)| *a += x / range.len() as f64);
+                    acc.iter_mut()
+                        .zip(v)
+                        .for_each(|(a, x)| *a += x / range.len() as f64);
                 }
                 acc
             };
             let (before, after) = (avg(k - span..k), avg(k..k + span));
-            before.iter().zip(&after).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
+            before
+                .iter()
+                .zip(&after)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt()
         })
         .collect();
     let nonzero: Vec<f64> = novelty.iter().copied().filter(|v| *v > 0.0).collect();
     let mut cuts = vec![0usize];
     if !nonzero.is_empty() {
         let mean = nonzero.iter().sum::<f64>() / nonzero.len() as f64;
-        let sd = (nonzero.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nonzero.len() as f64).sqrt();
+        let sd =
+            (nonzero.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nonzero.len() as f64).sqrt();
         let threshold = (mean + sd).max(0.5);
         for k in 1..bars.len() {
-            let local_peak = novelty[k] >= novelty[k - 1] && novelty.get(k + 1).is_none_or(|n| novelty[k] >= *n);
+            let local_peak =
+                novelty[k] >= novelty[k - 1] && novelty.get(k + 1).is_none_or(|n| novelty[k] >= *n);
             if novelty[k] > threshold && local_peak && k - cuts[cuts.len() - 1] >= 4 {
                 cuts.push(k);
             }
         }
     }
     let to_time = |frame: usize| frame as f64 * frame_seconds;
-    let spans: Vec<(usize, usize)> = cuts.iter().enumerate().map(|(i, &c)| (c, cuts.get(i + 1).copied().unwrap_or(bars.len()))).collect();
-    let energies: Vec<f64> = spans.iter().map(|&(a, b)| bar_energy[a..b].iter().sum::<f64>() / (b - a) as f64).collect();
+    let spans: Vec<(usize, usize)> = cuts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (c, cuts.get(i + 1).copied().unwrap_or(bars.len())))
+        .collect();
+    let energies: Vec<f64> = spans
+        .iter()
+        .map(|&(a, b)| bar_energy[a..b].iter().sum::<f64>() / (b - a) as f64)
+        .collect();
     let loudest = energies.iter().copied().fold(0.0, f64::max).max(1e-9);
     let last = spans.len() - 1;
     spans
@@ -125,7 +169,8 @@ pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds:
             let relative = energies[i] / loudest;
             let quarter = ((b - a) / 4).max(1);
             let rising = b - a >= 4
-                && bar_energy[b - quarter..b].iter().sum::<f64>() > 1.3 * bar_energy[a..a + quarter].iter().sum::<f64>();
+                && bar_energy[b - quarter..b].iter().sum::<f64>()
+                    > 1.3 * bar_energy[a..a + quarter].iter().sum::<f64>();
             let previous = i.checked_sub(1).map(|p| energies[p] / loudest);
             let kind = if spans.len() > 1 && i == 0 && relative < 0.6 {
                 SectionKind::Intro
@@ -142,7 +187,11 @@ pub(crate) fn sections(features: &Features, bar_frames: &[usize], frame_seconds:
             };
             Section {
                 start: if i == 0 { 0.0 } else { to_time(bars[a].0) },
-                end: if i == last { duration } else { to_time(bars[b].0) },
+                end: if i == last {
+                    duration
+                } else {
+                    to_time(bars[b].0)
+                },
                 kind,
                 energy: energies[i].min(1.0),
             }

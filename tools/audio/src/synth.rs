@@ -116,17 +116,47 @@ pub fn render(spec: &TrackSpec) -> SynthTrack {
             let bar_len = period * meter as f64;
             let gain = if intro { 0.08 } else { 0.12 };
             for ratio in [1.0, 1.26, 1.5] {
-                tone(&mut out, rate, beat, bar_len, root * 2.0 * ratio, gain, 0.02, 0.6);
+                tone(
+                    &mut out,
+                    rate,
+                    beat,
+                    bar_len,
+                    root * 2.0 * ratio,
+                    gain,
+                    0.02,
+                    0.6,
+                );
             }
         }
         if intro {
             continue;
         }
-        let kick_here = if spec.half_time { pos == 0 } else if meter == 3 { pos == 0 } else { pos % 2 == 0 };
-        let snare_here = if spec.half_time { pos == 2 } else if meter == 3 { pos > 0 } else { pos % 2 == 1 };
+        let kick_here = if spec.half_time {
+            pos == 0
+        } else if meter == 3 {
+            pos == 0
+        } else {
+            pos % 2 == 0
+        };
+        let snare_here = if spec.half_time {
+            pos == 2
+        } else if meter == 3 {
+            pos > 0
+        } else {
+            pos % 2 == 1
+        };
         if kick_here {
             kick(&mut out, rate, beat);
-            tone(&mut out, rate, beat, period * 0.9, root / 2.0, 0.25, 0.005, 0.5);
+            tone(
+                &mut out,
+                rate,
+                beat,
+                period * 0.9,
+                root / 2.0,
+                0.25,
+                0.005,
+                0.5,
+            );
         }
         if snare_here {
             if meter == 3 {
@@ -138,7 +168,16 @@ pub fn render(spec: &TrackSpec) -> SynthTrack {
         if spec.syncopation && meter == 4 && pos == 2 {
             let and = beat + period * 0.5;
             kick(&mut out, rate, and);
-            tone(&mut out, rate, and, period * 0.4, root / 2.0, 0.2, 0.005, 0.5);
+            tone(
+                &mut out,
+                rate,
+                and,
+                period * 0.4,
+                root / 2.0,
+                0.2,
+                0.005,
+                0.5,
+            );
         }
         hat(&mut out, rate, beat, 0.25, 0.04, &mut noise);
         if !spec.half_time {
@@ -156,16 +195,46 @@ pub fn render(spec: &TrackSpec) -> SynthTrack {
     }
 }
 
+impl SynthTrack {
+    /// Writes the track as a 16-bit mono WAV file (the music bed's file format).
+    pub fn write_wav(&self, path: &std::path::Path) -> Result<(), hound::Error> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: self.sample_rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(path, spec)?;
+        for &s in &self.samples {
+            writer.write_sample((s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16)?;
+        }
+        writer.finalize()
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn tone(out: &mut [f64], rate: f64, start: f64, len: f64, freq: f64, gain: f64, attack: f64, decay: f64) {
+fn tone(
+    out: &mut [f64],
+    rate: f64,
+    start: f64,
+    len: f64,
+    freq: f64,
+    gain: f64,
+    attack: f64,
+    decay: f64,
+) {
     let first = (start * rate) as usize;
     let n = (len * rate) as usize;
     for k in 0..n {
-        let Some(slot) = out.get_mut(first + k) else { break };
+        let Some(slot) = out.get_mut(first + k) else {
+            break;
+        };
         let t = k as f64 / rate;
         let env = (t / attack).min(1.0) * (-t / decay).exp();
         // A few harmonics make the tone register in a spectrum as a pitched note.
-        let wave = (TAU * freq * t).sin() + 0.5 * (TAU * 2.0 * freq * t).sin() + 0.25 * (TAU * 3.0 * freq * t).sin();
+        let wave = (TAU * freq * t).sin()
+            + 0.5 * (TAU * 2.0 * freq * t).sin()
+            + 0.25 * (TAU * 3.0 * freq * t).sin();
         *slot += gain * env * wave;
     }
 }
@@ -174,7 +243,9 @@ fn kick(out: &mut [f64], rate: f64, start: f64) {
     let first = (start * rate) as usize;
     let mut phase = 0.0;
     for k in 0..(0.3 * rate) as usize {
-        let Some(slot) = out.get_mut(first + k) else { break };
+        let Some(slot) = out.get_mut(first + k) else {
+            break;
+        };
         let t = k as f64 / rate;
         let freq = 50.0 + 90.0 * (-t / 0.03).exp();
         phase += TAU * freq / rate;
@@ -185,9 +256,12 @@ fn kick(out: &mut [f64], rate: f64, start: f64) {
 fn snare(out: &mut [f64], rate: f64, start: f64, noise: &mut Noise) {
     let first = (start * rate) as usize;
     for k in 0..(0.2 * rate) as usize {
-        let Some(slot) = out.get_mut(first + k) else { break };
+        let Some(slot) = out.get_mut(first + k) else {
+            break;
+        };
         let t = k as f64 / rate;
-        *slot += 0.5 * (-t / 0.06).exp() * noise.next() + 0.3 * (-t / 0.05).exp() * (TAU * 190.0 * t).sin();
+        *slot += 0.5 * (-t / 0.06).exp() * noise.next()
+            + 0.3 * (-t / 0.05).exp() * (TAU * 190.0 * t).sin();
     }
 }
 
@@ -195,7 +269,9 @@ fn hat(out: &mut [f64], rate: f64, start: f64, gain: f64, decay: f64, noise: &mu
     let first = (start * rate) as usize;
     let mut last = 0.0;
     for k in 0..(decay * 4.0 * rate) as usize {
-        let Some(slot) = out.get_mut(first + k) else { break };
+        let Some(slot) = out.get_mut(first + k) else {
+            break;
+        };
         let t = k as f64 / rate;
         let n = noise.next();
         // A first difference keeps the highs: a crude high-pass.
@@ -217,18 +293,29 @@ mod tests {
         assert!(track.samples.len() as f64 / 22_050.0 > 10.0);
         assert!(track.samples.iter().all(|s| s.abs() <= 0.9));
 
-        let change = TrackSpec { tempo_change: Some((2, 60.0)), ..TrackSpec::steady(120.0, 8.0) };
+        let change = TrackSpec {
+            tempo_change: Some((2, 60.0)),
+            ..TrackSpec::steady(120.0, 8.0)
+        };
         let track = render(&change);
         assert!((track.beats[8] - 4.0).abs() < 1e-9);
         assert!((track.beats[9] - 5.0).abs() < 1e-9);
 
-        let waltz = TrackSpec { meter: 3, bars: 4, ..TrackSpec::steady(90.0, 8.0) };
+        let waltz = TrackSpec {
+            meter: 3,
+            bars: 4,
+            ..TrackSpec::steady(90.0, 8.0)
+        };
         assert_eq!(render(&waltz).beats.len(), 12);
     }
 
     #[test]
     fn rendering_is_deterministic() {
-        let spec = TrackSpec { swing: 0.3, syncopation: true, ..TrackSpec::steady(100.0, 6.0) };
+        let spec = TrackSpec {
+            swing: 0.3,
+            syncopation: true,
+            ..TrackSpec::steady(100.0, 6.0)
+        };
         assert_eq!(render(&spec).samples, render(&spec).samples);
     }
 }

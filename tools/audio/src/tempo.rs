@@ -1,7 +1,7 @@
 //! Tempo: the onset envelope, its autocorrelation, the octave decision, and a tempo curve
 //! tracked with Viterbi so the tempo may drift or change.
 
-use crate::features::Features;
+use crate::features::{BANDS, Features};
 
 /// The onset-strength envelope: aubio's novelty, log-compressed, with its local mean removed
 /// and normalised to unit deviation.
@@ -12,7 +12,11 @@ pub(crate) fn envelope(features: &Features) -> Vec<f32> {
     }
     let mut sorted: Vec<f32> = novelty.iter().copied().filter(|v| *v > 0.0).collect();
     sorted.sort_by(f32::total_cmp);
-    let scale = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0).max(1e-6);
+    let scale = sorted
+        .get(sorted.len() / 2)
+        .copied()
+        .unwrap_or(1.0)
+        .max(1e-6);
     let compressed: Vec<f32> = novelty.iter().map(|v| (1.0 + v / scale).ln()).collect();
     // Remove a ~0.5 s moving average: what stands out locally is an onset.
     let half = 22;
@@ -34,12 +38,50 @@ pub(crate) fn envelope(features: &Features) -> Vec<f32> {
     out
 }
 
+/// The onset envelope of the low end only (kick, bass, snare body: 30–500 Hz): positive
+/// changes of the low log-band energies, normalised like [`envelope`]. Beats carry these
+/// accents; subdivisions are mostly high-frequency ticks.
+pub(crate) fn low_envelope(features: &Features) -> Vec<f32> {
+    band_envelope(features, 0..LOW_BANDS)
+}
+
+/// The onset envelope of the top bands (hi-hats, cymbals: 4–11 kHz).
+pub(crate) fn high_envelope(features: &Features) -> Vec<f32> {
+    band_envelope(features, BANDS - 2..BANDS)
+}
+
+fn band_envelope(features: &Features, bands: std::ops::Range<usize>) -> Vec<f32> {
+    let mut out: Vec<f32> = std::iter::once(0.0)
+        .chain(
+            features
+                .bands
+                .windows(2)
+                .map(|w| bands.clone().map(|b| (w[1][b] - w[0][b]).max(0.0)).sum()),
+        )
+        .collect();
+    if features.bands.is_empty() {
+        out.clear();
+    }
+    let deviation = (out.iter().map(|v| v * v).sum::<f32>() / out.len().max(1) as f32).sqrt();
+    if deviation > 1e-9 {
+        out.iter_mut().for_each(|v| *v /= deviation);
+    }
+    out
+}
+
+/// Bands 30–500 Hz of [`crate::features::BANDS`].
+const LOW_BANDS: usize = 3;
+
 /// Normalised autocorrelation of `env` for lags `0..max_lag`.
 pub(crate) fn autocorrelation(env: &[f32], max_lag: usize) -> Vec<f64> {
     let n = env.len();
     let mut acf = vec![0.0; max_lag.min(n)];
     for (lag, slot) in acf.iter_mut().enumerate() {
-        let s: f32 = env[..n - lag].iter().zip(&env[lag..]).map(|(a, b)| a * b).sum();
+        let s: f32 = env[..n - lag]
+            .iter()
+            .zip(&env[lag..])
+            .map(|(a, b)| a * b)
+            .sum();
         *slot = f64::from(s) / (n - lag) as f64;
     }
     acf
@@ -47,7 +89,10 @@ pub(crate) fn autocorrelation(env: &[f32], max_lag: usize) -> Vec<f64> {
 
 /// Beat period bounds in frames: 40–240 BPM.
 pub(crate) fn lag_bounds(frame_seconds: f64) -> (usize, usize) {
-    ((60.0 / 240.0 / frame_seconds).floor() as usize, (60.0 / 40.0 / frame_seconds).ceil() as usize)
+    (
+        (60.0 / 240.0 / frame_seconds).floor() as usize,
+        (60.0 / 40.0 / frame_seconds).ceil() as usize,
+    )
 }
 
 fn at(acf: &[f64], lag: f64) -> f64 {
@@ -62,7 +107,11 @@ fn at(acf: &[f64], lag: f64) -> f64 {
 /// How strongly a beat period of `lag` frames is supported: the autocorrelation there and at
 /// its multiples (a bar is a multiple of the beat), taking the best nearby value.
 fn periodicity(acf: &[f64], lag: f64) -> f64 {
-    let peak = |l: f64| (-1..=1).map(|d| at(acf, l + f64::from(d))).fold(f64::MIN, f64::max);
+    let peak = |l: f64| {
+        (-1..=1)
+            .map(|d| at(acf, l + f64::from(d)))
+            .fold(f64::MIN, f64::max)
+    };
     peak(lag) + 0.5 * peak(2.0 * lag) + 0.25 * peak(4.0 * lag)
 }
 
@@ -74,7 +123,15 @@ pub(crate) fn candidate_periods(env: &[f32], frame_seconds: f64) -> Option<Vec<f
     if acf.len() <= hi + 1 || acf[0] <= 1e-9 {
         return None;
     }
-    let scores: Vec<f64> = (0..=hi + 1).map(|lag| if lag < lo { f64::MIN } else { periodicity(&acf, lag as f64) }).collect();
+    let scores: Vec<f64> = (0..=hi + 1)
+        .map(|lag| {
+            if lag < lo {
+                f64::MIN
+            } else {
+                periodicity(&acf, lag as f64)
+            }
+        })
+        .collect();
     let mut peaks: Vec<(f64, f64)> = (lo.max(1)..=hi)
         .filter(|&l| scores[l] >= scores[l - 1] && scores[l] >= scores[l + 1] && acf[l] > 0.0)
         .map(|l| (refine(&acf, l), scores[l]))
@@ -123,7 +180,9 @@ pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<
     if env.len() < window * 2 {
         return vec![global; env.len()];
     }
-    let states: Vec<f64> = (0..=40).map(|k| global * 0.7 * (2.1f64).powf(f64::from(k) / 40.0)).collect();
+    let states: Vec<f64> = (0..=40)
+        .map(|k| global * 0.7 * (2.1f64).powf(f64::from(k) / 40.0))
+        .collect();
     let max_lag = (states[states.len() - 1] * 2.0) as usize + 4;
     let mut centres = Vec::new();
     let mut emissions: Vec<Vec<f64>> = Vec::new();
@@ -131,7 +190,12 @@ pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<
     while start + window <= env.len() {
         let acf = autocorrelation(&env[start..start + window], max_lag);
         let norm = acf[0].max(1e-9);
-        emissions.push(states.iter().map(|&l| periodicity(&acf, l) / norm).collect());
+        emissions.push(
+            states
+                .iter()
+                .map(|&l| periodicity(&acf, l) / norm)
+                .collect(),
+        );
         centres.push(start + window / 2);
         start += step;
     }
@@ -166,15 +230,13 @@ pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<
     }
     let periods: Vec<f64> = path.iter().map(|&s| states[s]).collect();
     (0..env.len())
-        .map(|t| {
-            match centres.iter().position(|&c| c > t) {
-                Some(0) => periods[0],
-                None => periods[periods.len() - 1],
-                Some(k) => {
-                    let (c0, c1) = (centres[k - 1] as f64, centres[k] as f64);
-                    let w = (t as f64 - c0) / (c1 - c0);
-                    periods[k - 1] * (1.0 - w) + periods[k] * w
-                }
+        .map(|t| match centres.iter().position(|&c| c > t) {
+            Some(0) => periods[0],
+            None => periods[periods.len() - 1],
+            Some(k) => {
+                let (c0, c1) = (centres[k - 1] as f64, centres[k] as f64);
+                let w = (t as f64 - c0) / (c1 - c0);
+                periods[k - 1] * (1.0 - w) + periods[k] * w
             }
         })
         .collect()

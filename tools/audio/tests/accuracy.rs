@@ -10,35 +10,106 @@ struct Case {
 }
 
 fn steady_cases() -> Vec<Case> {
-    [70.0, 84.0, 96.0, 110.0, 120.0, 128.0, 140.0, 155.0, 170.0, 180.0]
-        .into_iter()
-        .enumerate()
-        .map(|(i, bpm)| Case {
-            name: format!("steady {bpm} BPM"),
-            spec: TrackSpec { seed: i as u64, ..TrackSpec::steady(bpm, 30.0) },
-        })
-        .collect()
+    [
+        70.0, 84.0, 96.0, 110.0, 120.0, 128.0, 140.0, 155.0, 170.0, 180.0,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, bpm)| Case {
+        name: format!("steady {bpm} BPM"),
+        spec: TrackSpec {
+            seed: i as u64,
+            ..TrackSpec::steady(bpm, 30.0)
+        },
+    })
+    .collect()
 }
 
 fn other_cases() -> Vec<Case> {
     let base = |bpm| TrackSpec::steady(bpm, 30.0);
     vec![
-        Case { name: "swing 100".into(), spec: TrackSpec { swing: 0.33, ..base(100.0) } },
-        Case { name: "swing 132".into(), spec: TrackSpec { swing: 0.25, ..base(132.0) } },
-        Case { name: "syncopation 118".into(), spec: TrackSpec { syncopation: true, ..base(118.0) } },
-        Case { name: "syncopation 95".into(), spec: TrackSpec { syncopation: true, seed: 2, ..base(95.0) } },
-        Case { name: "tempo change 100→130".into(), spec: TrackSpec { tempo_change: Some((8, 130.0)), bars: 16, ..base(100.0) } },
-        Case { name: "tempo change 140→110".into(), spec: TrackSpec { tempo_change: Some((9, 110.0)), bars: 18, ..base(140.0) } },
-        Case { name: "quiet intro 124".into(), spec: TrackSpec { quiet_intro_bars: 4, ..base(124.0) } },
-        Case { name: "half-time 150".into(), spec: TrackSpec { half_time: true, ..base(150.0) } },
-        Case { name: "waltz 3/4 90".into(), spec: TrackSpec { meter: 3, bars: 12, ..base(90.0) } },
-        Case { name: "waltz 3/4 150".into(), spec: TrackSpec { meter: 3, bars: 24, ..base(150.0) } },
+        Case {
+            name: "swing 100".into(),
+            spec: TrackSpec {
+                swing: 0.33,
+                ..base(100.0)
+            },
+        },
+        Case {
+            name: "swing 132".into(),
+            spec: TrackSpec {
+                swing: 0.25,
+                ..base(132.0)
+            },
+        },
+        Case {
+            name: "syncopation 118".into(),
+            spec: TrackSpec {
+                syncopation: true,
+                ..base(118.0)
+            },
+        },
+        Case {
+            name: "syncopation 95".into(),
+            spec: TrackSpec {
+                syncopation: true,
+                seed: 2,
+                ..base(95.0)
+            },
+        },
+        Case {
+            name: "tempo change 100→130".into(),
+            spec: TrackSpec {
+                tempo_change: Some((8, 130.0)),
+                bars: 16,
+                ..base(100.0)
+            },
+        },
+        Case {
+            name: "tempo change 140→110".into(),
+            spec: TrackSpec {
+                tempo_change: Some((9, 110.0)),
+                bars: 18,
+                ..base(140.0)
+            },
+        },
+        Case {
+            name: "quiet intro 124".into(),
+            spec: TrackSpec {
+                quiet_intro_bars: 4,
+                ..base(124.0)
+            },
+        },
+        Case {
+            name: "half-time 150".into(),
+            spec: TrackSpec {
+                half_time: true,
+                ..base(150.0)
+            },
+        },
+        Case {
+            name: "waltz 3/4 90".into(),
+            spec: TrackSpec {
+                meter: 3,
+                bars: 12,
+                ..base(90.0)
+            },
+        },
+        Case {
+            name: "waltz 3/4 150".into(),
+            spec: TrackSpec {
+                meter: 3,
+                bars: 24,
+                ..base(150.0)
+            },
+        },
     ]
 }
 
 fn score(case: &Case) -> (f64, BeatGrid) {
     let track = render(&case.spec);
-    let grid = analyze_samples(&track.samples, track.sample_rate).expect("a synthetic track analyses");
+    let grid =
+        analyze_samples(&track.samples, track.sample_rate).expect("a synthetic track analyses");
     (f_measure(&track.beats, &grid.beats), grid)
 }
 
@@ -48,7 +119,10 @@ fn steady_tempo_tracks_score_at_least_095_mean() {
         .iter()
         .map(|case| {
             let (f, grid) = score(case);
-            eprintln!("{:<24} F = {f:.3}  bpm {:.1}  meter {}", case.name, grid.bpm, grid.meter);
+            eprintln!(
+                "{:<24} F = {f:.3}  bpm {:.1}  meter {}",
+                case.name, grid.bpm, grid.meter
+            );
             f
         })
         .collect();
@@ -64,10 +138,52 @@ fn other_categories_are_reported() {
     for case in &cases {
         let (f, grid) = score(case);
         total += f;
-        eprintln!("{:<24} F = {f:.3}  bpm {:.1}  meter {}", case.name, grid.bpm, grid.meter);
+        eprintln!(
+            "{:<24} F = {f:.3}  bpm {:.1}  meter {}",
+            case.name, grid.bpm, grid.meter
+        );
     }
     let mean = total / cases.len() as f64;
     eprintln!("other categories mean F = {mean:.3}");
-    // Reported, not held to 0.95; this floor only catches a tracker that broke outright.
-    assert!(mean >= 0.6, "mean F {mean:.3}");
+    // The issue reports these rather than holding them to 0.95; the floor is set just under
+    // what the tracker reaches today (0.999), so a regression in any category shows.
+    assert!(mean >= 0.97, "mean F {mean:.3}");
+}
+
+#[test]
+fn beats_are_not_early_or_late() {
+    // A video cuts on these times: a bias of half a frame at 30 fps would be visible.
+    let mut offsets = Vec::new();
+    for bpm in [70.0, 96.0, 120.0, 140.0, 170.0] {
+        for rate in [22_050, 44_100] {
+            let track = render(&TrackSpec {
+                sample_rate: rate,
+                ..TrackSpec::steady(bpm, 16.0)
+            });
+            let grid = analyze_samples(&track.samples, rate).unwrap();
+            for beat in &grid.beats {
+                let nearest = track
+                    .beats
+                    .iter()
+                    .map(|t| beat - t)
+                    .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                    .unwrap();
+                if nearest.abs() < 0.07 {
+                    offsets.push(nearest);
+                }
+            }
+        }
+    }
+    offsets.sort_by(f64::total_cmp);
+    let median = offsets[offsets.len() / 2];
+    let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
+    eprintln!(
+        "beat offset: mean {:.1} ms, median {:.1} ms",
+        mean * 1e3,
+        median * 1e3
+    );
+    assert!(
+        mean.abs() < 0.005 && median.abs() < 0.005,
+        "mean {mean:.4} s, median {median:.4} s"
+    );
 }
