@@ -13,15 +13,20 @@ pub(crate) fn track(env: &[f32], period: &[f64]) -> Vec<usize> {
     }
     let mut score = vec![0.0f64; n];
     let mut back: Vec<Option<usize>> = vec![None; n];
+    // ln(gap) for every gap the search can meet, so the inner loop takes no logarithms.
+    let longest = period.iter().copied().fold(0.0f64, f64::max);
+    let ln_gap: Vec<f64> = (0..=(2.0 * longest).ceil() as usize + 1)
+        .map(|g| (g.max(1) as f64).ln())
+        .collect();
     for t in 0..n {
         let p = period[t];
+        let ln_p = p.ln();
         let lo = t as f64 - 2.0 * p;
         let hi = t as f64 - p / 2.0;
         let mut best: Option<(usize, f64)> = None;
         if hi >= 0.0 {
             for s in (lo.max(0.0).ceil() as usize)..=(hi.floor() as usize) {
-                let gap = (t - s) as f64;
-                let penalty = TIGHTNESS * (gap / p).ln().powi(2);
+                let penalty = TIGHTNESS * (ln_gap[t - s] - ln_p).powi(2);
                 let candidate = score[s] - penalty;
                 if best.is_none_or(|(_, b)| candidate > b) {
                     best = Some((s, candidate));

@@ -1,16 +1,17 @@
 //! montage-audio: decodes music and finds what a video can be cut on — tempo, beats,
 //! downbeats, onsets, energy and sections — as a [`BeatGrid`].
 //!
-//! Decoding (symphonia) streams mono samples, resampled (rubato) to 22.05 kHz, into aubio's
-//! spectral-flux onset detector and a phase vocoder; only frame-rate features are kept, so
-//! memory stays small for an hour of audio. On the whole track, a tempo is chosen from the
+//! Decoding (symphonia) streams mono samples, resampled (rubato) to 22.05 kHz, into one FFT
+//! per 11.6 ms frame (realfft) and aubio's spectral-flux novelty; only frame-rate features are
+//! kept, so memory stays small for an hour of audio (about 7 MB of process memory for 3 minutes,
+//! see docs/benchmarks.md). On the whole track, a tempo is chosen from the
 //! onset envelope's autocorrelation, a tempo curve is tracked with Viterbi, and beats are
 //! placed by dynamic programming (Ellis 2007) — an offline tracker, far steadier than aubio's
 //! causal one. Bars and sections come from accents and changes at beat and bar level.
 //!
 //! # Layout
 //! - `decode`: streaming decode and resampling.
-//! - `features`: per-frame aubio features.
+//! - `features`: per-frame novelty, loudness, band energies and onsets.
 //! - `tempo`: onset envelope, global tempo and the tempo curve.
 //! - `beats`: the dynamic-programming beat tracker.
 //! - `structure`: meter, downbeats and sections.

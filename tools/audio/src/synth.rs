@@ -131,9 +131,8 @@ pub fn render(spec: &TrackSpec) -> SynthTrack {
         if intro {
             continue;
         }
-        let kick_here = if spec.half_time {
-            pos == 0
-        } else if meter == 3 {
+        // Half time and 3/4 kick once a bar; 4/4 kicks on 1 and 3.
+        let kick_here = if spec.half_time || meter == 3 {
             pos == 0
         } else {
             pos % 2 == 0

@@ -180,8 +180,8 @@ pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<
     if env.len() < window * 2 {
         return vec![global; env.len()];
     }
-    let states: Vec<f64> = (0..=40)
-        .map(|k| global * 0.7 * (2.1f64).powf(f64::from(k) / 40.0))
+    let states: Vec<f64> = (0..=60)
+        .map(|k| global * 0.5 * 4f64.powf(f64::from(k) / 60.0))
         .collect();
     let max_lag = (states[states.len() - 1] * 2.0) as usize + 4;
     let mut centres = Vec::new();
