@@ -190,7 +190,13 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
         .collect();
     let tempo_curve = tempo_curve(&periods, frame);
     let bpm = 60.0 / (global * frame);
-    let sections = structure::sections(&features, &bar_frames, frame, duration, peak_rms);
+    let sections = structure::sections(
+        &features,
+        &bar_frames,
+        |f| to_time(f as f64),
+        duration,
+        peak_rms,
+    );
     Ok(BeatGrid {
         duration,
         bpm,

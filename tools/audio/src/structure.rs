@@ -67,7 +67,7 @@ pub(crate) fn meter_and_phase(features: &Features, beats: &[usize]) -> (u8, usiz
 pub(crate) fn sections(
     features: &Features,
     bar_frames: &[usize],
-    frame_seconds: f64,
+    to_time: impl Fn(usize) -> f64,
     duration: f64,
     peak_rms: f32,
 ) -> Vec<Section> {
@@ -150,7 +150,6 @@ pub(crate) fn sections(
             }
         }
     }
-    let to_time = |frame: usize| frame as f64 * frame_seconds;
     let spans: Vec<(usize, usize)> = cuts
         .iter()
         .enumerate()
