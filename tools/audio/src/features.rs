@@ -64,6 +64,8 @@ pub struct FeatureExtractor {
     phase: Vec<f32>,
     band_bins: [(usize, usize); BANDS],
     features: Features,
+    /// The first failure: the decoder's sink cannot return one, so it waits for `finish`.
+    failure: Option<AudioError>,
 }
 
 impl FeatureExtractor {
@@ -96,21 +98,27 @@ impl FeatureExtractor {
             phase: vec![0.0; WIN / 2 + 1],
             band_bins,
             features: Features::default(),
+            failure: None,
         })
     }
 
-    /// Feeds samples.
-    pub fn push(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+    /// Feeds samples. After a failure the rest is ignored and [`Self::finish`] reports it.
+    pub fn push(&mut self, samples: &[f32]) {
+        if self.failure.is_some() {
+            return;
+        }
         self.pending.extend_from_slice(samples);
         let mut start = 0;
         while self.pending.len() - start >= HOP {
             let mut hop = [0.0f32; HOP];
             hop.copy_from_slice(&self.pending[start..start + HOP]);
-            self.frame(&hop)?;
+            if let Err(e) = self.frame(&hop) {
+                self.failure = Some(e);
+                return;
+            }
             start += HOP;
         }
         self.pending.drain(..start);
-        Ok(())
     }
 
     fn frame(&mut self, hop: &[f32; HOP]) -> Result<(), AudioError> {
@@ -158,8 +166,12 @@ impl FeatureExtractor {
         Ok(())
     }
 
-    /// The features of everything pushed (a final partial frame is zero-padded).
+    /// The features of everything pushed (a final partial frame is zero-padded), or the first
+    /// failure.
     pub fn finish(mut self) -> Result<Features, AudioError> {
+        if let Some(e) = self.failure {
+            return Err(e);
+        }
         let rest = self.pending.len();
         if rest > 0 {
             let mut hop = [0.0f32; HOP];

@@ -73,17 +73,7 @@ fn analyze_source(
     extension: Option<&str>,
 ) -> Result<BeatGrid, AudioError> {
     let mut extractor = FeatureExtractor::new()?;
-    let mut failure = None;
-    let info = decode::decode(source, extension, &mut |block| {
-        if failure.is_none()
-            && let Err(e) = extractor.push(block)
-        {
-            failure = Some(e);
-        }
-    })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let info = decode::decode(source, extension, &mut |block| extractor.push(block))?;
     tracing::debug!(
         rate = info.sample_rate,
         channels = info.channels,
@@ -97,19 +87,9 @@ fn analyze_source(
 pub fn analyze_samples(samples: &[f32], sample_rate: u32) -> Result<BeatGrid, AudioError> {
     let mut converter = ToAnalysisRate::new(sample_rate)?;
     let mut extractor = FeatureExtractor::new()?;
-    let mut failure = None;
-    let mut sink = |block: &[f32]| {
-        if failure.is_none()
-            && let Err(e) = extractor.push(block)
-        {
-            failure = Some(e);
-        }
-    };
+    let mut sink = |block: &[f32]| extractor.push(block);
     converter.push(samples, &mut sink)?;
     converter.finish(&mut sink)?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
     analyze_features(extractor.finish()?)
 }
 

@@ -31,11 +31,16 @@ pub(crate) fn envelope(features: &Features) -> Vec<f32> {
             (f64::from(compressed[i]) - mean).max(0.0) as f32
         })
         .collect();
-    let deviation = (out.iter().map(|v| v * v).sum::<f32>() / out.len() as f32).sqrt();
-    if deviation > 1e-9 {
-        out.iter_mut().for_each(|v| *v /= deviation);
-    }
+    scale_to_unit_deviation(&mut out);
     out
+}
+
+/// Divides by the root mean square, so envelopes of any loudness compare (silence stays 0).
+fn scale_to_unit_deviation(values: &mut [f32]) {
+    let deviation = (values.iter().map(|v| v * v).sum::<f32>() / values.len().max(1) as f32).sqrt();
+    if deviation > 1e-9 {
+        values.iter_mut().for_each(|v| *v /= deviation);
+    }
 }
 
 /// The onset envelope of the low end only (kick, bass, snare body: 30–500 Hz): positive
@@ -62,10 +67,7 @@ fn band_envelope(features: &Features, bands: std::ops::Range<usize>) -> Vec<f32>
     if features.bands.is_empty() {
         out.clear();
     }
-    let deviation = (out.iter().map(|v| v * v).sum::<f32>() / out.len().max(1) as f32).sqrt();
-    if deviation > 1e-9 {
-        out.iter_mut().for_each(|v| *v /= deviation);
-    }
+    scale_to_unit_deviation(&mut out);
     out
 }
 
