@@ -1,0 +1,613 @@
+//! montage-compositor: renders a [`Timeline`] to finished MP4s through the FFmpeg libraries.
+//!
+//! A render validates the timeline and loads every file it names before encoding anything,
+//! cuts each output into independent segments (scene bodies, transition regions), encodes the
+//! segments in parallel with x264 (reusing any the cache already holds), mixes and encodes the
+//! soundtrack, and joins everything into an MP4 (H.264 High, yuv420p, AAC 48 kHz, faststart)
+//! written under a temporary name and renamed into place.
+//!
+//! ```no_run
+//! use montage_compositor::{CancelToken, Compositor, RenderTarget, Timeline};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let timeline: Timeline = serde_json::from_str(&std::fs::read_to_string("timeline.json")?)?;
+//! let target = RenderTarget::new("out", "video");
+//! let report = Compositor::new()
+//!     .with_cache_dir("cache")
+//!     .render(&timeline, &target, &|progress| eprintln!("{:.0}%", progress.percent), &CancelToken::new())?;
+//! println!("{}", report.outputs[0].path.display());
+//! # Ok(()) }
+//! ```
+
+mod captions;
+mod compose;
+mod encode;
+mod error;
+mod grade;
+mod media;
+mod mix;
+mod picture;
+mod plan;
+mod prepare;
+mod text;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+pub use captions::{to_srt, to_vtt};
+pub use error::{CompositorError, Item};
+pub use timeline::*;
+
+use compose::SegmentComposer;
+use encode::{PlacedSegment, SegmentEncoder, VideoSettings};
+use picture::{Frame, Yuv};
+use plan::{Plan, Segment, SegmentKind};
+use prepare::Assets;
+
+/// Asks a running render to stop; clones share the request.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Stops the render at its next frame; it returns [`CompositorError::Cancelled`].
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`cancel`](Self::cancel) has been called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How far a render has come.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// 0 to 100, never decreasing during one render.
+    pub percent: f64,
+}
+
+/// Where a render writes: `<directory>/<stem>-<output name>.mp4`, and `<stem>.srt` / `.vtt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderTarget {
+    /// The folder the files go to; created when missing.
+    pub directory: PathBuf,
+    /// The files' common name.
+    pub stem: String,
+}
+
+impl RenderTarget {
+    /// Writes into `directory` with file names starting with `stem`.
+    pub fn new(directory: impl Into<PathBuf>, stem: impl Into<String>) -> RenderTarget {
+        RenderTarget {
+            directory: directory.into(),
+            stem: stem.into(),
+        }
+    }
+}
+
+/// What a render produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderReport {
+    /// One entry per rendered format, in the timeline's order.
+    pub outputs: Vec<RenderedOutput>,
+    /// The SRT and WebVTT sidecars, when the timeline has captions.
+    pub sidecars: Vec<PathBuf>,
+}
+
+/// One rendered MP4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedOutput {
+    /// The output's name.
+    pub name: String,
+    /// The MP4 file.
+    pub path: PathBuf,
+    /// Frame count.
+    pub frames: u64,
+    /// Every segment, in order.
+    pub segments: Vec<SegmentReport>,
+}
+
+impl RenderedOutput {
+    /// How many segments were encoded in this render rather than taken from the cache.
+    pub fn encoded(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|segment| segment.encoded)
+            .count()
+    }
+}
+
+/// One segment of a rendered output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// First frame.
+    pub start: u64,
+    /// One past the last frame.
+    pub end: u64,
+    /// The scenes whose pictures it shows (none for black gaps; two for a transition).
+    pub scenes: Vec<usize>,
+    /// Whether this render encoded it (false: reused from the cache).
+    pub encoded: bool,
+}
+
+/// Renders timelines; holds the segment cache location and the degree of parallelism.
+#[derive(Debug, Clone)]
+pub struct Compositor {
+    cache_dir: Option<PathBuf>,
+    workers: usize,
+}
+
+impl Default for Compositor {
+    fn default() -> Self {
+        Compositor::new()
+    }
+}
+
+impl Compositor {
+    /// A compositor without a cache, using every core.
+    pub fn new() -> Compositor {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Compositor {
+            cache_dir: None,
+            workers: cores,
+        }
+    }
+
+    /// Keeps encoded segments in `directory`, so later renders reuse unchanged ones.
+    pub fn with_cache_dir(mut self, directory: impl Into<PathBuf>) -> Compositor {
+        self.cache_dir = Some(directory.into());
+        self
+    }
+
+    /// Encodes this many segments at once (at least one).
+    pub fn with_workers(mut self, workers: usize) -> Compositor {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Checks a timeline and every file it names, without encoding anything.
+    pub fn validate(&self, timeline: &Timeline) -> Result<(), CompositorError> {
+        prepare::check_structure(timeline)?;
+        let assets = prepare::load(timeline)?;
+        for (index, output) in timeline.outputs.iter().enumerate() {
+            plan::plan(timeline, index, output, &assets)?;
+        }
+        Ok(())
+    }
+
+    /// Renders every output format of the timeline.
+    pub fn render(
+        &self,
+        timeline: &Timeline,
+        target: &RenderTarget,
+        progress: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
+    ) -> Result<RenderReport, CompositorError> {
+        self.render_outputs(timeline, target, progress, cancel, false)
+    }
+
+    /// Renders a fast 480p preview of the timeline's first format to `<stem>-preview.mp4`.
+    pub fn render_preview(
+        &self,
+        timeline: &Timeline,
+        target: &RenderTarget,
+        progress: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
+    ) -> Result<RenderedOutput, CompositorError> {
+        let report = self.render_outputs(timeline, target, progress, cancel, true)?;
+        Ok(report
+            .outputs
+            .into_iter()
+            .next()
+            .expect("a preview renders one output"))
+    }
+
+    fn render_outputs(
+        &self,
+        timeline: &Timeline,
+        target: &RenderTarget,
+        progress: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
+        preview: bool,
+    ) -> Result<RenderReport, CompositorError> {
+        media::init();
+        prepare::check_structure(timeline)?;
+        let preview_timeline;
+        let timeline = if preview {
+            preview_timeline = Timeline {
+                outputs: vec![preview_format(&timeline.outputs[0])],
+                ..timeline.clone()
+            };
+            &preview_timeline
+        } else {
+            timeline
+        };
+        let assets = prepare::load(timeline)?;
+        let plans = timeline
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(index, output)| plan::plan(timeline, index, output, &assets))
+            .collect::<Result<Vec<_>, _>>()?;
+        std::fs::create_dir_all(&target.directory).map_err(|source| CompositorError::Io {
+            context: format!("creating {}", target.directory.display()),
+            source,
+        })?;
+        let scratch_cache;
+        let cache_dir = match &self.cache_dir {
+            Some(directory) => {
+                std::fs::create_dir_all(directory).map_err(|source| CompositorError::Io {
+                    context: format!("creating the cache {}", directory.display()),
+                    source,
+                })?;
+                directory.clone()
+            }
+            None => {
+                scratch_cache = tempfile::tempdir_in(&target.directory).map_err(|source| {
+                    CompositorError::Io {
+                        context: "creating a scratch folder for segments".into(),
+                        source,
+                    }
+                })?;
+                scratch_cache.path().to_path_buf()
+            }
+        };
+
+        let settings: Vec<VideoSettings> = timeline
+            .outputs
+            .iter()
+            .zip(&plans)
+            .map(|(output, plan)| {
+                let (width, height) = output.size.dimensions();
+                VideoSettings {
+                    width,
+                    height,
+                    fps: plan.fps,
+                    quality: output.quality,
+                    threads: self.encoder_threads(),
+                }
+            })
+            .collect();
+        let mut jobs = Vec::new();
+        for (output_index, plan) in plans.iter().enumerate() {
+            for (segment_index, segment) in plan.segments.iter().enumerate() {
+                if encode::read_segment(&segment_path(&cache_dir, segment)).is_none() {
+                    jobs.push((output_index, segment_index));
+                }
+            }
+        }
+        // Joining costs little next to encoding; it gets a token share of the bar.
+        let encode_frames: u64 = jobs
+            .iter()
+            .map(|&(o, s)| plans[o].segments[s].frames())
+            .sum();
+        let join_frames: u64 = plans.iter().map(|plan| plan.frames / 20).sum();
+        let meter = Meter::new(progress, encode_frames + join_frames);
+        self.encode_segments(
+            timeline, &assets, &plans, &settings, &jobs, &cache_dir, &meter, cancel,
+        )?;
+
+        let mut outputs = Vec::new();
+        for (output_index, (output, plan)) in timeline.outputs.iter().zip(&plans).enumerate() {
+            let name = if preview {
+                "preview".to_string()
+            } else {
+                output.label()
+            };
+            let path = target.directory.join(format!("{}-{name}.mp4", target.stem));
+            self.join(
+                timeline,
+                &assets,
+                plan,
+                &settings[output_index],
+                &cache_dir,
+                &path,
+                cancel,
+            )?;
+            meter.advance(plan.frames / 20);
+            let segments = plan
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(segment_index, segment)| SegmentReport {
+                    start: segment.start,
+                    end: segment.end,
+                    scenes: match segment.kind {
+                        SegmentKind::Gap => vec![],
+                        SegmentKind::Body { scene } => vec![scene],
+                        SegmentKind::Transition { scene } => vec![scene, scene + 1],
+                    },
+                    encoded: jobs.contains(&(output_index, segment_index)),
+                })
+                .collect();
+            outputs.push(RenderedOutput {
+                name,
+                path,
+                frames: plan.frames,
+                segments,
+            });
+        }
+        let mut sidecars = Vec::new();
+        if let Some(captions) = timeline.captions.as_ref().filter(|_| !preview) {
+            for (extension, text) in [
+                ("srt", to_srt(&captions.cues)),
+                ("vtt", to_vtt(&captions.cues)),
+            ] {
+                let path = target
+                    .directory
+                    .join(format!("{}.{extension}", target.stem));
+                write_atomically(&path, text.as_bytes())?;
+                sidecars.push(path);
+            }
+        }
+        meter.finish();
+        Ok(RenderReport { outputs, sidecars })
+    }
+
+    /// x264 threads per encoder: the cores shared among the segments encoding at once.
+    fn encoder_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores / self.workers).max(1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn encode_segments(
+        &self,
+        timeline: &Timeline,
+        assets: &Assets,
+        plans: &[Plan],
+        settings: &[VideoSettings],
+        jobs: &[(usize, usize)],
+        cache_dir: &Path,
+        meter: &Meter<'_>,
+        cancel: &CancelToken,
+    ) -> Result<(), CompositorError> {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<CompositorError>> = Mutex::new(None);
+        let stop = || cancel.is_cancelled() || failed.load(Ordering::SeqCst);
+        std::thread::scope(|scope| {
+            for _ in 0..self.workers.min(jobs.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let job = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&(output_index, segment_index)) = jobs.get(job) else {
+                            break;
+                        };
+                        if stop() {
+                            break;
+                        }
+                        let segment = &plans[output_index].segments[segment_index];
+                        let result = encode_segment(
+                            timeline,
+                            assets,
+                            plans[output_index].fps,
+                            &settings[output_index],
+                            segment,
+                            cache_dir,
+                            meter,
+                            &stop,
+                        );
+                        if let Err(error) = result {
+                            failed.store(true, Ordering::SeqCst);
+                            let mut slot = first_error
+                                .lock()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner());
+                            if slot.is_none()
+                                || matches!(slot.as_ref(), Some(CompositorError::Cancelled))
+                            {
+                                *slot = Some(error);
+                            }
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        if cancel.is_cancelled() {
+            return Err(CompositorError::Cancelled);
+        }
+        match first_error
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &self,
+        timeline: &Timeline,
+        assets: &Assets,
+        plan: &Plan,
+        settings: &VideoSettings,
+        cache_dir: &Path,
+        path: &Path,
+        cancel: &CancelToken,
+    ) -> Result<(), CompositorError> {
+        let mut placed = Vec::with_capacity(plan.segments.len());
+        for segment in &plan.segments {
+            let packets =
+                encode::read_segment(&segment_path(cache_dir, segment)).ok_or_else(|| {
+                    CompositorError::Io {
+                        context: format!("reading segment {} from the cache", segment.key),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "missing or damaged",
+                        ),
+                    }
+                })?;
+            placed.push(PlacedSegment {
+                start: segment.start,
+                packets,
+            });
+        }
+        let audio_frames =
+            (plan.fps.time(plan.frames) * media::SAMPLE_RATE as f64).round() as usize;
+        let tracks: Vec<mix::PreparedTrack<'_>> = timeline
+            .audio
+            .tracks
+            .iter()
+            .zip(&assets.audio)
+            .map(|(spec, audio)| mix::PreparedTrack { spec, audio })
+            .collect();
+        let samples = mix::mix(&tracks, timeline.audio.ducking, audio_frames);
+        let audio = encode::encode_audio(&samples)?;
+        let directory = path.parent().unwrap_or(Path::new("."));
+        let temporary = tempfile::Builder::new()
+            .prefix(".montage-")
+            .suffix(".mp4.partial")
+            .permissions(published_permissions())
+            .tempfile_in(directory)
+            .map_err(|source| CompositorError::Io {
+                context: format!("creating a temporary file in {}", directory.display()),
+                source,
+            })?;
+        encode::mux(temporary.path(), settings, &placed, &audio, &|| {
+            cancel.is_cancelled()
+        })?;
+        temporary
+            .persist(path)
+            .map_err(|error| CompositorError::Io {
+                context: format!("moving the render to {}", path.display()),
+                source: error.error,
+            })?;
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_segment(
+    timeline: &Timeline,
+    assets: &Assets,
+    fps: plan::Fps,
+    settings: &VideoSettings,
+    segment: &Segment,
+    cache_dir: &Path,
+    meter: &Meter<'_>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), CompositorError> {
+    let (width, height) = (settings.width as usize, settings.height as usize);
+    let mut composer = SegmentComposer::new(timeline, assets, width, height, fps, segment)?;
+    let mut encoder = SegmentEncoder::new(settings)?;
+    let mut frame = Frame::new(width, height, Yuv::BLACK);
+    for index in segment.start..segment.end {
+        if stop() {
+            return Err(CompositorError::Cancelled);
+        }
+        composer.draw(index, &mut frame)?;
+        encoder.push(&frame)?;
+        meter.advance(1);
+    }
+    let packets = encoder.finish()?;
+    encode::write_segment(&segment_path(cache_dir, segment), &packets)
+}
+
+fn segment_path(cache_dir: &Path, segment: &Segment) -> PathBuf {
+    cache_dir.join(format!("{}.seg", segment.key))
+}
+
+/// The preview's format: the first output at 480 lines on its short side, encoded fast.
+fn preview_format(output: &OutputFormat) -> OutputFormat {
+    let (width, height) = output.size.dimensions();
+    let scale = 480.0 / width.min(height) as f64;
+    let even = |value: f64| (((value * scale) / 2.0).round() as u32 * 2).max(2);
+    OutputFormat {
+        name: Some("preview".into()),
+        size: FrameSize::Custom {
+            width: even(width as f64),
+            height: even(height as f64),
+        },
+        fps: output.fps,
+        quality: Quality {
+            crf: 28,
+            preset: Preset::Veryfast,
+        },
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CompositorError> {
+    let context = || format!("writing {}", path.display());
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".montage-")
+        .permissions(published_permissions())
+        .tempfile_in(directory)
+        .map_err(|source| CompositorError::Io {
+            context: context(),
+            source,
+        })?;
+    std::io::Write::write_all(&mut temporary, bytes).map_err(|source| CompositorError::Io {
+        context: context(),
+        source,
+    })?;
+    temporary
+        .persist(path)
+        .map_err(|error| CompositorError::Io {
+            context: context(),
+            source: error.error,
+        })?;
+    Ok(())
+}
+
+/// Finished files are readable by all, like any file the user writes (temporary files start
+/// private).
+fn published_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
+}
+
+/// Turns units of work done into monotonic percentages for the progress callback.
+struct Meter<'a> {
+    callback: &'a (dyn Fn(Progress) + Sync),
+    total: u64,
+    done: AtomicU64,
+    reported: Mutex<f64>,
+}
+
+impl<'a> Meter<'a> {
+    fn new(callback: &'a (dyn Fn(Progress) + Sync), total: u64) -> Meter<'a> {
+        let meter = Meter {
+            callback,
+            total: total.max(1),
+            done: AtomicU64::new(0),
+            reported: Mutex::new(-1.0),
+        };
+        meter.report(0.0);
+        meter
+    }
+
+    fn advance(&self, units: u64) {
+        let done = self.done.fetch_add(units, Ordering::SeqCst) + units;
+        // Whole-percent steps keep the callback cheap; 100 is kept for `finish`.
+        let percent = ((done as f64 / self.total as f64) * 100.0)
+            .floor()
+            .min(99.0);
+        self.report(percent);
+    }
+
+    fn finish(&self) {
+        self.report(100.0);
+    }
+
+    fn report(&self, percent: f64) {
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if percent > *reported {
+            *reported = percent;
+            (self.callback)(Progress { percent });
+        }
+    }
+}
