@@ -23,7 +23,8 @@ pub(crate) fn init() {
         if let Err(error) = ffmpeg::init() {
             tracing::error!(%error, "FFmpeg failed to initialise");
         }
-        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+        // Failures reach the caller as typed errors; FFmpeg's own log would only repeat them.
+        ffmpeg::log::set_level(ffmpeg::log::Level::Fatal);
     });
 }
 
