@@ -39,6 +39,9 @@ fn failure(dir: &Path, timeline: Value) -> CompositorError {
     error
 }
 
+/// A change to the base timeline.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 fn photo() -> Item {
     Item::Scene(1, Some("photo".into()))
 }
@@ -83,7 +86,7 @@ fn missing_and_corrupt_media_name_the_item_and_the_file() {
 #[test]
 fn impossible_timelines_are_refused_before_encoding() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Item, &str)> = vec![
+    let cases: Vec<(&str, Edit, Item, &str)> = vec![
         (
             "zero duration",
             Box::new(|t| t["scenes"][1]["end"] = json!(1)),
