@@ -6,6 +6,12 @@ use std::time::Instant;
 use montage_compositor::{CancelToken, Compositor, RenderTarget, Timeline};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [timeline_path, out_dir, ..] = args.as_slice() else {
         return Err(

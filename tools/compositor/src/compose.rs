@@ -1,10 +1,11 @@
 //! Composes one segment's frames: scene pictures fitted and moving, transitions, grade, overlays.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{CompositorError, Item};
-use crate::media::ClipReader;
+use crate::media::{ClipReader, RgbaImage};
 use crate::picture::{Area, Frame, Picture, RegionF, Sprite, Yuv};
 use crate::plan::{Fps, Segment, SegmentKind, transition_frames};
 use crate::prepare::Assets;
@@ -25,6 +26,104 @@ pub(crate) struct SegmentComposer<'a> {
     overlays: Vec<TimedSprite>,
     grade: Option<Arc<crate::grade::FrameGrade>>,
     scratch: Frame,
+    stills: &'a StillCache,
+    held: Vec<(usize, usize)>,
+}
+
+impl Drop for SegmentComposer<'_> {
+    fn drop(&mut self) {
+        for &key in &self.held {
+            self.stills.release(key);
+        }
+    }
+}
+
+/// A still ready for one output: shrunk to the size the scene needs, converted to YUV, with
+/// its blurred fill when contained.
+pub(crate) struct PreparedStill {
+    picture: Picture,
+    fill: Option<Frame>,
+}
+
+fn prepare_still(
+    scene: &Scene,
+    image: &RgbaImage,
+    width: usize,
+    height: usize,
+) -> Result<PreparedStill, String> {
+    let scale = needed_scale(
+        scene,
+        image.width as f64,
+        image.height as f64,
+        width,
+        height,
+    );
+    let (w, h) = if scale < 1.0 {
+        (
+            ((image.width as f64 * scale).ceil() as u32).max(2),
+            ((image.height as f64 * scale).ceil() as u32).max(2),
+        )
+    } else {
+        (image.width, image.height)
+    };
+    let resized = image.resized(w, h).map_err(crate::media::describe)?;
+    let picture = Picture::from_rgba(w as usize, h as usize, &resized.data);
+    let fill =
+        (scene.fit == Fit::Contain).then(|| fill_frame(&picture, scene.focus, width, height));
+    Ok(PreparedStill { picture, fill })
+}
+
+type StillSlot = Arc<OnceLock<Result<Arc<PreparedStill>, String>>>;
+
+/// Prepared stills keyed by (output, scene), shared by the segments that show them and dropped
+/// once the last of those segments is done, so memory follows the scenes in flight.
+pub(crate) struct StillCache {
+    entries: Mutex<HashMap<(usize, usize), (usize, StillSlot)>>,
+}
+
+impl StillCache {
+    /// A cache expecting `users[key]` segments to ask for each still.
+    pub fn new(users: HashMap<(usize, usize), usize>) -> StillCache {
+        let entries = users
+            .into_iter()
+            .map(|(key, count)| (key, (count, StillSlot::default())))
+            .collect();
+        StillCache {
+            entries: Mutex::new(entries),
+        }
+    }
+
+    fn get(
+        &self,
+        key: (usize, usize),
+        make: impl FnOnce() -> Result<PreparedStill, String>,
+    ) -> Result<Arc<PreparedStill>, String> {
+        let slot = {
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            entries
+                .entry(key)
+                .or_insert_with(|| (1, StillSlot::default()))
+                .1
+                .clone()
+        };
+        slot.get_or_init(|| make().map(Arc::new)).clone()
+    }
+
+    fn release(&self, key: (usize, usize)) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((count, _)) = entries.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                entries.remove(&key);
+            }
+        }
+    }
 }
 
 struct TimedSprite {
@@ -36,10 +135,7 @@ struct TimedSprite {
 
 enum SceneSource {
     Solid(Yuv),
-    Still {
-        picture: Picture,
-        fill: Option<Frame>,
-    },
+    Still(Arc<PreparedStill>),
     Clip {
         reader: Box<ClipReader>,
         trim_start: f64,
@@ -49,48 +145,38 @@ enum SceneSource {
 
 impl<'a> SegmentComposer<'a> {
     /// Loads what the segment's scenes and overlays need.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         timeline: &'a Timeline,
         assets: &Assets,
+        stills: &'a StillCache,
+        output: usize,
         width: usize,
         height: usize,
         fps: Fps,
         segment: &Segment,
     ) -> Result<Self, CompositorError> {
-        let scenes: Vec<usize> = match segment.kind {
-            SegmentKind::Gap => vec![],
-            SegmentKind::Body { scene } => vec![scene],
-            SegmentKind::Transition { scene } => vec![scene, scene + 1],
-        };
+        let scenes = segment.kind.scenes();
         let mut sources = Vec::new();
+        let mut held = Vec::new();
         for index in scenes {
             let scene = &timeline.scenes[index];
             let source = match &scene.source {
                 Source::Color { color } => SceneSource::Solid(Yuv::from_color(*color)),
                 Source::Image { path } => {
-                    let image = &assets.stills[path];
-                    let scale = needed_scale(
-                        scene,
-                        image.width as f64,
-                        image.height as f64,
-                        width,
-                        height,
-                    );
-                    let (w, h) = if scale < 1.0 {
-                        (
-                            ((image.width as f64 * scale).ceil() as u32).max(2),
-                            ((image.height as f64 * scale).ceil() as u32).max(2),
-                        )
-                    } else {
-                        (image.width, image.height)
-                    };
-                    let resized = image.resized(w, h).map_err(|error| {
-                        CompositorError::media(Item::Scene(index, scene.id.clone()), path, error)
-                    })?;
-                    let picture = Picture::from_rgba(w as usize, h as usize, &resized.data);
-                    let fill = (scene.fit == Fit::Contain)
-                        .then(|| fill_frame(&picture, scene.focus, width, height));
-                    SceneSource::Still { picture, fill }
+                    let prepared = stills
+                        .get((output, index), || {
+                            prepare_still(scene, &assets.stills[path], width, height)
+                        })
+                        .map_err(|reason| {
+                            CompositorError::media(
+                                Item::Scene(index, scene.id.clone()),
+                                path,
+                                reason,
+                            )
+                        })?;
+                    held.push((output, index));
+                    SceneSource::Still(prepared)
                 }
                 Source::Video { path, trim_start } => {
                     let item = || Item::Scene(index, scene.id.clone());
@@ -193,6 +279,8 @@ impl<'a> SegmentComposer<'a> {
             overlays,
             grade: assets.grade.clone(),
             scratch: Frame::new(width, height, Yuv::BLACK),
+            stills,
+            held,
         })
     }
 
@@ -337,11 +425,11 @@ impl<'a> SegmentComposer<'a> {
                 frame.fill(*colour);
                 return Ok(());
             }
-            SceneSource::Still { picture, fill } => {
-                if let Some(fill) = fill {
+            SceneSource::Still(prepared) => {
+                if let Some(fill) = &prepared.fill {
                     frame.clone_from(fill);
                 }
-                &*picture
+                &prepared.picture
             }
             SceneSource::Clip {
                 reader,

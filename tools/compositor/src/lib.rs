@@ -40,11 +40,18 @@ pub use captions::{to_srt, to_vtt};
 pub use error::{CompositorError, Item};
 pub use timeline::*;
 
-use compose::SegmentComposer;
+use compose::{SegmentComposer, StillCache};
 use encode::{PlacedSegment, SegmentEncoder, VideoSettings};
 use picture::{Frame, Yuv};
-use plan::{Plan, Segment, SegmentKind};
+use plan::{Plan, Segment};
 use prepare::Assets;
+
+/// A unit of parallel work: one output's soundtrack or one of its video segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Soundtrack { output: usize },
+    Segment { output: usize, segment: usize },
+}
 
 /// Asks a running render to stop; clones share the request.
 #[derive(Debug, Clone, Default)]
@@ -230,7 +237,12 @@ impl Compositor {
         } else {
             timeline
         };
+        let started = std::time::Instant::now();
         let assets = prepare::load(timeline)?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded and checked the timeline's media"
+        );
         let plans = timeline
             .outputs
             .iter()
@@ -276,24 +288,46 @@ impl Compositor {
                 }
             })
             .collect();
+        // Soundtracks first: each is one long job, so it overlaps the segments instead of
+        // trailing them.
         let mut jobs = Vec::new();
+        for (output_index, plan) in plans.iter().enumerate() {
+            let shared = plans[..output_index]
+                .iter()
+                .any(|other| other.soundtrack_key == plan.soundtrack_key);
+            if !shared && encode::read_segment(&soundtrack_path(&cache_dir, plan)).is_none() {
+                jobs.push(Job::Soundtrack {
+                    output: output_index,
+                });
+            }
+        }
         for (output_index, plan) in plans.iter().enumerate() {
             for (segment_index, segment) in plan.segments.iter().enumerate() {
                 if encode::read_segment(&segment_path(&cache_dir, segment)).is_none() {
-                    jobs.push((output_index, segment_index));
+                    jobs.push(Job::Segment {
+                        output: output_index,
+                        segment: segment_index,
+                    });
                 }
             }
         }
+        let work = |job: &Job| match *job {
+            Job::Soundtrack { output } => plans[output].frames / 20,
+            Job::Segment { output, segment } => plans[output].segments[segment].frames(),
+        };
         // Joining costs little next to encoding; it gets a token share of the bar.
-        let encode_frames: u64 = jobs
-            .iter()
-            .map(|&(o, s)| plans[o].segments[s].frames())
-            .sum();
-        let join_frames: u64 = plans.iter().map(|plan| plan.frames / 20).sum();
-        let meter = Meter::new(progress, encode_frames + join_frames);
-        self.encode_segments(
+        let encode_work: u64 = jobs.iter().map(work).sum();
+        let join_work: u64 = plans.iter().map(|plan| plan.frames / 20).sum();
+        let meter = Meter::new(progress, encode_work + join_work);
+        let encoding = std::time::Instant::now();
+        self.run_jobs(
             timeline, &assets, &plans, &settings, &jobs, &cache_dir, &meter, cancel,
         )?;
+        tracing::info!(
+            jobs = jobs.len(),
+            elapsed_ms = encoding.elapsed().as_millis() as u64,
+            "encoded what the cache lacked"
+        );
 
         let mut outputs = Vec::new();
         for (output_index, (output, plan)) in timeline.outputs.iter().zip(&plans).enumerate() {
@@ -303,15 +337,13 @@ impl Compositor {
                 output.label()
             };
             let path = target.directory.join(format!("{}-{name}.mp4", target.stem));
-            self.join(
-                timeline,
-                &assets,
-                plan,
-                &settings[output_index],
-                &cache_dir,
-                &path,
-                cancel,
-            )?;
+            let joining = std::time::Instant::now();
+            self.join(plan, &settings[output_index], &cache_dir, &path, cancel)?;
+            tracing::info!(
+                output = %path.display(),
+                elapsed_ms = joining.elapsed().as_millis() as u64,
+                "joined the segments and the soundtrack"
+            );
             meter.advance(plan.frames / 20);
             let segments = plan
                 .segments
@@ -320,12 +352,11 @@ impl Compositor {
                 .map(|(segment_index, segment)| SegmentReport {
                     start: segment.start,
                     end: segment.end,
-                    scenes: match segment.kind {
-                        SegmentKind::Gap => vec![],
-                        SegmentKind::Body { scene } => vec![scene],
-                        SegmentKind::Transition { scene } => vec![scene, scene + 1],
-                    },
-                    encoded: jobs.contains(&(output_index, segment_index)),
+                    scenes: segment.kind.scenes(),
+                    encoded: jobs.contains(&Job::Segment {
+                        output: output_index,
+                        segment: segment_index,
+                    }),
                 })
                 .collect();
             outputs.push(RenderedOutput {
@@ -359,17 +390,28 @@ impl Compositor {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn encode_segments(
+    fn run_jobs(
         &self,
         timeline: &Timeline,
         assets: &Assets,
         plans: &[Plan],
         settings: &[VideoSettings],
-        jobs: &[(usize, usize)],
+        jobs: &[Job],
         cache_dir: &Path,
         meter: &Meter<'_>,
         cancel: &CancelToken,
     ) -> Result<(), CompositorError> {
+        let mut users = std::collections::HashMap::new();
+        for job in jobs {
+            if let Job::Segment { output, segment } = *job {
+                for scene in plans[output].segments[segment].kind.scenes() {
+                    if matches!(timeline.scenes[scene].source, Source::Image { .. }) {
+                        *users.entry((output, scene)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let stills = StillCache::new(users);
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let first_error: Mutex<Option<CompositorError>> = Mutex::new(None);
@@ -377,25 +419,28 @@ impl Compositor {
         std::thread::scope(|scope| {
             for _ in 0..self.workers.min(jobs.len()) {
                 scope.spawn(|| {
-                    loop {
-                        let job = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(&(output_index, segment_index)) = jobs.get(job) else {
-                            break;
-                        };
+                    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
                         if stop() {
                             break;
                         }
-                        let segment = &plans[output_index].segments[segment_index];
-                        let result = encode_segment(
-                            timeline,
-                            assets,
-                            plans[output_index].fps,
-                            &settings[output_index],
-                            segment,
-                            cache_dir,
-                            meter,
-                            &stop,
-                        );
+                        let result = match *job {
+                            Job::Soundtrack { output } => {
+                                encode_soundtrack(timeline, assets, &plans[output], cache_dir)
+                                    .inspect(|_| meter.advance(plans[output].frames / 20))
+                            }
+                            Job::Segment { output, segment } => encode_segment(
+                                timeline,
+                                assets,
+                                &stills,
+                                output,
+                                plans[output].fps,
+                                &settings[output],
+                                &plans[output].segments[segment],
+                                cache_dir,
+                                meter,
+                                &stop,
+                            ),
+                        };
                         if let Err(error) = result {
                             failed.store(true, Ordering::SeqCst);
                             let mut slot = first_error
@@ -424,45 +469,29 @@ impl Compositor {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn join(
         &self,
-        timeline: &Timeline,
-        assets: &Assets,
         plan: &Plan,
         settings: &VideoSettings,
         cache_dir: &Path,
         path: &Path,
         cancel: &CancelToken,
     ) -> Result<(), CompositorError> {
+        let damaged = |what: String| CompositorError::Io {
+            context: format!("reading {what} from the cache"),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "missing or damaged"),
+        };
         let mut placed = Vec::with_capacity(plan.segments.len());
         for segment in &plan.segments {
-            let packets =
-                encode::read_segment(&segment_path(cache_dir, segment)).ok_or_else(|| {
-                    CompositorError::Io {
-                        context: format!("reading segment {} from the cache", segment.key),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "missing or damaged",
-                        ),
-                    }
-                })?;
+            let packets = encode::read_segment(&segment_path(cache_dir, segment))
+                .ok_or_else(|| damaged(format!("segment {}", segment.key)))?;
             placed.push(PlacedSegment {
                 start: segment.start,
                 packets,
             });
         }
-        let audio_frames =
-            (plan.fps.time(plan.frames) * media::SAMPLE_RATE as f64).round() as usize;
-        let tracks: Vec<mix::PreparedTrack<'_>> = timeline
-            .audio
-            .tracks
-            .iter()
-            .zip(&assets.audio)
-            .map(|(spec, audio)| mix::PreparedTrack { spec, audio })
-            .collect();
-        let samples = mix::mix(&tracks, timeline.audio.ducking, audio_frames);
-        let audio = encode::encode_audio(&samples)?;
+        let audio = encode::read_segment(&soundtrack_path(cache_dir, plan))
+            .ok_or_else(|| damaged("the soundtrack".into()))?;
         let directory = path.parent().unwrap_or(Path::new("."));
         let temporary = tempfile::Builder::new()
             .prefix(".montage-")
@@ -490,6 +519,8 @@ impl Compositor {
 fn encode_segment(
     timeline: &Timeline,
     assets: &Assets,
+    stills: &StillCache,
+    output: usize,
     fps: plan::Fps,
     settings: &VideoSettings,
     segment: &Segment,
@@ -498,7 +529,9 @@ fn encode_segment(
     stop: &dyn Fn() -> bool,
 ) -> Result<(), CompositorError> {
     let (width, height) = (settings.width as usize, settings.height as usize);
-    let mut composer = SegmentComposer::new(timeline, assets, width, height, fps, segment)?;
+    let mut composer = SegmentComposer::new(
+        timeline, assets, stills, output, width, height, fps, segment,
+    )?;
     let mut encoder = SegmentEncoder::new(settings)?;
     let mut frame = Frame::new(width, height, Yuv::BLACK);
     for index in segment.start..segment.end {
@@ -511,6 +544,29 @@ fn encode_segment(
     }
     let packets = encoder.finish()?;
     encode::write_segment(&segment_path(cache_dir, segment), &packets)
+}
+
+/// Mixes and encodes an output's soundtrack into the cache.
+fn encode_soundtrack(
+    timeline: &Timeline,
+    assets: &Assets,
+    plan: &Plan,
+    cache_dir: &Path,
+) -> Result<(), CompositorError> {
+    let tracks: Vec<mix::PreparedTrack<'_>> = timeline
+        .audio
+        .tracks
+        .iter()
+        .zip(&assets.audio)
+        .map(|(spec, audio)| mix::PreparedTrack { spec, audio })
+        .collect();
+    let samples = mix::mix(&tracks, timeline.audio.ducking, plan.samples);
+    let packets = encode::encode_audio(&samples, plan.fast_audio)?;
+    encode::write_segment(&soundtrack_path(cache_dir, plan), &packets)
+}
+
+fn soundtrack_path(cache_dir: &Path, plan: &Plan) -> PathBuf {
+    cache_dir.join(format!("{}.aac.seg", plan.soundtrack_key))
 }
 
 fn segment_path(cache_dir: &Path, segment: &Segment) -> PathBuf {
@@ -531,7 +587,7 @@ fn preview_format(output: &OutputFormat) -> OutputFormat {
         fps: output.fps,
         quality: Quality {
             crf: 28,
-            preset: Preset::Veryfast,
+            preset: Preset::Superfast,
         },
     }
 }

@@ -470,15 +470,41 @@ fn resample_plane(
     };
     let columns = taps(area.width, region.x, region.width, source_width);
     let rows = taps(area.height, region.y, region.height, source_height);
+    // Separable: each source row is filtered horizontally once into 8.8 fixed point and kept
+    // while neighbouring output rows need it; the vertical blend then runs over whole rows,
+    // which the compiler vectorises.
+    let mut filtered: [(usize, Vec<u16>); 2] = [
+        (usize::MAX, vec![0; area.width]),
+        (usize::MAX, vec![0; area.width]),
+    ];
+    let filter_row = |index: usize, out: &mut Vec<u16>| {
+        let row = &source[index * source_width..(index + 1) * source_width];
+        for (value, &(left, right, wx)) in out.iter_mut().zip(&columns) {
+            *value = (row[left] as u32 * (256 - wx) + row[right] as u32 * wx) as u16;
+        }
+    };
     for (row_index, &(top, bottom, wy)) in rows.iter().enumerate() {
-        let top_row = &source[top * source_width..(top + 1) * source_width];
-        let bottom_row = &source[bottom * source_width..(bottom + 1) * source_width];
+        for wanted in [top, bottom] {
+            if filtered[0].0 != wanted && filtered[1].0 != wanted {
+                let slot = usize::from(filtered[0].0 == top || filtered[0].0 == bottom);
+                filter_row(wanted, &mut filtered[slot].1);
+                filtered[slot].0 = wanted;
+            }
+        }
+        let upper = if filtered[0].0 == top {
+            &filtered[0].1
+        } else {
+            &filtered[1].1
+        };
+        let lower = if filtered[0].0 == bottom {
+            &filtered[0].1
+        } else {
+            &filtered[1].1
+        };
         let start = (area.y + row_index) * target_stride + area.x;
         let out = &mut target[start..start + area.width];
-        for (value, &(left, right, wx)) in out.iter_mut().zip(&columns) {
-            let upper = top_row[left] as u32 * (256 - wx) + top_row[right] as u32 * wx;
-            let lower = bottom_row[left] as u32 * (256 - wx) + bottom_row[right] as u32 * wx;
-            *value = ((upper * (256 - wy) + lower * wy + 32768) >> 16) as u8;
+        for ((value, &a), &b) in out.iter_mut().zip(upper).zip(lower) {
+            *value = ((a as u32 * (256 - wy) + b as u32 * wy + 32768) >> 16) as u8;
         }
     }
 }

@@ -4,11 +4,14 @@
 use serde::Serialize;
 
 use crate::error::{CompositorError, Item};
+use crate::media::SAMPLE_RATE;
 use crate::prepare::{Assets, digest};
-use crate::timeline::{Grade, OutputFormat, Overlay, Quality, Scene, Source, Timeline, Transition};
+use crate::timeline::{
+    Grade, OutputFormat, Overlay, Preset, Quality, Scene, Source, Timeline, Transition,
+};
 
 /// Bodies longer than this many seconds are split, so long scenes still encode in parallel.
-const MAX_SEGMENT_SECONDS: f64 = 4.0;
+const MAX_SEGMENT_SECONDS: f64 = 2.0;
 /// Bumped whenever rendering changes the pixels a key describes.
 const RENDERER_VERSION: u32 = 1;
 
@@ -65,6 +68,17 @@ pub(crate) enum SegmentKind {
     Transition { scene: usize },
 }
 
+impl SegmentKind {
+    /// The scenes whose pictures the segment shows.
+    pub fn scenes(self) -> Vec<usize> {
+        match self {
+            SegmentKind::Gap => vec![],
+            SegmentKind::Body { scene } => vec![scene],
+            SegmentKind::Transition { scene } => vec![scene, scene + 1],
+        }
+    }
+}
+
 /// A run of frames that encodes on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Segment {
@@ -80,11 +94,17 @@ impl Segment {
     }
 }
 
-/// Every segment of one output, in order, covering its frames exactly.
+/// Every segment of one output, in order, covering its frames exactly, and its soundtrack.
 pub(crate) struct Plan {
     pub fps: Fps,
     pub frames: u64,
     pub segments: Vec<Segment>,
+    /// Sample frames of the soundtrack, as long as the video.
+    pub samples: usize,
+    /// Hash of everything that shapes the encoded soundtrack.
+    pub soundtrack_key: String,
+    /// Whether the soundtrack uses AAC's fast coder (for the fast x264 presets).
+    pub fast_audio: bool,
 }
 
 /// The frame range a transition blends over, centred on its cut.
@@ -159,10 +179,18 @@ pub(crate) fn plan(
             }
         })
         .collect();
+    let samples = (fps.time(frames) * SAMPLE_RATE as f64).round() as usize;
+    let fast_audio = matches!(
+        output.quality.preset,
+        Preset::Ultrafast | Preset::Superfast | Preset::Veryfast
+    );
     Ok(Plan {
         fps,
         frames,
         segments,
+        samples,
+        soundtrack_key: soundtrack_key(timeline, samples, fast_audio, assets),
+        fast_audio,
     })
 }
 
@@ -185,6 +213,18 @@ fn split_body(
         spans.push((at, next, SegmentKind::Body { scene }));
         at = next;
     }
+}
+
+/// Hashes the tracks, their files, the ducking and the length: all the soundtrack depends on.
+fn soundtrack_key(timeline: &Timeline, samples: usize, fast: bool, assets: &Assets) -> String {
+    let files: Vec<&str> = timeline
+        .audio
+        .tracks
+        .iter()
+        .map(|track| assets.hash(&track.path))
+        .collect();
+    let key = (RENDERER_VERSION, &timeline.audio, files, samples, fast);
+    digest(&serde_json::to_vec(&key).expect("soundtrack keys are plain data"))
 }
 
 #[derive(Serialize)]

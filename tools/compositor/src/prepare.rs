@@ -336,14 +336,7 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
         let item = || Item::Scene(index, scene.id.clone());
         match &scene.source {
             Source::Color { .. } => {}
-            Source::Image { path } => {
-                hash_file(&mut assets, item(), path)?;
-                if !assets.stills.contains_key(path) {
-                    let image = media::decode_image(path)
-                        .map_err(|reason| CompositorError::media(item(), path, reason))?;
-                    assets.stills.insert(path.clone(), Arc::new(image));
-                }
-            }
+            Source::Image { path } => hash_file(&mut assets, item(), path)?,
             Source::Video { path, trim_start } => {
                 hash_file(&mut assets, item(), path)?;
                 let mut clip = ClipReader::open(path)
@@ -355,6 +348,7 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
             }
         }
     }
+    assets.stills = decode_stills(timeline)?;
     let mut styles: Vec<(Item, &TextStyle)> = Vec::new();
     for (index, overlay) in timeline.overlays.iter().enumerate() {
         match overlay {
@@ -426,6 +420,52 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
         assets.audio.push(audio);
     }
     Ok(assets)
+}
+
+/// Decodes every distinct still on all cores; the first failing scene in timeline order is
+/// the one reported.
+fn decode_stills(timeline: &Timeline) -> Result<HashMap<PathBuf, Arc<RgbaImage>>, CompositorError> {
+    let mut wanted: Vec<(Item, &PathBuf)> = Vec::new();
+    for (index, scene) in timeline.scenes.iter().enumerate() {
+        if let Source::Image { path } = &scene.source
+            && !wanted.iter().any(|(_, seen)| *seen == path)
+        {
+            wanted.push((Item::Scene(index, scene.id.clone()), path));
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let decoded: Vec<std::sync::Mutex<Option<Result<RgbaImage, String>>>> =
+        wanted.iter().map(|_| Default::default()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(wanted.len());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let job = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((_, path)) = wanted.get(job) else {
+                        break;
+                    };
+                    let result = media::decode_image(path);
+                    *decoded[job]
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let mut stills = HashMap::new();
+    for ((item, path), slot) in wanted.into_iter().zip(decoded) {
+        let result = slot
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let image = result
+            .unwrap_or_else(|| Err("not decoded".into()))
+            .map_err(|reason| CompositorError::media(item, path, reason))?;
+        stills.insert(path.clone(), Arc::new(image));
+    }
+    Ok(stills)
 }
 
 fn hash_file(assets: &mut Assets, item: Item, path: &Path) -> Result<(), CompositorError> {

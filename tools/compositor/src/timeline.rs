@@ -120,7 +120,8 @@ impl FrameSize {
     }
 }
 
-/// H.264 quality: constant rate factor and x264 preset.
+/// H.264 quality: constant rate factor and x264 preset. The fast presets (ultrafast to
+/// veryfast) also pick the AAC encoder's fast coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quality {
