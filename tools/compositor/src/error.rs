@@ -20,6 +20,8 @@ pub enum Item {
     Grade,
     /// A caption cue, by index.
     Cue(usize),
+    /// Where the render writes (not part of the timeline).
+    Target,
 }
 
 impl fmt::Display for Item {
@@ -33,6 +35,7 @@ impl fmt::Display for Item {
             Item::AudioTrack(index) => write!(f, "audio track {index}"),
             Item::Grade => write!(f, "grade"),
             Item::Cue(index) => write!(f, "caption {index}"),
+            Item::Target => write!(f, "render target"),
         }
     }
 }

@@ -226,6 +226,15 @@ impl Compositor {
         preview: bool,
     ) -> Result<RenderReport, CompositorError> {
         media::init();
+        let stem_ok = !target.stem.is_empty()
+            && !target.stem.starts_with('.')
+            && !target.stem.contains(['/', '\\', '\0']);
+        if !stem_ok {
+            return Err(CompositorError::invalid(
+                Item::Target,
+                format!("{:?} is not a file name stem", target.stem),
+            ));
+        }
         prepare::check_structure(timeline)?;
         let preview_timeline;
         let timeline = if preview {

@@ -348,7 +348,14 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
             }
         }
     }
-    assets.stills = decode_stills(timeline)?;
+    // Audio decodes beside the stills: the two are the slow part of loading.
+    let (stills, audio) = std::thread::scope(|scope| {
+        let audio = scope.spawn(|| decode_tracks(timeline));
+        let stills = decode_stills(timeline);
+        (stills, audio.join())
+    });
+    assets.stills = stills?;
+    assets.audio = audio.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
     let mut styles: Vec<(Item, &TextStyle)> = Vec::new();
     for (index, overlay) in timeline.overlays.iter().enumerate() {
         match overlay {
@@ -406,8 +413,16 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
         None => {}
     }
     for (index, track) in timeline.audio.tracks.iter().enumerate() {
+        hash_file(&mut assets, Item::AudioTrack(index), &track.path)?;
+    }
+    Ok(assets)
+}
+
+/// Decodes every audio track, checking each has sound after its trim point.
+fn decode_tracks(timeline: &Timeline) -> Result<Vec<StereoAudio>, CompositorError> {
+    let mut decoded = Vec::with_capacity(timeline.audio.tracks.len());
+    for (index, track) in timeline.audio.tracks.iter().enumerate() {
         let item = || Item::AudioTrack(index);
-        hash_file(&mut assets, item(), &track.path)?;
         let audio = media::decode_audio(&track.path, track.trim_start, track.duration)
             .map_err(|reason| CompositorError::media(item(), &track.path, reason))?;
         if audio.frames() == 0 {
@@ -417,9 +432,9 @@ pub(crate) fn load(timeline: &Timeline) -> Result<Assets, CompositorError> {
                 "no audio after trim_start",
             ));
         }
-        assets.audio.push(audio);
+        decoded.push(audio);
     }
-    Ok(assets)
+    Ok(decoded)
 }
 
 /// Decodes every distinct still on all cores; the first failing scene in timeline order is

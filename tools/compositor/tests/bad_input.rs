@@ -198,6 +198,23 @@ fn unreadable_luts_fonts_and_watermarks_are_named() {
 }
 
 #[test]
+fn a_stem_that_is_not_a_file_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeline: Timeline = serde_json::from_value(base(dir.path())).unwrap();
+    for stem in ["", "../escape", ".hidden", "a/b"] {
+        let error = Compositor::new()
+            .render(
+                &timeline,
+                &RenderTarget::new(dir.path(), stem),
+                &|_| {},
+                &CancelToken::new(),
+            )
+            .expect_err("refused");
+        assert_eq!(error.item(), Some(&Item::Target), "{stem}: {error}");
+    }
+}
+
+#[test]
 fn malformed_json_is_refused_by_the_schema() {
     let bad = [
         r#"{"outputs": [{"size": "4:3"}], "scenes": []}"#,
