@@ -10,7 +10,9 @@ use crate::picture::{Area, Frame, Picture, RegionF, Sprite, Yuv};
 use crate::plan::{Fps, Segment, SegmentKind, transition_frames};
 use crate::prepare::Assets;
 use crate::text::{place, render_text};
-use crate::timeline::{Fit, Overlay, Point, Rect, Scene, Source, Timeline, TransitionKind};
+use crate::timeline::{
+    Fit, Overlay, Point, Rect, Scene, Source, TextStyle, Timeline, TransitionKind,
+};
 
 /// The fraction of the frame size the blurred fill behind contained sources is computed at.
 const FILL_DIVISOR: usize = 8;
@@ -133,6 +135,27 @@ struct TimedSprite {
     opacity: f64,
 }
 
+impl TimedSprite {
+    /// Timed text, rendered and placed for a frame size.
+    fn text(
+        assets: &Assets,
+        text: &str,
+        style: &TextStyle,
+        (start, end): (f64, f64),
+        width: usize,
+        height: usize,
+    ) -> TimedSprite {
+        let sprite = render_text(assets.font(style), text, style, width, height);
+        let position = place(&sprite, style.position, width, height);
+        TimedSprite {
+            sprite,
+            position,
+            span: Some((start, end, style.fade)),
+            opacity: 1.0,
+        }
+    }
+}
+
 enum SceneSource {
     Solid(Yuv),
     Still(Arc<PreparedStill>),
@@ -197,23 +220,17 @@ impl<'a> SegmentComposer<'a> {
         }
         let (t0, t1) = (fps.time(segment.start), fps.time(segment.end));
         let mut overlays = Vec::new();
-        for overlay in &timeline.overlays {
+        for (index, overlay) in timeline.overlays.iter().enumerate() {
             match overlay {
                 Overlay::Text(text) if text.start < t1 && text.end > t0 => {
-                    let sprite = render_text(
-                        assets.font(&text.style),
+                    overlays.push(TimedSprite::text(
+                        assets,
                         &text.text,
                         &text.style,
+                        (text.start, text.end),
                         width,
                         height,
-                    );
-                    let position = place(&sprite, text.style.position, width, height);
-                    overlays.push(TimedSprite {
-                        sprite,
-                        position,
-                        span: Some((text.start, text.end, text.style.fade)),
-                        opacity: 1.0,
-                    });
+                    ));
                 }
                 Overlay::Text(_) => {}
                 Overlay::Watermark(mark) => {
@@ -226,7 +243,7 @@ impl<'a> SegmentComposer<'a> {
                     let resized = image
                         .resized(target_width, target_height)
                         .map_err(|error| {
-                            CompositorError::media(Item::Timeline, &mark.path, error)
+                            CompositorError::media(Item::Overlay(index), &mark.path, error)
                         })?;
                     let sprite = Sprite::from_rgba(
                         target_width as usize,
@@ -253,20 +270,14 @@ impl<'a> SegmentComposer<'a> {
                 .iter()
                 .filter(|cue| cue.start < t1 && cue.end > t0)
             {
-                let sprite = render_text(
-                    assets.font(&captions.style),
+                overlays.push(TimedSprite::text(
+                    assets,
                     &cue.text,
                     &captions.style,
+                    (cue.start, cue.end),
                     width,
                     height,
-                );
-                let position = place(&sprite, captions.style.position, width, height);
-                overlays.push(TimedSprite {
-                    sprite,
-                    position,
-                    span: Some((cue.start, cue.end, captions.style.fade)),
-                    opacity: 1.0,
-                });
+                ));
             }
         }
         Ok(SegmentComposer {

@@ -59,18 +59,44 @@ impl RgbaImage {
     }
 }
 
+/// A file opened with a decoder for its best stream of one kind.
+struct OpenedStream {
+    input: ffmpeg::format::context::Input,
+    index: usize,
+    decoder: ffmpeg::decoder::Decoder,
+    /// Seconds per timestamp unit.
+    time_base: f64,
+    /// The stream's first timestamp, in seconds.
+    start_time: f64,
+}
+
+fn open_best(path: &Path, kind: media::Type, missing: &str) -> Result<OpenedStream, String> {
+    init();
+    let input = ffmpeg::format::input(path).map_err(describe)?;
+    let stream = input.streams().best(kind).ok_or(missing)?;
+    let index = stream.index();
+    let time_base = f64::from(stream.time_base());
+    let start_time = match stream.start_time() {
+        ffmpeg::ffi::AV_NOPTS_VALUE => 0.0,
+        start => start as f64 * time_base,
+    };
+    let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(describe)?
+        .decoder();
+    Ok(OpenedStream {
+        input,
+        index,
+        decoder,
+        time_base,
+        start_time,
+    })
+}
+
 /// Decodes the first picture of an image file, shrunk to at most 4096 pixels a side.
 pub(crate) fn decode_image(path: &Path) -> Result<RgbaImage, String> {
-    init();
-    let mut input = ffmpeg::format::input(path).map_err(describe)?;
-    let stream = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or("no picture in the file")?;
-    let index = stream.index();
-    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|context| context.decoder().video())
-        .map_err(describe)?;
+    let opened = open_best(path, media::Type::Video, "no picture in the file")?;
+    let (mut input, index) = (opened.input, opened.index);
+    let mut decoder = opened.decoder.video().map_err(describe)?;
     let mut decoded = frame::Video::empty();
     let mut got = false;
     for (stream, packet) in input.packets() {
@@ -169,27 +195,13 @@ pub(crate) struct ClipReader {
 impl ClipReader {
     /// Opens a clip; fails when it has no video stream or no decoder.
     pub fn open(path: &Path) -> Result<ClipReader, String> {
-        init();
-        let input = ffmpeg::format::input(path).map_err(describe)?;
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or("no video stream in the file")?;
-        let stream_index = stream.index();
-        let time_base = f64::from(stream.time_base());
-        let start_time = match stream.start_time() {
-            ffmpeg::ffi::AV_NOPTS_VALUE => 0.0,
-            start => start as f64 * time_base,
-        };
-        let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-            .and_then(|context| context.decoder().video())
-            .map_err(describe)?;
+        let opened = open_best(path, media::Type::Video, "no video stream in the file")?;
         Ok(ClipReader {
-            input,
-            stream_index,
-            decoder,
-            time_base,
-            start_time,
+            decoder: opened.decoder.video().map_err(describe)?,
+            input: opened.input,
+            stream_index: opened.index,
+            time_base: opened.time_base,
+            start_time: opened.start_time,
             scaler: None,
             current: None,
             upcoming: None,
@@ -277,7 +289,7 @@ impl ClipReader {
                 frame.format(),
                 width,
                 height,
-                Pixel::YUV444P,
+                Pixel::YUV420P,
                 width,
                 height,
                 scaling::Flags::BILINEAR,
@@ -292,12 +304,13 @@ impl ClipReader {
             .run(frame, &mut output)
             .map_err(describe)?;
         let (w, h) = (width as usize, height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         Ok(Picture {
             width: w,
             height: h,
             y: plane_bytes(&output, 0, w, h),
-            u: plane_bytes(&output, 1, w, h),
-            v: plane_bytes(&output, 2, w, h),
+            u: plane_bytes(&output, 1, cw, ch),
+            v: plane_bytes(&output, 2, cw, ch),
         })
     }
 }
@@ -321,16 +334,9 @@ pub(crate) fn decode_audio(
     start: f64,
     length: Option<f64>,
 ) -> Result<StereoAudio, String> {
-    init();
-    let mut input = ffmpeg::format::input(path).map_err(describe)?;
-    let stream = input
-        .streams()
-        .best(media::Type::Audio)
-        .ok_or("no audio stream in the file")?;
-    let index = stream.index();
-    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|context| context.decoder().audio())
-        .map_err(describe)?;
+    let opened = open_best(path, media::Type::Audio, "no audio stream in the file")?;
+    let (mut input, index) = (opened.input, opened.index);
+    let mut decoder = opened.decoder.audio().map_err(describe)?;
     let skip = (start.max(0.0) * SAMPLE_RATE as f64).round() as usize;
     let limit = length.map(|seconds| (seconds.max(0.0) * SAMPLE_RATE as f64).round() as usize);
     let mut resampler: Option<resampling::Context> = None;

@@ -2,8 +2,8 @@
 //! them: region resampling, blending, wipes, sprites.
 //!
 //! Frames are composed straight in YUV 4:2:0, the encoder's own format, so no frame is ever
-//! converted from RGB on its way to x264. Sources are kept at 4:4:4 so resampling them into the
-//! half-resolution chroma planes loses nothing.
+//! converted from RGB on its way to x264. Sources are 4:2:0 as well, so chroma is resampled at
+//! chroma resolution: half the work, and no aliasing from skipping source samples.
 
 use crate::timeline::Color;
 
@@ -90,32 +90,28 @@ impl Frame {
 
     /// Draws `region` of `source` (in source pixels) scaled into `area` of this frame.
     pub fn draw(&mut self, source: &Picture, region: RegionF, area: Area) {
-        resample_plane(
-            &source.y,
-            source.width,
-            source.height,
-            region,
-            &mut self.y,
-            self.width,
-            area,
-        );
+        let (sw, sh) = (source.width, source.height);
+        resample_plane(&source.y, sw, sh, region, &mut self.y, self.width, area);
+        let (cw, ch) = source.chroma_size();
+        let chroma_region = region.halved();
         let chroma_area = area.halved();
+        let stride = self.width / 2;
         resample_plane(
             &source.u,
-            source.width,
-            source.height,
-            region,
+            cw,
+            ch,
+            chroma_region,
             &mut self.u,
-            self.width / 2,
+            stride,
             chroma_area,
         );
         resample_plane(
             &source.v,
-            source.width,
-            source.height,
-            region,
+            cw,
+            ch,
+            chroma_region,
             &mut self.v,
-            self.width / 2,
+            stride,
             chroma_area,
         );
     }
@@ -269,7 +265,19 @@ pub(crate) struct RegionF {
     pub height: f64,
 }
 
-/// A source picture: planar YUV 4:4:4, opaque.
+impl RegionF {
+    /// The same region in a half-resolution chroma plane.
+    fn halved(self) -> RegionF {
+        RegionF {
+            x: self.x / 2.0,
+            y: self.y / 2.0,
+            width: self.width / 2.0,
+            height: self.height / 2.0,
+        }
+    }
+}
+
+/// A source picture: planar YUV 4:2:0 (chroma planes round up odd sizes), opaque.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Picture {
     pub width: usize,
@@ -280,24 +288,48 @@ pub(crate) struct Picture {
 }
 
 impl Picture {
-    /// Converts packed RGBA, compositing any transparency over black.
+    /// Chroma plane width and height.
+    pub fn chroma_size(&self) -> (usize, usize) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
+    /// Converts packed RGBA, compositing any transparency over black; chroma is the average of
+    /// each 2×2 block.
     pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Picture {
-        let count = width * height;
-        let (mut y, mut u, mut v) = (
-            Vec::with_capacity(count),
-            Vec::with_capacity(count),
-            Vec::with_capacity(count),
-        );
-        for pixel in rgba.chunks_exact(4) {
+        let opaque = |x: usize, y: usize| -> [f32; 3] {
+            let pixel = &rgba[(y * width + x) * 4..][..4];
             let alpha = pixel[3] as f32 / 255.0;
-            let (py, pu, pv) = rgb_to_yuv(
+            [
                 pixel[0] as f32 * alpha,
                 pixel[1] as f32 * alpha,
                 pixel[2] as f32 * alpha,
-            );
-            y.push(to_u8(py));
-            u.push(to_u8(pu));
-            v.push(to_u8(pv));
+            ]
+        };
+        let mut y = Vec::with_capacity(width * height);
+        for row in 0..height {
+            for column in 0..width {
+                let [r, g, b] = opaque(column, row);
+                y.push(to_u8(rgb_to_yuv(r, g, b).0));
+            }
+        }
+        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+        let (mut u, mut v) = (Vec::with_capacity(cw * ch), Vec::with_capacity(cw * ch));
+        for row in 0..ch {
+            for column in 0..cw {
+                let mut sum = [0.0f32; 3];
+                let mut count = 0.0;
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (x, y) = (2 * column + dx, 2 * row + dy);
+                    if x < width && y < height {
+                        let rgb = opaque(x, y);
+                        (0..3).for_each(|c| sum[c] += rgb[c]);
+                        count += 1.0;
+                    }
+                }
+                let (_, pu, pv) = rgb_to_yuv(sum[0] / count, sum[1] / count, sum[2] / count);
+                u.push(to_u8(pu));
+                v.push(to_u8(pv));
+            }
         }
         Picture {
             width,
@@ -308,16 +340,17 @@ impl Picture {
         }
     }
 
-    /// A heavily blurred copy at `width`×`height`: the fill behind contained sources.
+    /// A heavily blurred copy at `width`×`height` (both even): the fill behind contained
+    /// sources.
     pub fn blurred(&self, region: RegionF, width: usize, height: usize) -> Picture {
+        let (cw, ch) = (width / 2, height / 2);
         let mut small = Picture {
             width,
             height,
             y: vec![0; width * height],
-            u: vec![0; width * height],
-            v: vec![0; width * height],
+            u: vec![0; cw * ch],
+            v: vec![0; cw * ch],
         };
-        let area = Area::full(width, height);
         resample_plane(
             &self.y,
             self.width,
@@ -325,31 +358,33 @@ impl Picture {
             region,
             &mut small.y,
             width,
-            area,
+            Area::full(width, height),
         );
+        let (source_cw, source_ch) = self.chroma_size();
+        let chroma_area = Area::full(cw, ch);
         resample_plane(
             &self.u,
-            self.width,
-            self.height,
-            region,
+            source_cw,
+            source_ch,
+            region.halved(),
             &mut small.u,
-            width,
-            area,
+            cw,
+            chroma_area,
         );
         resample_plane(
             &self.v,
-            self.width,
-            self.height,
-            region,
+            source_cw,
+            source_ch,
+            region.halved(),
             &mut small.v,
-            width,
-            area,
+            cw,
+            chroma_area,
         );
         let radius = (width.max(height) / 24).max(1);
-        for plane in [&mut small.y, &mut small.u, &mut small.v] {
-            for _ in 0..3 {
-                box_blur(plane, width, height, radius);
-            }
+        for _ in 0..3 {
+            box_blur(&mut small.y, width, height, radius);
+            box_blur(&mut small.u, cw, ch, (radius / 2).max(1));
+            box_blur(&mut small.v, cw, ch, (radius / 2).max(1));
         }
         small
     }
