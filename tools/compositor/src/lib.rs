@@ -582,10 +582,12 @@ fn segment_path(cache_dir: &Path, segment: &Segment) -> PathBuf {
     cache_dir.join(format!("{}.seg", segment.key))
 }
 
-/// The preview's format: the first output at 480 lines on its short side, encoded fast.
+/// The preview's format: the first output at 480 lines on its short side (or its own size when
+/// smaller), encoded fast.
 fn preview_format(output: &OutputFormat) -> OutputFormat {
     let (width, height) = output.size.dimensions();
-    let scale = 480.0 / width.min(height) as f64;
+    // Never larger than the output itself.
+    let scale = (480.0 / width.min(height) as f64).min(1.0);
     let even = |value: f64| (((value * scale) / 2.0).round() as u32 * 2).max(2);
     OutputFormat {
         name: Some("preview".into()),
