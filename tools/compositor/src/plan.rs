@@ -371,4 +371,87 @@ mod tests {
         assert_eq!(fps.frame(1.0166), 30);
         assert_eq!(fps.frame(1.0167), 31);
     }
+
+    use crate::prepare::{check_structure, load};
+    use crate::timeline::{
+        Color, FrameSize, OutputFormat, Quality, Scene, Source, Transition, TransitionKind,
+    };
+    use proptest::prelude::*;
+
+    fn scene((start, length, kind, fade): (f64, f64, u8, f64)) -> Scene {
+        let kind = match kind % 4 {
+            0 => TransitionKind::Cut,
+            1 => TransitionKind::Crossfade,
+            2 => TransitionKind::DipToBlack,
+            _ => TransitionKind::WipeUp,
+        };
+        Scene {
+            id: None,
+            start,
+            end: start + length,
+            source: Source::Color {
+                color: Color::rgb(1, 2, 3),
+            },
+            fit: Default::default(),
+            focus: Default::default(),
+            motion: None,
+            transition: Transition {
+                kind,
+                duration: fade,
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Whatever the times, a timeline is refused with an error or planned into non-empty
+        /// segments that cover every frame once, in order.
+        #[test]
+        fn valid_timelines_plan_into_contiguous_segments(
+            raw in proptest::collection::vec((0.0f64..0.5, -0.05f64..2.0, 0u8..8, -0.05f64..0.8), 1..8),
+            fps in prop_oneof![Just(24.0), Just(25.0), Just(29.97), Just(30.0), Just(60.0), 1.0f64..120.0],
+            chained in any::<bool>(),
+        ) {
+            let mut cursor = 0.0;
+            let count = raw.len();
+            let mut scenes: Vec<Scene> = raw
+                .into_iter()
+                .map(|(gap, length, kind, fade)| {
+                    let start = if chained { cursor } else { cursor + gap };
+                    let built = scene((start, length, kind, fade));
+                    cursor = built.end;
+                    built
+                })
+                .collect();
+            // A transition off the last scene is always refused; keep most cases plannable.
+            scenes[count - 1].transition = Transition::default();
+            let timeline = Timeline {
+                outputs: vec![OutputFormat {
+                    name: None,
+                    size: FrameSize::Custom { width: 64, height: 64 },
+                    fps,
+                    quality: Quality::default(),
+                }],
+                scenes,
+                overlays: vec![],
+                audio: Default::default(),
+                grade: None,
+                captions: None,
+            };
+            if check_structure(&timeline).is_err() {
+                return Ok(());
+            }
+            let assets = load(&timeline).expect("colour scenes need no files");
+            if let Ok(plan) = plan(&timeline, 0, &timeline.outputs[0], &assets) {
+                let mut next = 0;
+                for segment in &plan.segments {
+                    prop_assert_eq!(segment.start, next);
+                    prop_assert!(segment.end > segment.start, "empty segment {:?}", segment);
+                    next = segment.end;
+                }
+                prop_assert_eq!(next, plan.frames);
+            }
+        }
+    }
 }

@@ -226,3 +226,27 @@ fn malformed_json_is_refused_by_the_schema() {
         assert!(serde_json::from_str::<Timeline>(text).is_err(), "{text}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Random bytes under any media name are refused with an error naming the item, never a panic.
+    #[test]
+    fn random_bytes_as_media_are_refused(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+        extension in proptest::sample::select(vec!["png", "jpg", "mp4", "wav", "mp3", "m4a"]),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("random.{extension}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut timeline = base(dir.path());
+        if ["wav", "mp3", "m4a"].contains(&extension) {
+            timeline["audio"] = json!({"tracks": [{"path": path}]});
+        } else {
+            timeline["scenes"][1]["source"] = json!({"type": if extension == "mp4" { "video" } else { "image" }, "path": path});
+        }
+        let timeline: Timeline = serde_json::from_value(timeline).unwrap();
+        let error = Compositor::new().validate(&timeline).expect_err("random bytes are not media");
+        proptest::prop_assert!(error.item().is_some(), "{}", error);
+    }
+}
