@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{CompositorError, Item};
 use crate::media::{ClipReader, RgbaImage};
-use crate::picture::{Area, Frame, Picture, RegionF, Sprite, Yuv};
+use crate::picture::{Area, Frame, RegionF, Sprite, Yuv};
 use crate::plan::{Fps, Segment, SegmentKind, transition_frames};
 use crate::prepare::Assets;
 use crate::text::{place, render_text};
@@ -43,7 +43,7 @@ impl Drop for SegmentComposer<'_> {
 /// A still ready for one output: shrunk to the size the scene needs, converted to YUV, with
 /// its blurred fill when contained.
 pub(crate) struct PreparedStill {
-    picture: Picture,
+    picture: Frame,
     fill: Option<Frame>,
 }
 
@@ -69,7 +69,7 @@ fn prepare_still(
         (image.width, image.height)
     };
     let resized = image.resized(w, h).map_err(crate::media::describe)?;
-    let picture = Picture::from_rgba(w as usize, h as usize, &resized.data);
+    let picture = Frame::from_rgba(w as usize, h as usize, &resized.data);
     let fill =
         (scene.fit == Fit::Contain).then(|| fill_frame(&picture, scene.focus, width, height));
     Ok(PreparedStill { picture, fill })
@@ -359,13 +359,12 @@ impl<'a> SegmentComposer<'a> {
                 frame.mix(scratch, progress);
             }
             TransitionKind::DipToBlack => {
-                let black = Frame::new(width, height, Yuv::BLACK);
                 if progress < 0.5 {
                     self.draw_scene(0, time, frame)?;
-                    frame.mix(&black, progress * 2.0);
+                    frame.fade_to(Yuv::BLACK, progress * 2.0);
                 } else {
                     self.draw_scene(1, time, frame)?;
-                    frame.mix(&black, (1.0 - progress) * 2.0);
+                    frame.fade_to(Yuv::BLACK, (1.0 - progress) * 2.0);
                 }
             }
             TransitionKind::WipeLeft
@@ -503,7 +502,7 @@ fn to_pixels(rect: Rect, width: usize, height: usize) -> RegionF {
 
 /// Where a cover crop centres: the focus point when the scene is still, the moving region's
 /// centre when it moves.
-fn centre_for(scene: &Scene, region: RegionF, picture: &Picture) -> (f64, f64) {
+fn centre_for(scene: &Scene, region: RegionF, picture: &Frame) -> (f64, f64) {
     match scene.motion {
         Some(_) => (
             region.x + region.width / 2.0,
@@ -589,7 +588,7 @@ fn needed_scale(
 }
 
 /// The blurred, zoomed copy of a source that fills the frame behind it.
-fn fill_frame(picture: &Picture, focus: Point, width: usize, height: usize) -> Frame {
+fn fill_frame(picture: &Frame, focus: Point, width: usize, height: usize) -> Frame {
     let full = RegionF {
         x: 0.0,
         y: 0.0,
@@ -638,6 +637,19 @@ mod tests {
         );
         let square = cover_crop(source, (960.0, 540.0), 1.0);
         assert!((square.x - 420.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fills_for_tall_frames_have_odd_sized_planes_and_still_draw() {
+        // 1080 / 8 = 135: the blurred fill of a 9:16 frame is odd-sized.
+        let source = Frame::new(64, 48, Yuv::from_rgb(200, 40, 40));
+        let fill = fill_frame(&source, Point::default(), 1080, 1920);
+        assert_eq!((fill.width, fill.height), (1080, 1920));
+        assert!(
+            fill.u.iter().all(|&u| u == fill.u[0]),
+            "a flat source gives a flat fill"
+        );
+        assert_eq!(fill.u[0], Yuv::from_rgb(200, 40, 40).u);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use ffmpeg::software::{resampling, scaling};
 use ffmpeg::{ChannelLayout, frame, media};
 use ffmpeg_next as ffmpeg;
 
-use crate::picture::Picture;
+use crate::picture::Frame;
 
 /// The mix's sample rate: AAC at 48 kHz.
 pub(crate) const SAMPLE_RATE: u32 = 48_000;
@@ -187,7 +187,7 @@ pub(crate) struct ClipReader {
     time_base: f64,
     start_time: f64,
     scaler: Option<scaling::Context>,
-    current: Option<(f64, Picture)>,
+    current: Option<(f64, Frame)>,
     upcoming: Option<(f64, frame::Video)>,
     finished: bool,
 }
@@ -225,7 +225,7 @@ impl ClipReader {
 
     /// The picture showing at `seconds` into the clip: the last one that starts at or before
     /// it, the first one before the clip starts and the last one after it ends.
-    pub fn picture_at(&mut self, seconds: f64) -> Result<&Picture, String> {
+    pub fn picture_at(&mut self, seconds: f64) -> Result<&Frame, String> {
         loop {
             if let Some((time, _)) = &self.upcoming {
                 if *time > seconds + 1e-6 && self.current.is_some() {
@@ -278,7 +278,7 @@ impl ClipReader {
         }
     }
 
-    fn convert(&mut self, frame: &frame::Video) -> Result<Picture, String> {
+    fn convert(&mut self, frame: &frame::Video) -> Result<Frame, String> {
         let (width, height) = (frame.width(), frame.height());
         let stale = self.scaler.as_ref().is_none_or(|scaler| {
             let input = scaler.input();
@@ -305,7 +305,7 @@ impl ClipReader {
             .map_err(describe)?;
         let (w, h) = (width as usize, height as usize);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        Ok(Picture {
+        Ok(Frame {
             width: w,
             height: h,
             y: plane_bytes(&output, 0, w, h),

@@ -60,7 +60,8 @@ pub(crate) fn to_u8(value: f32) -> u8 {
     value.round().clamp(0.0, 255.0) as u8
 }
 
-/// An output frame: planar YUV 4:2:0 with even width and height.
+/// A picture in planar YUV 4:2:0: an output frame (even sizes) or a source still or clip frame
+/// (chroma planes round odd sizes up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub width: usize,
@@ -72,7 +73,7 @@ pub(crate) struct Frame {
 
 impl Frame {
     pub fn new(width: usize, height: usize, color: Yuv) -> Frame {
-        let chroma = (width / 2) * (height / 2);
+        let chroma = width.div_ceil(2) * height.div_ceil(2);
         Frame {
             width,
             height,
@@ -88,14 +89,19 @@ impl Frame {
         self.v.fill(color.v);
     }
 
+    /// Chroma plane width and height.
+    pub fn chroma_size(&self) -> (usize, usize) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
     /// Draws `region` of `source` (in source pixels) scaled into `area` of this frame.
-    pub fn draw(&mut self, source: &Picture, region: RegionF, area: Area) {
+    pub fn draw(&mut self, source: &Frame, region: RegionF, area: Area) {
         let (sw, sh) = (source.width, source.height);
         resample_plane(&source.y, sw, sh, region, &mut self.y, self.width, area);
         let (cw, ch) = source.chroma_size();
         let chroma_region = region.halved();
         let chroma_area = area.halved();
-        let stride = self.width / 2;
+        let stride = self.chroma_size().0;
         resample_plane(
             &source.u,
             cw,
@@ -130,12 +136,27 @@ impl Frame {
         }
     }
 
+    /// Fades this frame towards a flat colour: `weight` 0 keeps the frame, 1 gives the colour.
+    pub fn fade_to(&mut self, color: Yuv, weight: f64) {
+        let w = (weight.clamp(0.0, 1.0) * 256.0).round() as u32;
+        for (plane, value) in [
+            (&mut self.y, color.y),
+            (&mut self.u, color.u),
+            (&mut self.v, color.v),
+        ] {
+            for a in plane.iter_mut() {
+                *a = ((*a as u32 * (256 - w) + value as u32 * w + 128) >> 8) as u8;
+            }
+        }
+    }
+
     /// Replaces the part of this frame inside `area` with `other`'s.
     pub fn replace_area(&mut self, other: &Frame, area: Area) {
         copy_area(&mut self.y, &other.y, self.width, area);
         let chroma = area.halved();
-        copy_area(&mut self.u, &other.u, self.width / 2, chroma);
-        copy_area(&mut self.v, &other.v, self.width / 2, chroma);
+        let stride = self.chroma_size().0;
+        copy_area(&mut self.u, &other.u, stride, chroma);
+        copy_area(&mut self.v, &other.v, stride, chroma);
     }
 
     /// Draws a sprite with its top-left corner at (`x`, `y`), both even, scaled in opacity.
@@ -156,7 +177,7 @@ impl Frame {
             y,
             opacity,
         );
-        let (cw, ch) = (self.width / 2, self.height / 2);
+        let (cw, ch) = self.chroma_size();
         let (sw, sh) = (sprite.width / 2, sprite.height / 2);
         blend_plane(
             &mut self.u,
@@ -245,13 +266,15 @@ impl Area {
         }
     }
 
-    /// The same area in a half-resolution chroma plane (luma areas are kept even).
+    /// The chroma samples covering this area in a half-resolution chroma plane (an odd right
+    /// or bottom edge takes the chroma column or row it shares).
     fn halved(self) -> Area {
+        let (x, y) = (self.x / 2, self.y / 2);
         Area {
-            x: self.x / 2,
-            y: self.y / 2,
-            width: self.width / 2,
-            height: self.height / 2,
+            x,
+            y,
+            width: (self.x + self.width).div_ceil(2) - x,
+            height: (self.y + self.height).div_ceil(2) - y,
         }
     }
 }
@@ -277,25 +300,10 @@ impl RegionF {
     }
 }
 
-/// A source picture: planar YUV 4:2:0 (chroma planes round up odd sizes), opaque.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Picture {
-    pub width: usize,
-    pub height: usize,
-    pub y: Vec<u8>,
-    pub u: Vec<u8>,
-    pub v: Vec<u8>,
-}
-
-impl Picture {
-    /// Chroma plane width and height.
-    pub fn chroma_size(&self) -> (usize, usize) {
-        (self.width.div_ceil(2), self.height.div_ceil(2))
-    }
-
+impl Frame {
     /// Converts packed RGBA, compositing any transparency over black; chroma is the average of
     /// each 2×2 block.
-    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Picture {
+    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Frame {
         let opaque = |x: usize, y: usize| -> [f32; 3] {
             let pixel = &rgba[(y * width + x) * 4..][..4];
             let alpha = pixel[3] as f32 / 255.0;
@@ -331,7 +339,7 @@ impl Picture {
                 v.push(to_u8(pv));
             }
         }
-        Picture {
+        Frame {
             width,
             height,
             y,
@@ -340,46 +348,12 @@ impl Picture {
         }
     }
 
-    /// A heavily blurred copy at `width`×`height` (both even): the fill behind contained
+    /// A heavily blurred copy at `width`×`height`: the fill behind contained
     /// sources.
-    pub fn blurred(&self, region: RegionF, width: usize, height: usize) -> Picture {
-        let (cw, ch) = (width / 2, height / 2);
-        let mut small = Picture {
-            width,
-            height,
-            y: vec![0; width * height],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        };
-        resample_plane(
-            &self.y,
-            self.width,
-            self.height,
-            region,
-            &mut small.y,
-            width,
-            Area::full(width, height),
-        );
-        let (source_cw, source_ch) = self.chroma_size();
-        let chroma_area = Area::full(cw, ch);
-        resample_plane(
-            &self.u,
-            source_cw,
-            source_ch,
-            region.halved(),
-            &mut small.u,
-            cw,
-            chroma_area,
-        );
-        resample_plane(
-            &self.v,
-            source_cw,
-            source_ch,
-            region.halved(),
-            &mut small.v,
-            cw,
-            chroma_area,
-        );
+    pub fn blurred(&self, region: RegionF, width: usize, height: usize) -> Frame {
+        let mut small = Frame::new(width, height, Yuv::BLACK);
+        small.draw(self, region, Area::full(width, height));
+        let (cw, ch) = small.chroma_size();
         let radius = (width.max(height) / 24).max(1);
         for _ in 0..3 {
             box_blur(&mut small.y, width, height, radius);
