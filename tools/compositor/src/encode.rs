@@ -7,7 +7,7 @@
 //! segment by its first frame keeps them strictly increasing across the joins.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use ffmpeg::codec::{self, encoder};
@@ -165,7 +165,21 @@ pub(crate) fn write_segment(path: &Path, packets: &[StoredPacket]) -> Result<(),
 
 /// Reads a cached segment; `None` when it is missing or unreadable, so it is encoded again.
 pub(crate) fn read_segment(path: &Path) -> Option<Vec<StoredPacket>> {
-    let mut input = BufReader::new(File::open(path).ok()?);
+    walk_segment(path, true)
+}
+
+/// Whether a cached segment is whole, checked from its packet headers without reading the
+/// packets themselves.
+pub(crate) fn segment_is_complete(path: &Path) -> bool {
+    walk_segment(path, false).is_some()
+}
+
+/// Walks a segment file's structure, reading the packet data or seeking over it; `None` unless
+/// the file is exactly one well-formed segment.
+fn walk_segment(path: &Path, read_data: bool) -> Option<Vec<StoredPacket>> {
+    let file = File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut input = BufReader::new(file);
     let mut magic = [0; 8];
     input.read_exact(&mut magic).ok()?;
     if &magic != SEGMENT_MAGIC {
@@ -187,8 +201,14 @@ pub(crate) fn read_segment(path: &Path) -> Option<Vec<StoredPacket>> {
         if length > 1 << 28 {
             return None;
         }
-        let mut data = vec![0; length as usize];
-        input.read_exact(&mut data).ok()?;
+        let data = if read_data {
+            let mut data = vec![0; length as usize];
+            input.read_exact(&mut data).ok()?;
+            data
+        } else {
+            input.seek_relative(length as i64).ok()?;
+            Vec::new()
+        };
         packets.push(StoredPacket {
             pts,
             dts,
@@ -196,8 +216,8 @@ pub(crate) fn read_segment(path: &Path) -> Option<Vec<StoredPacket>> {
             data,
         });
     }
-    let mut rest = [0];
-    (input.read(&mut rest).ok()? == 0).then_some(packets)
+    // Seeking succeeds past the end, so the position is what proves the file whole.
+    (input.stream_position().ok()? == size).then_some(packets)
 }
 
 fn open_audio_encoder(fast: bool) -> Result<encoder::Audio, ffmpeg::Error> {
@@ -366,4 +386,49 @@ pub(crate) fn mux(
     }
     output.write_trailer().context(context)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_round_trip_and_damaged_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        let packets = vec![
+            StoredPacket {
+                pts: 0,
+                dts: -2,
+                key: true,
+                data: vec![1, 2, 3],
+            },
+            StoredPacket {
+                pts: 2,
+                dts: -1,
+                key: false,
+                data: vec![4; 300],
+            },
+        ];
+        write_segment(&path, &packets).unwrap();
+        assert_eq!(read_segment(&path), Some(packets));
+        assert!(segment_is_complete(&path));
+
+        let bytes = std::fs::read(&path).unwrap();
+        for damaged in [
+            &bytes[..bytes.len() - 1],
+            &[bytes.as_slice(), &[0]].concat()[..],
+            &bytes[..8],
+        ] {
+            std::fs::write(&path, damaged).unwrap();
+            assert!(
+                !segment_is_complete(&path),
+                "{} bytes of {}",
+                damaged.len(),
+                bytes.len()
+            );
+            assert_eq!(read_segment(&path), None);
+        }
+        assert!(!segment_is_complete(&dir.path().join("missing.seg")));
+    }
 }

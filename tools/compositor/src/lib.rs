@@ -304,7 +304,7 @@ impl Compositor {
             let shared = plans[..output_index]
                 .iter()
                 .any(|other| other.soundtrack_key == plan.soundtrack_key);
-            if !shared && encode::read_segment(&soundtrack_path(&cache_dir, plan)).is_none() {
+            if !shared && !encode::segment_is_complete(&soundtrack_path(&cache_dir, plan)) {
                 jobs.push(Job::Soundtrack {
                     output: output_index,
                 });
@@ -312,7 +312,7 @@ impl Compositor {
         }
         for (output_index, plan) in plans.iter().enumerate() {
             for (segment_index, segment) in plan.segments.iter().enumerate() {
-                if encode::read_segment(&segment_path(&cache_dir, segment)).is_none() {
+                if !encode::segment_is_complete(&segment_path(&cache_dir, segment)) {
                     jobs.push(Job::Segment {
                         output: output_index,
                         segment: segment_index,
