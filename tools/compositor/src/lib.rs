@@ -183,11 +183,7 @@ impl Compositor {
     /// Checks a timeline and every file it names, without encoding anything.
     pub fn validate(&self, timeline: &Timeline) -> Result<(), CompositorError> {
         prepare::check_structure(timeline)?;
-        let assets = prepare::load(timeline)?;
-        for (index, output) in timeline.outputs.iter().enumerate() {
-            plan::plan(timeline, index, output, &assets)?;
-        }
-        Ok(())
+        load_and_plan(timeline).map(|_| ())
     }
 
     /// Renders every output format of the timeline.
@@ -246,18 +242,7 @@ impl Compositor {
         } else {
             timeline
         };
-        let started = std::time::Instant::now();
-        let assets = prepare::load(timeline)?;
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "loaded and checked the timeline's media"
-        );
-        let plans = timeline
-            .outputs
-            .iter()
-            .enumerate()
-            .map(|(index, output)| plan::plan(timeline, index, output, &assets))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (assets, plans) = load_and_plan(timeline)?;
         std::fs::create_dir_all(&target.directory).map_err(|source| CompositorError::Io {
             context: format!("creating {}", target.directory.display()),
             source,
@@ -553,6 +538,24 @@ fn encode_segment(
     }
     let packets = encoder.finish()?;
     encode::write_segment(&segment_path(cache_dir, segment), &packets)
+}
+
+/// Opens every file the timeline names and cuts each output into segments: all the checks that
+/// need more than the timeline's own numbers.
+fn load_and_plan(timeline: &Timeline) -> Result<(Assets, Vec<Plan>), CompositorError> {
+    let started = std::time::Instant::now();
+    let assets = prepare::load(timeline)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "loaded and checked the timeline's media"
+    );
+    let plans = timeline
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(index, output)| plan::plan(timeline, index, output, &assets))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((assets, plans))
 }
 
 /// Mixes and encodes an output's soundtrack into the cache.

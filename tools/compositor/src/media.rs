@@ -346,11 +346,10 @@ pub(crate) fn decode_audio(
     let append = |resampled: &frame::Audio, collected: &mut Vec<f32>| {
         let samples = resampled.samples();
         if samples > 0 {
-            collected.extend_from_slice(
-                &resampled.plane::<(f32, f32)>(0)[..samples]
+            collected.extend(
+                resampled.plane::<(f32, f32)>(0)[..samples]
                     .iter()
-                    .flat_map(|&(l, r)| [l, r])
-                    .collect::<Vec<_>>(),
+                    .flat_map(|&(l, r)| [l, r]),
             );
         }
     };
