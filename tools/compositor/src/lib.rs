@@ -38,6 +38,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 pub use captions::{to_srt, to_vtt};
 pub use error::{CompositorError, Item};
+
+use error::Context;
 pub use timeline::*;
 
 use compose::{SegmentComposer, StillCache};
@@ -243,26 +245,18 @@ impl Compositor {
             timeline
         };
         let (assets, plans) = load_and_plan(timeline)?;
-        std::fs::create_dir_all(&target.directory).map_err(|source| CompositorError::Io {
-            context: format!("creating {}", target.directory.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&target.directory)
+            .context(|| format!("creating {}", target.directory.display()))?;
         let scratch_cache;
         let cache_dir = match &self.cache_dir {
             Some(directory) => {
-                std::fs::create_dir_all(directory).map_err(|source| CompositorError::Io {
-                    context: format!("creating the cache {}", directory.display()),
-                    source,
-                })?;
+                std::fs::create_dir_all(directory)
+                    .context(|| format!("creating the cache {}", directory.display()))?;
                 directory.clone()
             }
             None => {
-                scratch_cache = tempfile::tempdir_in(&target.directory).map_err(|source| {
-                    CompositorError::Io {
-                        context: "creating a scratch folder for segments".into(),
-                        source,
-                    }
-                })?;
+                scratch_cache = tempfile::tempdir_in(&target.directory)
+                    .context(|| "creating a scratch folder for segments".into())?;
                 scratch_cache.path().to_path_buf()
             }
         };
@@ -492,19 +486,14 @@ impl Compositor {
             .suffix(".mp4.partial")
             .permissions(published_permissions())
             .tempfile_in(directory)
-            .map_err(|source| CompositorError::Io {
-                context: format!("creating a temporary file in {}", directory.display()),
-                source,
-            })?;
+            .context(|| format!("creating a temporary file in {}", directory.display()))?;
         encode::mux(temporary.path(), settings, &placed, &audio, &|| {
             cancel.is_cancelled()
         })?;
         temporary
             .persist(path)
-            .map_err(|error| CompositorError::Io {
-                context: format!("moving the render to {}", path.display()),
-                source: error.error,
-            })?;
+            .map_err(|error| error.error)
+            .context(|| format!("moving the render to {}", path.display()))?;
         Ok(())
     }
 }
@@ -613,20 +602,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CompositorError> {
         .prefix(".montage-")
         .permissions(published_permissions())
         .tempfile_in(directory)
-        .map_err(|source| CompositorError::Io {
-            context: context(),
-            source,
-        })?;
-    std::io::Write::write_all(&mut temporary, bytes).map_err(|source| CompositorError::Io {
-        context: context(),
-        source,
-    })?;
+        .context(context)?;
+    std::io::Write::write_all(&mut temporary, bytes).context(context)?;
     temporary
         .persist(path)
-        .map_err(|error| CompositorError::Io {
-            context: context(),
-            source: error.error,
-        })?;
+        .map_err(|error| error.error)
+        .context(context)?;
     Ok(())
 }
 
