@@ -1,0 +1,42 @@
+//! What can go wrong when a model is asked for something.
+
+/// A model call that did not produce a usable result.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The provider cannot do what was asked (a capability or option it lacks).
+    #[error("{provider} cannot {what}")]
+    Unsupported {
+        /// The provider's id.
+        provider: String,
+        /// What was asked of it.
+        what: String,
+    },
+    /// The request itself is wrong (an empty prompt, a size out of range); retrying won't help.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The model answered, but not in the shape asked for (JSON that doesn't fit the schema).
+    #[error("the model's answer does not fit: {0}")]
+    InvalidOutput(String),
+    /// The provider is not there (a missing program, a refused connection); may be retried.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider took longer than allowed; may be retried.
+    #[error("the provider did not answer within {seconds:.0} s")]
+    Timeout {
+        /// The limit that passed.
+        seconds: f64,
+    },
+    /// A local file operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ModelError {
+    /// Whether trying the same request again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ModelError::Unavailable(_) | ModelError::Timeout { .. } | ModelError::Io(_)
+        )
+    }
+}

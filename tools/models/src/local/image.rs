@@ -1,0 +1,821 @@
+//! The local image model: a procedural renderer whose pictures follow the prompt's words —
+//! its palette (`#rrggbb` codes and colour names), its mood (brightness and contrast), its shot
+//! (a composition per shot type), its subject (skyline, waves, trees, peaks or abstract forms)
+//! and its textures (neon glow, film grain, rain, haze). The seed varies the layout, so scenes
+//! of one video differ but share a style.
+
+use super::palette::{NAMED_COLOURS, parse_hex};
+use crate::error::ModelError;
+use crate::traits::ImageModel;
+use crate::types::{GeneratedImage, ImageRequest, ModelId};
+use async_trait::async_trait;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tiny_skia::{
+    Color, FillRule, GradientStop, LinearGradient, Paint, PathBuilder, Pixmap, Point,
+    RadialGradient, Rect, Shader, SpreadMode, Stroke, Transform,
+};
+
+/// The largest side the renderer draws.
+pub const MAX_SIDE: u32 = 4096;
+
+/// Procedural image model (PNG output). Deterministic for a request.
+#[derive(Debug, Clone, Default)]
+pub struct LocalImage;
+
+#[async_trait]
+impl ImageModel for LocalImage {
+    fn id(&self) -> ModelId {
+        ModelId::new("local", "procedural-1")
+    }
+
+    async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
+        let sides = 16..=MAX_SIDE;
+        if !sides.contains(&request.width) || !sides.contains(&request.height) {
+            return Err(ModelError::InvalidRequest(format!(
+                "{}×{} is outside 16–{MAX_SIDE} pixels a side",
+                request.width, request.height
+            )));
+        }
+        let model = self.id();
+        let bytes = tokio::task::spawn_blocking(move || {
+            render(&request)
+                .encode_png()
+                .map_err(|e| ModelError::InvalidOutput(format!("PNG encoding: {e}")))
+        })
+        .await
+        .map_err(|e| ModelError::Unavailable(format!("the renderer stopped: {e}")))??;
+        Ok(GeneratedImage {
+            model,
+            bytes,
+            media_type: "image/png".into(),
+            cost_usd: 0.0,
+        })
+    }
+}
+
+/// The framing a prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shot {
+    /// Far away, horizon low, small forms.
+    Wide,
+    /// Horizon in the middle, a few large forms.
+    Medium,
+    /// One form filling the frame.
+    CloseUp,
+    /// A dense pattern, as if very near.
+    Detail,
+    /// Seen from above: a grid.
+    Aerial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    City,
+    Water,
+    Trees,
+    Peaks,
+    Abstract,
+}
+
+/// What the renderer read from a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    /// Colours, most important first (at least two).
+    pub palette: Vec<[u8; 3]>,
+    /// Framing.
+    pub shot: Shot,
+    /// Target mean luma, 0–1.
+    pub brightness: f64,
+    /// Contrast, 0–1.
+    pub contrast: f64,
+    /// How busy the picture is, 0–1.
+    pub energy: f64,
+    subject: Subject,
+    neon: bool,
+    grain: bool,
+    rain: bool,
+    haze: bool,
+}
+
+fn has(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| text.contains(w))
+}
+
+impl Look {
+    /// Reads a prompt (negative prompt words are removed first).
+    pub fn from_prompt(prompt: &str, negative: &str) -> Look {
+        let mut text = format!(" {} ", prompt.to_lowercase().replace([',', '.', ';'], " "));
+        for word in negative.to_lowercase().split([',', ';']) {
+            let word = word.trim();
+            if !word.is_empty() {
+                text = text.replace(&format!(" {word} "), " ");
+            }
+        }
+        let mut palette: Vec<[u8; 3]> = text.split_whitespace().filter_map(parse_hex).collect();
+        if palette.is_empty() {
+            palette = NAMED_COLOURS
+                .iter()
+                .filter(|(name, _)| text.contains(&format!(" {name} ")))
+                .filter_map(|(_, hex)| parse_hex(hex))
+                .collect();
+        }
+        while palette.len() < 2 {
+            palette.push(if palette.is_empty() {
+                [60, 80, 140]
+            } else {
+                [230, 190, 120]
+            });
+        }
+        let shot = if has(&text, &["close-up", "close up", "closeup", "portrait shot"]) {
+            Shot::CloseUp
+        } else if has(&text, &["detail", "macro", "texture shot"]) {
+            Shot::Detail
+        } else if has(&text, &["aerial", "overhead", "top-down", "drone"]) {
+            Shot::Aerial
+        } else if has(&text, &["wide", "establishing", "panorama"]) {
+            Shot::Wide
+        } else {
+            Shot::Medium
+        };
+        let mut brightness: f64 = if has(
+            &text,
+            &[" dark ", " night", "moody", "noir", "brooding", "ominous"],
+        ) {
+            0.32
+        } else if has(
+            &text,
+            &[
+                "bright", "sunny", "sunlit", "upbeat", "airy", "pastel", "playful",
+            ],
+        ) {
+            0.6
+        } else {
+            0.48
+        };
+        let brighter = text.matches(" brighter").count() as f64;
+        let darker = text.matches(" darker").count() as f64;
+        brightness = (brightness + 0.12 * (brighter - darker)).clamp(0.08, 0.85);
+        let contrast = if has(
+            &text,
+            &["high contrast", "hard light", "punchy", "energetic", "epic"],
+        ) {
+            0.85
+        } else if has(&text, &["soft", "dreamy", "calm", "hazy", "gentle"]) {
+            0.4
+        } else {
+            0.6
+        };
+        let energy = if has(&text, &["high-energy", "high energy", "explosive", "drop"]) {
+            0.95
+        } else if has(
+            &text,
+            &["low-energy", "low energy", "still", "quiet", "breakdown"],
+        ) {
+            0.3
+        } else {
+            0.6
+        };
+        let subject = if has(
+            &text,
+            &[
+                "city",
+                "street",
+                "skyline",
+                "urban",
+                "downtown",
+                "neon sign",
+            ],
+        ) {
+            Subject::City
+        } else if has(
+            &text,
+            &[
+                "ocean", " sea ", "beach", "wave", "lake", "river", "desert", "dune",
+            ],
+        ) {
+            Subject::Water
+        } else if has(
+            &text,
+            &["forest", "tree", "jungle", "woods", "garden", "park"],
+        ) {
+            Subject::Trees
+        } else if has(&text, &["mountain", "peak", "alps", "hill", "volcano"]) {
+            Subject::Peaks
+        } else {
+            Subject::Abstract
+        };
+        Look {
+            palette,
+            shot,
+            brightness,
+            contrast,
+            energy,
+            subject,
+            neon: has(&text, &["neon", "cyberpunk", "synthwave", "glow"]),
+            grain: has(&text, &["grain", "film", "vintage", "retro", "noir"]),
+            rain: has(&text, &[" rain", "storm", "drizzle"]),
+            haze: has(&text, &["haze", "hazy", "fog", "mist", "dreamy"]),
+        }
+    }
+}
+
+fn colour(rgb: [u8; 3], alpha: f32) -> Color {
+    Color::from_rgba8(
+        rgb[0],
+        rgb[1],
+        rgb[2],
+        (alpha.clamp(0.0, 1.0) * 255.0) as u8,
+    )
+}
+
+fn shade(rgb: [u8; 3], factor: f64) -> [u8; 3] {
+    rgb.map(|c| (f64::from(c) * factor).clamp(0.0, 255.0) as u8)
+}
+
+fn luma(rgb: [u8; 3]) -> f64 {
+    (0.2126 * f64::from(rgb[0]) + 0.7152 * f64::from(rgb[1]) + 0.0722 * f64::from(rgb[2])) / 255.0
+}
+
+fn solid(rgb: [u8; 3], alpha: f32) -> Paint<'static> {
+    let mut paint = Paint::default();
+    paint.set_color(colour(rgb, alpha));
+    paint.anti_alias = true;
+    paint
+}
+
+/// Draws the picture a request describes.
+pub fn render(request: &ImageRequest) -> Pixmap {
+    let look = Look::from_prompt(&request.prompt, &request.negative_prompt);
+    let (w, h) = (
+        request.width.clamp(16, MAX_SIDE),
+        request.height.clamp(16, MAX_SIDE),
+    );
+    let mut pixmap = Pixmap::new(w, h).expect("sides are within 16..=4096");
+    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
+    let (wf, hf) = (w as f32, h as f32);
+    let unit = wf.min(hf);
+
+    // Darkest colour for the sky's top, the next for its horizon: the palette's mood.
+    let mut by_luma = look.palette.clone();
+    by_luma.sort_by(|a, b| luma(*a).total_cmp(&luma(*b)));
+    let deep = by_luma[0];
+    let light = by_luma[by_luma.len() - 1];
+    let accents: Vec<[u8; 3]> = look
+        .palette
+        .iter()
+        .copied()
+        .filter(|c| *c != deep)
+        .collect();
+    let accent = |i: usize| accents[i % accents.len()];
+
+    let horizon = match look.shot {
+        Shot::Wide => 0.66,
+        Shot::Medium => 0.55,
+        Shot::CloseUp | Shot::Detail | Shot::Aerial => 1.0,
+    } * hf;
+    let sky = LinearGradient::new(
+        Point::from_xy(0.0, 0.0),
+        Point::from_xy(0.0, horizon.max(1.0)),
+        vec![
+            GradientStop::new(0.0, colour(shade(deep, 0.8), 1.0)),
+            GradientStop::new(1.0, colour(accent(1), 1.0)),
+        ],
+        SpreadMode::Pad,
+        Transform::identity(),
+    );
+    let paint = Paint {
+        shader: sky.unwrap_or_else(|| Shader::SolidColor(colour(deep, 1.0))),
+        ..Paint::default()
+    };
+    pixmap.fill_rect(
+        Rect::from_xywh(0.0, 0.0, wf, hf).expect("positive size"),
+        &paint,
+        Transform::identity(),
+        None,
+    );
+
+    let busy = 0.5 + look.energy;
+    match look.shot {
+        Shot::Wide | Shot::Medium => {
+            // A glowing disc in the sky: sun, moon or sign.
+            let r = unit * if look.shot == Shot::Wide { 0.09 } else { 0.16 };
+            let cx = wf * rng.random_range(0.2..0.8);
+            let cy = horizon * rng.random_range(0.3..0.6);
+            glow(&mut pixmap, cx, cy, r, accent(0), look.neon);
+            let ground = LinearGradient::new(
+                Point::from_xy(0.0, horizon),
+                Point::from_xy(0.0, hf),
+                vec![
+                    GradientStop::new(0.0, colour(shade(deep, 1.1), 1.0)),
+                    GradientStop::new(1.0, colour(shade(deep, 0.5), 1.0)),
+                ],
+                SpreadMode::Pad,
+                Transform::identity(),
+            );
+            let paint = Paint {
+                shader: ground.unwrap_or_else(|| Shader::SolidColor(colour(deep, 0.8))),
+                ..Paint::default()
+            };
+            if let Some(rect) = Rect::from_xywh(0.0, horizon, wf, hf - horizon) {
+                pixmap.fill_rect(rect, &paint, Transform::identity(), None);
+            }
+            let scale = if look.shot == Shot::Wide { 0.6 } else { 1.2 };
+            skyline(&mut pixmap, &mut rng, &look, horizon, scale, busy, &accent);
+        }
+        Shot::CloseUp => {
+            let cx = wf * rng.random_range(0.4..0.6);
+            let cy = hf * rng.random_range(0.4..0.6);
+            let r = unit * rng.random_range(0.28..0.38);
+            for ring in (1..=4).rev() {
+                let t = ring as f32 / 4.0;
+                if let Some(path) = PathBuilder::from_circle(cx, cy, r * (0.4 + 0.6 * t)) {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(accent(ring), 0.85),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+            glow(&mut pixmap, cx, cy, r * 0.35, light, look.neon);
+        }
+        Shot::Detail => {
+            let count = (40.0 * busy) as usize;
+            for i in 0..count {
+                let x = wf * rng.random_range(0.0..1.0);
+                let y = hf * rng.random_range(0.0..1.0);
+                let r = unit * rng.random_range(0.02..0.09);
+                if let Some(path) = PathBuilder::from_circle(x, y, r) {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(accent(i), 0.7),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+        Shot::Aerial => {
+            let cells = (6.0 + 6.0 * look.energy) as usize;
+            let cw = wf / cells as f32;
+            let ch = hf / cells as f32;
+            for row in 0..cells {
+                for col in 0..cells {
+                    let pick = rng.random_range(0..accents.len() + 2);
+                    let rgb = if pick >= accents.len() {
+                        shade(deep, 1.3)
+                    } else {
+                        accent(pick)
+                    };
+                    let inset = cw.min(ch) * 0.12;
+                    if let Some(rect) = Rect::from_xywh(
+                        col as f32 * cw + inset,
+                        row as f32 * ch + inset,
+                        cw - 2.0 * inset,
+                        ch - 2.0 * inset,
+                    ) {
+                        pixmap.fill_rect(rect, &solid(rgb, 0.9), Transform::identity(), None);
+                    }
+                }
+            }
+        }
+    }
+
+    if look.neon {
+        // Light trails across the frame.
+        for i in 0..(3.0 * busy) as usize {
+            let y = hf * rng.random_range(0.15..0.95);
+            let mut pb = PathBuilder::new();
+            pb.move_to(0.0, y);
+            pb.cubic_to(
+                wf * 0.3,
+                y - hf * 0.1,
+                wf * 0.6,
+                y + hf * 0.1,
+                wf,
+                y + hf * rng.random_range(-0.1..0.1),
+            );
+            if let Some(path) = pb.finish() {
+                for (width, alpha) in [(unit * 0.03, 0.2), (unit * 0.008, 0.95)] {
+                    let stroke = Stroke {
+                        width,
+                        ..Stroke::default()
+                    };
+                    pixmap.stroke_path(
+                        &path,
+                        &solid(accent(i), alpha),
+                        &stroke,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    if look.rain {
+        let stroke = Stroke {
+            width: unit * 0.002,
+            ..Stroke::default()
+        };
+        for _ in 0..(200.0 * busy) as usize {
+            let x = wf * rng.random_range(0.0..1.0);
+            let y = hf * rng.random_range(0.0..1.0);
+            let mut pb = PathBuilder::new();
+            pb.move_to(x, y);
+            pb.line_to(x - unit * 0.01, y + unit * 0.05);
+            if let Some(path) = pb.finish() {
+                pixmap.stroke_path(
+                    &path,
+                    &solid(light, 0.35),
+                    &stroke,
+                    Transform::identity(),
+                    None,
+                );
+            }
+        }
+    }
+    if look.haze {
+        let fog = LinearGradient::new(
+            Point::from_xy(0.0, hf),
+            Point::from_xy(0.0, hf * 0.3),
+            vec![
+                GradientStop::new(0.0, colour(light, 0.45)),
+                GradientStop::new(1.0, colour(light, 0.0)),
+            ],
+            SpreadMode::Pad,
+            Transform::identity(),
+        );
+        if let Some(shader) = fog {
+            let paint = Paint {
+                shader,
+                ..Paint::default()
+            };
+            pixmap.fill_rect(
+                Rect::from_xywh(0.0, 0.0, wf, hf).expect("positive size"),
+                &paint,
+                Transform::identity(),
+                None,
+            );
+        }
+    }
+    finish_tone(&mut pixmap, &look, &mut rng);
+    pixmap
+}
+
+/// A disc with a soft halo.
+fn glow(pixmap: &mut Pixmap, cx: f32, cy: f32, r: f32, rgb: [u8; 3], strong: bool) {
+    let halo = RadialGradient::new(
+        Point::from_xy(cx, cy),
+        0.0,
+        Point::from_xy(cx, cy),
+        r * if strong { 3.0 } else { 2.0 },
+        vec![
+            GradientStop::new(0.0, colour(rgb, 0.6)),
+            GradientStop::new(1.0, colour(rgb, 0.0)),
+        ],
+        SpreadMode::Pad,
+        Transform::identity(),
+    );
+    if let Some(shader) = halo {
+        let paint = Paint {
+            shader,
+            ..Paint::default()
+        };
+        if let Some(path) = PathBuilder::from_circle(cx, cy, r * 3.0) {
+            pixmap.fill_path(
+                &path,
+                &paint,
+                FillRule::Winding,
+                Transform::identity(),
+                None,
+            );
+        }
+    }
+    if let Some(path) = PathBuilder::from_circle(cx, cy, r) {
+        pixmap.fill_path(
+            &path,
+            &solid(rgb, 1.0),
+            FillRule::Winding,
+            Transform::identity(),
+            None,
+        );
+    }
+}
+
+/// The subject's silhouette along the horizon.
+fn skyline(
+    pixmap: &mut Pixmap,
+    rng: &mut ChaCha8Rng,
+    look: &Look,
+    horizon: f32,
+    scale: f32,
+    busy: f64,
+    accent: &dyn Fn(usize) -> [u8; 3],
+) {
+    let (wf, hf) = (pixmap.width() as f32, pixmap.height() as f32);
+    let unit = wf.min(hf);
+    let dark = shade(
+        look.palette
+            .iter()
+            .copied()
+            .min_by(|a, b| luma(*a).total_cmp(&luma(*b)))
+            .unwrap_or([20, 20, 30]),
+        0.6,
+    );
+    match look.subject {
+        Subject::City => {
+            let mut x = -unit * 0.05;
+            let mut i = 0;
+            while x < wf {
+                let bw = unit * scale * rng.random_range(0.06..0.14) as f32;
+                let bh =
+                    unit * scale * rng.random_range(0.15..0.55) as f32 * (0.7 + 0.3 * busy as f32);
+                if let Some(rect) = Rect::from_xywh(x, horizon - bh, bw, bh + 1.0) {
+                    pixmap.fill_rect(rect, &solid(dark, 1.0), Transform::identity(), None);
+                    // Lit windows in the accent colours.
+                    let win = bw / 6.0;
+                    let mut wy = horizon - bh + win;
+                    while wy < horizon - win {
+                        for col in 0..2 {
+                            if rng.random_bool(0.45)
+                                && let Some(r) = Rect::from_xywh(
+                                    x + win * (1.0 + 2.5 * col as f32),
+                                    wy,
+                                    win,
+                                    win,
+                                )
+                            {
+                                pixmap.fill_rect(
+                                    r,
+                                    &solid(accent(i + col), 0.9),
+                                    Transform::identity(),
+                                    None,
+                                );
+                            }
+                        }
+                        wy += win * 2.2;
+                    }
+                }
+                x += bw * rng.random_range(1.0..1.3) as f32;
+                i += 1;
+            }
+        }
+        Subject::Water => {
+            for band in 0..6 {
+                let y0 = horizon + (hf - horizon) * band as f32 / 6.0;
+                let amp = unit * 0.02 * scale * (1.0 + busy as f32);
+                let mut pb = PathBuilder::new();
+                pb.move_to(0.0, hf);
+                pb.line_to(0.0, y0);
+                let steps = 12;
+                let phase = rng.random_range(0.0..std::f32::consts::TAU);
+                for s in 1..=steps {
+                    let x = wf * s as f32 / steps as f32;
+                    pb.line_to(x, y0 + amp * (phase + s as f32 * 1.3).sin());
+                }
+                pb.line_to(wf, hf);
+                pb.close();
+                if let Some(path) = pb.finish() {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(accent(band), 0.35),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+        Subject::Trees => {
+            let count = (14.0 * busy / f64::from(scale)) as usize + 3;
+            for _ in 0..count {
+                let x = wf * rng.random_range(0.0..1.0) as f32;
+                let th = unit * scale * rng.random_range(0.2..0.45) as f32;
+                let mut pb = PathBuilder::new();
+                pb.move_to(x - th * 0.25, horizon);
+                pb.line_to(x, horizon - th);
+                pb.line_to(x + th * 0.25, horizon);
+                pb.close();
+                if let Some(path) = pb.finish() {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(dark, 1.0),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+        Subject::Peaks => {
+            for layer in 0..3 {
+                let mut pb = PathBuilder::new();
+                pb.move_to(0.0, horizon);
+                let mut x = 0.0;
+                while x < wf {
+                    let pw = unit * scale * rng.random_range(0.2..0.4) as f32;
+                    let ph = unit
+                        * scale
+                        * rng.random_range(0.15..0.35) as f32
+                        * (1.0 - layer as f32 * 0.25);
+                    pb.line_to(x + pw / 2.0, horizon - ph);
+                    pb.line_to(x + pw, horizon);
+                    x += pw;
+                }
+                pb.close();
+                if let Some(path) = pb.finish() {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(shade(accent(layer), 0.5 + 0.2 * layer as f64), 1.0),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+        Subject::Abstract => {
+            for i in 0..(6.0 * busy) as usize {
+                let cx = wf * rng.random_range(0.05..0.95) as f32;
+                let cy = horizon - unit * scale * rng.random_range(0.0..0.3) as f32;
+                let r = unit * scale * rng.random_range(0.05..0.15) as f32;
+                if let Some(path) = PathBuilder::from_circle(cx, cy, r) {
+                    pixmap.fill_path(
+                        &path,
+                        &solid(accent(i), 0.8),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Sets the picture's mean brightness and contrast to the look's, and adds grain: so every
+/// scene of a video sits at the brightness its mood asks for.
+fn finish_tone(pixmap: &mut Pixmap, look: &Look, rng: &mut ChaCha8Rng) {
+    let data = pixmap.data_mut();
+    let count = (data.len() / 4).max(1) as f64;
+    let mut sum = 0.0;
+    let mut sum_sq = 0.0;
+    for px in data.chunks_exact(4) {
+        let l = luma([px[0], px[1], px[2]]);
+        sum += l;
+        sum_sq += l * l;
+    }
+    let mean = sum / count;
+    let std = (sum_sq / count - mean * mean).max(1e-6).sqrt();
+    let target_std = 0.08 + 0.2 * look.contrast;
+    let gain = (target_std / std).clamp(0.5, 2.5);
+    let grain = if look.grain { 18.0 } else { 0.0 };
+    let mut noise_seed: u32 = rng.random();
+    for px in data.chunks_exact_mut(4) {
+        let n = if grain > 0.0 {
+            noise_seed ^= noise_seed << 13;
+            noise_seed ^= noise_seed >> 17;
+            noise_seed ^= noise_seed << 5;
+            (f64::from(noise_seed % 1000) / 1000.0 - 0.5) * grain
+        } else {
+            0.0
+        };
+        for c in &mut px[..3] {
+            let v = f64::from(*c) / 255.0;
+            let toned = (v - mean) * gain + look.brightness;
+            *c = (toned * 255.0 + n).round().clamp(0.0, 255.0) as u8;
+        }
+        px[3] = 255;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(prompt: &str, seed: u64) -> ImageRequest {
+        ImageRequest {
+            prompt: prompt.into(),
+            negative_prompt: String::new(),
+            width: 320,
+            height: 180,
+            seed,
+        }
+    }
+
+    fn mean_rgb(pixmap: &Pixmap) -> [f64; 3] {
+        let mut sum = [0.0; 3];
+        for px in pixmap.data().chunks_exact(4) {
+            for c in 0..3 {
+                sum[c] += f64::from(px[c]);
+            }
+        }
+        let n = (pixmap.data().len() / 4) as f64;
+        sum.map(|s| s / n / 255.0)
+    }
+
+    fn mean_luma(pixmap: &Pixmap) -> f64 {
+        let [r, g, b] = mean_rgb(pixmap);
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+
+    #[test]
+    fn the_same_request_draws_the_same_pixels_and_another_seed_differs() {
+        let a = render(&request("wide shot of a city, #ff1fb4 #1fe0ff", 7));
+        let b = render(&request("wide shot of a city, #ff1fb4 #1fe0ff", 7));
+        let c = render(&request("wide shot of a city, #ff1fb4 #1fe0ff", 8));
+        assert_eq!(a.data(), b.data());
+        assert_ne!(a.data(), c.data());
+    }
+
+    #[test]
+    fn mood_words_set_the_brightness() {
+        let dark = mean_luma(&render(&request("a dark night street, #2a63e8 #ff8a1f", 1)));
+        let bright = mean_luma(&render(&request(
+            "a bright sunny street, #2a63e8 #ff8a1f",
+            1,
+        )));
+        assert!((dark - 0.32).abs() < 0.06, "dark {dark}");
+        assert!((bright - 0.6).abs() < 0.06, "bright {bright}");
+        let brighter = mean_luma(&render(&request(
+            "a dark night street, #2a63e8 #ff8a1f, brighter",
+            1,
+        )));
+        assert!(brighter > dark + 0.08, "{brighter} vs {dark}");
+    }
+
+    #[test]
+    fn the_palette_tints_the_picture() {
+        let red = mean_rgb(&render(&request("medium shot, red and crimson", 3)));
+        let blue = mean_rgb(&render(&request("medium shot, blue and navy", 3)));
+        assert!(red[0] > red[2] + 0.1, "{red:?}");
+        assert!(blue[2] > blue[0] + 0.1, "{blue:?}");
+    }
+
+    #[test]
+    fn shots_compose_differently() {
+        let shots = [
+            "wide shot",
+            "medium shot",
+            "close-up",
+            "detail",
+            "aerial view",
+        ];
+        let looks: Vec<Shot> = shots
+            .iter()
+            .map(|s| Look::from_prompt(s, ""))
+            .map(|l| l.shot)
+            .collect();
+        assert_eq!(
+            looks,
+            [
+                Shot::Wide,
+                Shot::Medium,
+                Shot::CloseUp,
+                Shot::Detail,
+                Shot::Aerial
+            ]
+        );
+        let pictures: Vec<Pixmap> = shots
+            .iter()
+            .map(|s| render(&request(&format!("{s}, #ff1fb4 #1fe0ff #101430"), 5)))
+            .collect();
+        for (i, a) in pictures.iter().enumerate() {
+            for b in &pictures[i + 1..] {
+                let differing = a
+                    .data()
+                    .iter()
+                    .zip(b.data())
+                    .filter(|(x, y)| x.abs_diff(**y) > 24)
+                    .count();
+                assert!(differing > a.data().len() / 10);
+            }
+        }
+    }
+
+    #[test]
+    fn negative_words_are_not_drawn() {
+        assert!(Look::from_prompt("neon rain", "").rain);
+        assert!(!Look::from_prompt("neon rain", "rain").rain);
+    }
+
+    #[tokio::test]
+    async fn generates_a_png_of_the_asked_size_and_refuses_silly_sizes() {
+        let image = LocalImage
+            .generate(request("a calm beach", 1))
+            .await
+            .unwrap();
+        assert_eq!(image.media_type, "image/png");
+        let decoded = image::load_from_memory(&image.bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (320, 180));
+        let mut huge = request("x", 1);
+        huge.width = 100_000;
+        assert!(matches!(
+            LocalImage.generate(huge).await,
+            Err(ModelError::InvalidRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+//! The offline providers: no keys, no network, deterministic for a seed.
+
+mod embed;
+mod image;
+pub mod palette;
+mod speech;
+mod text;
+
+pub use embed::{DIMENSIONS as EMBEDDING_DIMENSIONS, HashingEmbedder, embed_text};
+pub use image::{LocalImage, Look, Shot, render as render_image};
+pub use speech::LocalSpeech;
+pub use text::{INTENT_SCHEMA, LocalText, parse_intent};

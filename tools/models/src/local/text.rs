@@ -1,0 +1,764 @@
+//! The local text model: a heuristic intent parser behind the structured-output interface.
+
+use super::palette::{NAMED_COLOURS, STYLE_PALETTES, mood_palette};
+use crate::error::ModelError;
+use crate::intent::{Category, DEFAULT_DURATION, Format, Intent, Mood, Pace};
+use crate::traits::TextModel;
+use crate::types::{FinishReason, ModelId, Role, TextRequest, TextResponse, Usage};
+use async_trait::async_trait;
+
+/// The schema name under which the local model extracts an [`Intent`].
+pub const INTENT_SCHEMA: &str = "intent";
+
+/// Rule-based text model: extracts an [`Intent`] from a request's last user message. It
+/// answers structured-output requests for the `intent` schema only.
+#[derive(Debug, Clone, Default)]
+pub struct LocalText;
+
+#[async_trait]
+impl TextModel for LocalText {
+    fn id(&self) -> ModelId {
+        ModelId::new("local", "heuristic-1")
+    }
+
+    async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
+        let unsupported = |what: &str| ModelError::Unsupported {
+            provider: self.id().to_string(),
+            what: what.to_owned(),
+        };
+        if !request.tools.is_empty() {
+            return Err(unsupported("call tools"));
+        }
+        let format = request
+            .response_format
+            .as_ref()
+            .ok_or_else(|| unsupported("write free text"))?;
+        if format.name != INTENT_SCHEMA {
+            return Err(unsupported(&format!("answer the {:?} schema", format.name)));
+        }
+        let prompt = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .and_then(|m| m.content.as_deref())
+            .ok_or_else(|| ModelError::InvalidRequest("no user message to read".into()))?;
+        let intent = parse_intent(prompt);
+        let content =
+            serde_json::to_string(&intent).map_err(|e| ModelError::InvalidOutput(e.to_string()))?;
+        Ok(TextResponse {
+            model: self.id(),
+            content: Some(content),
+            tool_calls: Vec::new(),
+            finish: FinishReason::Stop,
+            usage: Usage {
+                input_tokens: words(prompt).len() as u64,
+                output_tokens: 0,
+            },
+            cost_usd: 0.0,
+        })
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '.' || c == '-' || c == '#'))
+        .map(|w| w.trim_matches(|c| c == '.' || c == '-').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    let padded = format!(" {text} ");
+    padded.contains(&format!(" {phrase} "))
+}
+
+/// Reads a person's request into an [`Intent`].
+pub fn parse_intent(prompt: &str) -> Intent {
+    let tokens = words(prompt);
+    let text = tokens.join(" ");
+    let mood = parse_mood(&text);
+    let style = parse_style(&text);
+    let mut palette = parse_colours(&text);
+    if palette.is_empty() {
+        palette = style
+            .iter()
+            .find_map(|s| STYLE_PALETTES.iter().find(|(name, _)| name == s))
+            .map(|(_, colours)| colours.iter().map(|c| (*c).to_owned()).collect())
+            .unwrap_or_else(|| mood_palette(mood).iter().map(|c| (*c).to_owned()).collect());
+    }
+    let category = parse_category(&text);
+    let narration = parse_narration(&text, category);
+    Intent {
+        category,
+        subject: parse_subject(&tokens),
+        duration: parse_duration(&tokens).unwrap_or(DEFAULT_DURATION),
+        formats: parse_formats(&text),
+        mood,
+        style,
+        palette,
+        pace: parse_pace(&text, mood),
+        narration,
+        constraints: parse_constraints(&text),
+    }
+}
+
+const NUMBER_WORDS: &[(&str, f64)] = &[
+    ("a", 1.0),
+    ("an", 1.0),
+    ("one", 1.0),
+    ("two", 2.0),
+    ("three", 3.0),
+    ("four", 4.0),
+    ("five", 5.0),
+    ("six", 6.0),
+    ("ten", 10.0),
+    ("fifteen", 15.0),
+    ("twenty", 20.0),
+    ("thirty", 30.0),
+    ("forty", 40.0),
+    ("forty-five", 45.0),
+    ("fifty", 50.0),
+    ("sixty", 60.0),
+    ("ninety", 90.0),
+];
+
+fn number(word: &str) -> Option<f64> {
+    word.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .or_else(|| {
+            NUMBER_WORDS
+                .iter()
+                .find(|(w, _)| *w == word)
+                .map(|(_, n)| *n)
+        })
+}
+
+fn unit_seconds(word: &str) -> Option<f64> {
+    match word {
+        "s" | "sec" | "secs" | "second" | "seconds" | "second-long" => Some(1.0),
+        "m" | "min" | "mins" | "minute" | "minutes" | "minute-long" => Some(60.0),
+        _ => None,
+    }
+}
+
+/// `20 second`, `30s`, `half a minute`, `1.5 minutes`, `1:30`, `a minute and a half`.
+fn parse_duration(tokens: &[String]) -> Option<f64> {
+    let text = tokens.join(" ");
+    if text.contains("half a minute") || text.contains("half-minute") {
+        return Some(30.0);
+    }
+    if text.contains("minute and a half") {
+        return Some(90.0);
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        // 1:30
+        if let Some((m, s)) = token.split_once(':')
+            && let (Ok(m), Ok(s)) = (m.parse::<u32>(), s.parse::<u32>())
+            && s < 60
+            && (m > 0 || s > 0)
+            && !matches!(token.as_str(), "16:9" | "9:16" | "1:1" | "4:5")
+        {
+            return Some(f64::from(m * 60 + s));
+        }
+        // 30s, 20sec, 2min, 20-second
+        let split = token.find(|c: char| c.is_alphabetic());
+        if let Some(at) = split
+            && at > 0
+            && let (Some(n), Some(unit)) = (
+                number(token[..at].trim_end_matches('-')),
+                unit_seconds(&token[at..]),
+            )
+        {
+            return Some(n * unit);
+        }
+        // 20 second, thirty seconds, a minute
+        if let Some(n) = number(token)
+            && let Some(unit) = tokens.get(i + 1).and_then(|u| unit_seconds(u))
+        {
+            return Some(n * unit);
+        }
+    }
+    None
+}
+
+fn parse_formats(text: &str) -> Vec<Format> {
+    let mut found: Vec<(usize, Format)> = Vec::new();
+    if [
+        "all formats",
+        "every format",
+        "all three formats",
+        "every platform",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+    {
+        return Format::ALL.to_vec();
+    }
+    let cues: &[(&str, Format)] = &[
+        ("16:9", Format::Landscape),
+        ("16x9", Format::Landscape),
+        ("landscape", Format::Landscape),
+        ("horizontal", Format::Landscape),
+        ("widescreen", Format::Landscape),
+        ("youtube", Format::Landscape),
+        ("9:16", Format::Portrait),
+        ("9x16", Format::Portrait),
+        ("vertical", Format::Portrait),
+        ("portrait", Format::Portrait),
+        ("tiktok", Format::Portrait),
+        ("reels", Format::Portrait),
+        ("reel", Format::Portrait),
+        ("shorts", Format::Portrait),
+        ("story", Format::Portrait),
+        ("stories", Format::Portrait),
+        ("1:1", Format::Square),
+        ("1x1", Format::Square),
+        ("square", Format::Square),
+    ];
+    for (cue, format) in cues {
+        let padded = format!(" {text} ");
+        if let Some(at) = padded.find(&format!(" {cue} ")) {
+            found.push((at, *format));
+        }
+    }
+    found.sort_by_key(|(at, _)| *at);
+    let mut formats = Vec::new();
+    for (_, format) in found {
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        formats.push(Format::Landscape);
+    }
+    formats
+}
+
+fn parse_mood(text: &str) -> Mood {
+    let cues: &[(&[&str], Mood)] = &[
+        (
+            &[
+                "energetic",
+                "intense",
+                "hype",
+                "high-energy",
+                "aggressive",
+                "powerful",
+            ],
+            Mood::Energetic,
+        ),
+        (
+            &[
+                "upbeat",
+                "happy",
+                "cheerful",
+                "joyful",
+                "fun",
+                "uplifting",
+                "bright",
+            ],
+            Mood::Upbeat,
+        ),
+        (
+            &["epic", "grand", "heroic", "majestic", "cinematic"],
+            Mood::Epic,
+        ),
+        (
+            &[
+                "calm", "relaxing", "peaceful", "chill", "serene", "gentle", "slow",
+            ],
+            Mood::Calm,
+        ),
+        (
+            &["dreamy", "ethereal", "floating", "soft", "lofi", "lo-fi"],
+            Mood::Dreamy,
+        ),
+        (
+            &["dark", "moody", "brooding", "gritty", "ominous", "noir"],
+            Mood::Dark,
+        ),
+        (
+            &[
+                "sad",
+                "melancholic",
+                "melancholy",
+                "nostalgic",
+                "wistful",
+                "lonely",
+            ],
+            Mood::Melancholic,
+        ),
+        (
+            &["playful", "quirky", "silly", "cute", "whimsical"],
+            Mood::Playful,
+        ),
+        (&["romantic", "love", "tender", "wedding"], Mood::Romantic),
+        (
+            &["mysterious", "eerie", "suspenseful", "spooky", "haunting"],
+            Mood::Mysterious,
+        ),
+    ];
+    // The earliest mood word wins: people lead with the feeling they care about.
+    cues.iter()
+        .filter_map(|(words, mood)| {
+            words
+                .iter()
+                .filter_map(|w| format!(" {text} ").find(&format!(" {w} ")))
+                .min()
+                .map(|at| (at, *mood))
+        })
+        .min_by_key(|(at, _)| *at)
+        .map_or(Mood::Upbeat, |(_, mood)| mood)
+}
+
+const STYLE_WORDS: &[&str] = &[
+    "neon",
+    "cyberpunk",
+    "synthwave",
+    "vaporwave",
+    "pastel",
+    "retro",
+    "vintage",
+    "noir",
+    "minimal",
+    "minimalist",
+    "cinematic",
+    "watercolor",
+    "watercolour",
+    "anime",
+    "glitch",
+    "grainy",
+    "film",
+    "geometric",
+    "abstract",
+    "tropical",
+    "sunset",
+    "forest",
+    "ocean",
+    "autumn",
+    "winter",
+    "futuristic",
+    "documentary",
+    "handheld",
+];
+
+fn parse_style(text: &str) -> Vec<String> {
+    let mut style: Vec<String> = STYLE_WORDS
+        .iter()
+        .filter(|w| contains_phrase(text, w))
+        .map(|w| {
+            if *w == "minimalist" {
+                "minimal".to_owned()
+            } else {
+                (*w).to_owned()
+            }
+        })
+        .collect();
+    style.dedup();
+    style
+}
+
+fn parse_colours(text: &str) -> Vec<String> {
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let padded = format!(" {text} ");
+    for word in text.split(' ') {
+        if super::palette::parse_hex(word).is_some()
+            && let Some(at) = padded.find(word)
+        {
+            found.push((at, word.to_owned()));
+        }
+    }
+    // Longer names first, so "hot pink" is not also read as "pink".
+    let mut names: Vec<&(&str, &str)> = NAMED_COLOURS.iter().collect();
+    names.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    let mut taken = padded.clone();
+    for (name, hex) in names {
+        let needle = format!(" {name} ");
+        if let Some(at) = taken.find(&needle) {
+            found.push((at, (*hex).to_owned()));
+            taken.replace_range(at + 1..at + needle.len() - 1, &"_".repeat(name.len()));
+        }
+    }
+    found.sort_by_key(|(at, _)| *at);
+    let mut palette: Vec<String> = Vec::new();
+    for (_, hex) in found {
+        if !palette.contains(&hex) {
+            palette.push(hex);
+        }
+    }
+    palette
+}
+
+fn parse_category(text: &str) -> Category {
+    let cues: &[(&[&str], Category)] = &[
+        (
+            &["music video", "lyric video", "visualizer", "visualiser"],
+            Category::MusicVideo,
+        ),
+        (&["trailer", "teaser"], Category::Trailer),
+        (
+            &[
+                "ad",
+                "advert",
+                "commercial",
+                "promo",
+                "promotion",
+                "product",
+            ],
+            Category::Promo,
+        ),
+        (
+            &["slideshow", "photo", "photos", "memories", "album"],
+            Category::Slideshow,
+        ),
+        (
+            &["explainer", "tutorial", "how to", "explains", "explain"],
+            Category::Explainer,
+        ),
+        (
+            &["travel", "trip", "journey", "vacation", "holiday"],
+            Category::Travel,
+        ),
+        (
+            &["tiktok", "reel", "reels", "shorts", "story"],
+            Category::Social,
+        ),
+    ];
+    cues.iter()
+        .find(|(words, _)| words.iter().any(|w| contains_phrase(text, w)))
+        .map_or(Category::MusicVideo, |(_, category)| *category)
+}
+
+fn parse_pace(text: &str, mood: Mood) -> Pace {
+    let fast = [
+        "fast",
+        "quick",
+        "rapid",
+        "snappy",
+        "fast-paced",
+        "frantic",
+        "punchy",
+    ];
+    let slow = [
+        "slow",
+        "slower",
+        "lingering",
+        "long takes",
+        "unhurried",
+        "slow-paced",
+    ];
+    if fast.iter().any(|w| contains_phrase(text, w)) {
+        Pace::Fast
+    } else if slow.iter().any(|w| contains_phrase(text, w)) {
+        Pace::Slow
+    } else {
+        match mood {
+            Mood::Energetic | Mood::Upbeat | Mood::Playful => Pace::Fast,
+            Mood::Calm | Mood::Dreamy | Mood::Melancholic | Mood::Romantic => Pace::Slow,
+            Mood::Epic | Mood::Dark | Mood::Mysterious => Pace::Medium,
+        }
+    }
+}
+
+fn parse_narration(text: &str, category: Category) -> bool {
+    let off = [
+        "no narration",
+        "no voiceover",
+        "no voice-over",
+        "without narration",
+        "no voice",
+    ];
+    if off.iter().any(|p| text.contains(p)) {
+        return false;
+    }
+    let on = [
+        "narrated",
+        "narration",
+        "narrator",
+        "voiceover",
+        "voice-over",
+        "voice over",
+        "voiced",
+    ];
+    on.iter().any(|w| contains_phrase(text, w)) || category == Category::Explainer
+}
+
+fn parse_constraints(text: &str) -> Vec<String> {
+    [
+        "no text",
+        "no people",
+        "no faces",
+        "no logos",
+        "family friendly",
+        "family-friendly",
+    ]
+    .iter()
+    .filter(|p| contains_phrase(text, p))
+    .map(|p| (*p).to_owned())
+    .collect()
+}
+
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "of",
+    "for",
+    "to",
+    "and",
+    "with",
+    "in",
+    "on",
+    "at",
+    "my",
+    "our",
+    "me",
+    "make",
+    "create",
+    "please",
+    "video",
+    "clip",
+    "film",
+    "music",
+    "song",
+    "track",
+    "this",
+    "that",
+    "some",
+    "about",
+    "i",
+    "want",
+    "need",
+    "like",
+    "it",
+    "its",
+    "is",
+    "be",
+    "by",
+    "from",
+    "into",
+    "set",
+    "long",
+    "format",
+    "formats",
+    "cuts",
+    "cut",
+    "paced",
+    "style",
+    "mood",
+    "feel",
+    "vibe",
+    "vibes",
+    "using",
+    "use",
+    "no",
+    "without",
+    "all",
+    "every",
+    "three",
+    "text",
+    "people",
+    "faces",
+    "logos",
+    "family",
+    "friendly",
+    "family-friendly",
+];
+
+fn parse_subject(tokens: &[String]) -> String {
+    let mut skip = std::collections::HashSet::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if unit_seconds(token).is_some() && i > 0 && number(&tokens[i - 1]).is_some() {
+            skip.insert(i - 1);
+            skip.insert(i);
+        }
+    }
+    let subject: Vec<&str> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            let t = t.as_str();
+            !skip.contains(i)
+                && !STOP_WORDS.contains(&t)
+                && number(t).is_none()
+                && t.chars().any(char::is_alphabetic)
+                && !t.starts_with('#')
+                && Format::parse(t).is_none()
+                && !STYLE_WORDS.contains(&t)
+                && !NAMED_COLOURS.iter().any(|(name, _)| *name == t)
+                && !t.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && unit_seconds(t).is_none()
+                && !is_mood_or_pace_word(t)
+                && !is_category_word(t)
+        })
+        .map(|(_, t)| t.as_str())
+        .collect();
+    if subject.is_empty() {
+        "abstract shapes".to_owned()
+    } else {
+        subject.join(" ")
+    }
+}
+
+fn is_mood_or_pace_word(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "energetic",
+        "intense",
+        "hype",
+        "high-energy",
+        "upbeat",
+        "happy",
+        "cheerful",
+        "joyful",
+        "fun",
+        "uplifting",
+        "bright",
+        "epic",
+        "grand",
+        "calm",
+        "relaxing",
+        "peaceful",
+        "chill",
+        "dreamy",
+        "dark",
+        "moody",
+        "sad",
+        "melancholic",
+        "playful",
+        "romantic",
+        "mysterious",
+        "fast",
+        "quick",
+        "slow",
+        "slower",
+        "snappy",
+        "narrated",
+        "narration",
+        "voiceover",
+        "gentle",
+        "serene",
+        "soft",
+        "eerie",
+        "cute",
+        "fast-paced",
+        "slow-paced",
+        "punchy",
+        "vertical",
+        "horizontal",
+        "widescreen",
+        "tiktok",
+        "reels",
+        "shorts",
+        "youtube",
+    ];
+    WORDS.contains(&word)
+}
+
+fn is_category_word(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "trailer",
+        "teaser",
+        "ad",
+        "advert",
+        "commercial",
+        "promo",
+        "slideshow",
+        "explainer",
+        "tutorial",
+        "visualizer",
+        "visualiser",
+        "lyric",
+        "reel",
+        "travel",
+        "trip",
+        "journey",
+    ];
+    WORDS.contains(&word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_acceptance_prompt() {
+        let intent = parse_intent("a 20 second upbeat neon city music video, vertical");
+        assert_eq!(intent.duration, 20.0);
+        assert_eq!(intent.formats, [Format::Portrait]);
+        assert_eq!(intent.mood, Mood::Upbeat);
+        assert_eq!(intent.style, ["neon"]);
+        assert_eq!(intent.palette[0], "#ff1fb4");
+        assert_eq!(intent.category, Category::MusicVideo);
+        assert_eq!(intent.subject, "city");
+        assert_eq!(intent.pace, Pace::Fast);
+        assert!(!intent.narration);
+    }
+
+    #[test]
+    fn reads_durations_as_people_write_them() {
+        let cases = [
+            ("30s clip", 30.0),
+            ("half a minute of waves", 30.0),
+            ("a minute long", 60.0),
+            ("1.5 minutes of rain", 90.0),
+            ("1:30 trailer", 90.0),
+            ("thirty seconds of sun", 30.0),
+            ("a 45-second promo", 45.0),
+            ("a minute and a half", 90.0),
+            ("2 min montage", 120.0),
+        ];
+        for (prompt, seconds) in cases {
+            assert_eq!(parse_intent(prompt).duration, seconds, "{prompt}");
+        }
+        assert_eq!(parse_intent("a 9:16 clip").duration, DEFAULT_DURATION);
+    }
+
+    #[test]
+    fn reads_formats_in_the_order_given() {
+        let intent = parse_intent("square and 16:9 please");
+        assert_eq!(intent.formats, [Format::Square, Format::Landscape]);
+        assert_eq!(parse_intent("for tiktok").formats, [Format::Portrait]);
+        assert_eq!(parse_intent("in all formats").formats, Format::ALL);
+        assert_eq!(parse_intent("a clip").formats, [Format::Landscape]);
+    }
+
+    #[test]
+    fn named_colours_and_hex_codes_make_the_palette() {
+        let intent = parse_intent("hot pink and teal waves with #123456");
+        assert_eq!(intent.palette, ["#ff2e88", "#14a3a3", "#123456"]);
+        let calm = parse_intent("a calm beach");
+        assert_eq!(calm.palette, mood_palette(Mood::Calm));
+        assert_eq!(calm.pace, Pace::Slow);
+    }
+
+    #[test]
+    fn narration_constraints_and_categories() {
+        let intent = parse_intent("a narrated travel video of Lisbon, no text, slow cuts");
+        assert!(intent.narration);
+        assert_eq!(intent.category, Category::Travel);
+        assert_eq!(intent.constraints, ["no text"]);
+        assert_eq!(intent.pace, Pace::Slow);
+        assert_eq!(intent.subject, "lisbon");
+        assert!(!parse_intent("an explainer, no narration").narration);
+        assert!(parse_intent("an explainer about tides").narration);
+    }
+
+    #[tokio::test]
+    async fn answers_the_intent_schema_and_refuses_others() {
+        let model = LocalText;
+        let request = TextRequest {
+            messages: vec![crate::Message::user("a dreamy 15 s square clip")],
+            ..TextRequest::default()
+        };
+        let (intent, response) =
+            crate::structured::<Intent>(&model, INTENT_SCHEMA, request.clone())
+                .await
+                .unwrap();
+        assert_eq!(intent.formats, [Format::Square]);
+        assert_eq!(intent.duration, 15.0);
+        assert_eq!(response.cost_usd, 0.0);
+        let other = crate::structured::<Intent>(&model, "plan", request).await;
+        assert!(matches!(other, Err(ModelError::Unsupported { .. })));
+    }
+}

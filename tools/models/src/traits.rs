@@ -1,0 +1,91 @@
+//! One trait per capability. The pipeline holds `Arc<dyn …>` of these and never knows which
+//! provider is behind them.
+
+use crate::error::ModelError;
+use crate::types::{
+    ClipRequest, Critique, Embeddings, GeneratedClip, GeneratedImage, GeneratedMusic, ImageRequest,
+    ModelId, MusicRequest, Speech, SpeechRequest, TextRequest, TextResponse, VisionRequest,
+};
+use async_trait::async_trait;
+
+/// Chat completion: plain text, structured output against a JSON Schema, and tool calls.
+#[async_trait]
+pub trait TextModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Answers a conversation.
+    async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError>;
+}
+
+/// Looks at frames and reports problems.
+#[async_trait]
+pub trait VisionModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Critiques the frames of a video's scenes.
+    async fn critique(&self, request: VisionRequest) -> Result<Critique, ModelError>;
+}
+
+/// Makes still images.
+#[async_trait]
+pub trait ImageModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Makes one image.
+    async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError>;
+}
+
+/// Makes short video clips.
+#[async_trait]
+pub trait ClipModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Makes one clip.
+    async fn generate(&self, request: ClipRequest) -> Result<GeneratedClip, ModelError>;
+}
+
+/// Speaks text.
+#[async_trait]
+pub trait SpeechModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Speaks one text.
+    async fn speak(&self, request: SpeechRequest) -> Result<Speech, ModelError>;
+}
+
+/// Makes music.
+#[async_trait]
+pub trait MusicModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Makes one piece.
+    async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError>;
+}
+
+/// Turns texts into vectors for similarity search.
+#[async_trait]
+pub trait EmbeddingModel: Send + Sync {
+    /// The provider and model.
+    fn id(&self) -> ModelId;
+    /// Embeds each text.
+    async fn embed(&self, texts: &[String]) -> Result<Embeddings, ModelError>;
+}
+
+/// Asks `model` for structured output of type `T` and checks the answer against it.
+pub async fn structured<T>(
+    model: &dyn TextModel,
+    schema_name: &str,
+    mut request: TextRequest,
+) -> Result<(T, TextResponse), ModelError>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema,
+{
+    request.response_format = Some(crate::types::JsonSchemaFormat::of::<T>(schema_name));
+    let response = model.complete(request).await?;
+    let text = response.content.as_deref().ok_or_else(|| {
+        ModelError::InvalidOutput(format!("{} answered without content", response.model))
+    })?;
+    let value = serde_json::from_str::<T>(text)
+        .map_err(|e| ModelError::InvalidOutput(format!("{schema_name}: {e}")))?;
+    Ok((value, response))
+}
