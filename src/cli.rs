@@ -1,8 +1,10 @@
 //! The `montage` command line.
 
+use crate::make::{MakeError, MakeOptions, MakeReport};
+use crate::pipeline::request::{self, Draft, RequestError};
 use clap::{Parser, Subcommand};
 use montage_audio::{AudioError, BeatGrid};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Montage turns a chat into a finished video whose every cut lands on a beat.
@@ -25,6 +27,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Makes a video from a prompt, offline: intent, beats, plan, pictures, critic, render.
+    Make {
+        /// What the video should be ("a 20 second upbeat neon city music video, vertical").
+        prompt: String,
+        /// Music to cut to (WAV, MP3, FLAC, OGG, M4A); without it, a bed is made to the mood.
+        #[arg(long)]
+        audio: Option<PathBuf>,
+        /// An image to use as a scene (PNG or JPEG); repeat for more.
+        #[arg(long = "image")]
+        images: Vec<PathBuf>,
+        /// Formats, comma-separated: 16:9, 9:16, 1:1 (overrides the prompt).
+        #[arg(long)]
+        format: Option<String>,
+        /// Length in seconds (overrides the prompt).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Seed: the same prompt, files and seed make the same video.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Rounds of fixes after the critic's first review (default from montage.toml, 3).
+        #[arg(long)]
+        max_iterations: Option<u32>,
+        /// Ask the critic's questions here instead of accepting its fixes.
+        #[arg(long)]
+        interactive: bool,
+        /// Folder for the videos, captions, contact sheet and run.json.
+        #[arg(long, default_value = "montage-out")]
+        out: PathBuf,
+        /// Configuration file (default ./montage.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Why a command failed.
@@ -38,6 +72,12 @@ pub enum CliError {
         /// What went wrong.
         source: AudioError,
     },
+    /// The request was wrong before any work started.
+    #[error("{0}")]
+    Request(#[from] RequestError),
+    /// Making the video failed.
+    #[error("{0}")]
+    Make(#[from] MakeError),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -62,6 +102,76 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 write_summary(out, &file, &grid)?;
             }
         }
+        Some(Command::Make {
+            prompt,
+            audio,
+            images,
+            format,
+            duration,
+            seed,
+            max_iterations,
+            interactive,
+            out: folder,
+            config,
+        }) => {
+            let formats = format.as_deref().map(request::parse_formats).transpose()?;
+            let options = MakeOptions {
+                draft: Draft {
+                    prompt,
+                    audio,
+                    images,
+                    formats,
+                    duration,
+                    seed,
+                },
+                max_iterations,
+                interactive,
+                out: folder,
+                config,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let stdin = std::io::stdin();
+            let report = runtime.block_on(crate::make::make(
+                options,
+                &mut stdin.lock(),
+                &mut std::io::stderr(),
+            ))?;
+            write_make_summary(out, &report)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_make_summary(out: &mut dyn Write, report: &MakeReport) -> std::io::Result<()> {
+    let record = &report.record;
+    if let Some(plan) = &record.plan {
+        writeln!(
+            out,
+            "{} scenes on a {:.0} BPM grid, {:.1} s, {} round{} of review",
+            plan.scenes.len(),
+            plan.bpm,
+            plan.duration,
+            record.reviews.len(),
+            if record.reviews.len() == 1 { "" } else { "s" }
+        )?;
+    }
+    for file in &record.outputs {
+        writeln!(
+            out,
+            "  {:<14} {}",
+            file.kind,
+            report.out.join(&file.file).display()
+        )?;
+    }
+    writeln!(
+        out,
+        "  {:<14} {}",
+        "run record",
+        report.out.join("run.json").display()
+    )?;
+    for notice in &record.notices {
+        writeln!(out, "note: {notice}")?;
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("warn,montage=info,montage_audio=info,montage_graph=info")
+        EnvFilter::new(
+            "warn,montage=info,montage_audio=warn,montage_compositor=warn,montage_graph=warn",
+        )
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

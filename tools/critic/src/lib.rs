@@ -8,8 +8,12 @@
 //! - **near-duplicates**: two scenes whose pictures hash alike;
 //! - **blank** frames: black, or flat with nothing in them.
 //!
+//! [`frames`] makes the pictures it looks at: a frame's view of a still, a contact sheet.
+//!
 //! A person's own images cannot be regenerated, so their issues suggest a crossfade or keeping
 //! them rather than a new picture.
+
+pub mod frames;
 
 use image::RgbImage;
 use image_hasher::{HashAlg, HasherConfig, ImageHash};

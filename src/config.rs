@@ -1,0 +1,185 @@
+//! Montage's configuration: built-in defaults, then `montage.toml`, then `MONTAGE_*`
+//! environment variables (`MONTAGE_MODELS__IMAGE=local`, `MONTAGE_RENDER__CRF=18`), then
+//! the options of one run. The resolved result is saved with every run.
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use montage_compositor::Preset;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which provider serves each capability.
+    pub models: ModelsConfig,
+    /// How videos are encoded.
+    pub render: RenderConfig,
+    /// How runs behave.
+    pub pipeline: PipelineConfig,
+    /// Where data lives.
+    pub storage: StorageConfig,
+}
+
+/// Which provider serves each capability: `local` (offline) or `none` where a capability
+/// may be absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Intent extraction (and, later, the chat agent).
+    pub text: String,
+    /// Still images for scenes.
+    pub image: String,
+    /// Video clips for scenes (`none`: scenes are stills with camera motion).
+    pub clip: String,
+    /// Narration (`local` is espeak-ng when installed).
+    pub speech: String,
+    /// The music bed when the person brings no music.
+    pub music: String,
+    /// The critic.
+    pub vision: String,
+    /// Vectors for the generation cache.
+    pub embeddings: String,
+}
+
+/// How videos are encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderConfig {
+    /// x264 preset of the final videos.
+    pub preset: Preset,
+    /// x264 constant rate factor of the final videos.
+    pub crf: u8,
+    /// Frames per second.
+    pub fps: f64,
+    /// Burn the captions into the picture as well as writing sidecars.
+    pub burn_captions: bool,
+}
+
+/// How runs behave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Rounds of fixes after the critic's first review (0: review only).
+    pub max_iterations: u32,
+    /// Scenes generated at once.
+    pub concurrency: usize,
+    /// Attempts per model call, the first included.
+    pub attempts: u32,
+}
+
+/// Where data lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Objects, caches and (later) the database.
+    pub data_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let local = || "local".to_owned();
+        Config {
+            models: ModelsConfig {
+                text: local(),
+                image: local(),
+                clip: "none".into(),
+                speech: local(),
+                music: local(),
+                vision: local(),
+                embeddings: local(),
+            },
+            render: RenderConfig {
+                preset: Preset::Veryfast,
+                crf: 20,
+                fps: 30.0,
+                burn_captions: false,
+            },
+            pipeline: PipelineConfig {
+                max_iterations: 3,
+                concurrency: 4,
+                attempts: 3,
+            },
+            storage: StorageConfig {
+                data_dir: "montage-data".into(),
+            },
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (`montage.toml` in the working folder when `None`, skipped if
+    /// absent), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = file.map_or_else(|| PathBuf::from("montage.toml"), Path::to_path_buf);
+        if file.is_some() && !path.is_file() {
+            return Err(ConfigError(format!("{} does not exist", path.display())));
+        }
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .merge(Env::prefixed("MONTAGE_").split("__"))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks values no type can: ranges.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.render.crf > 51 {
+            return Err(ConfigError(format!(
+                "render.crf {} is above 51",
+                self.render.crf
+            )));
+        }
+        if !(10.0..=60.0).contains(&self.render.fps) {
+            return Err(ConfigError(format!(
+                "render.fps {} is outside 10–60",
+                self.render.fps
+            )));
+        }
+        if self.pipeline.max_iterations > 10 {
+            return Err(ConfigError("pipeline.max_iterations is at most 10".into()));
+        }
+        if self.pipeline.concurrency == 0 || self.pipeline.attempts == 0 {
+            return Err(ConfigError(
+                "pipeline.concurrency and pipeline.attempts must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // figment's Jail closure returns figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "montage.toml",
+                "[render]\ncrf = 18\n[pipeline]\nmax_iterations = 1\n",
+            )?;
+            jail.set_env("MONTAGE_PIPELINE__MAX_ITERATIONS", "2");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.render.crf, 18);
+            assert_eq!(config.pipeline.max_iterations, 2);
+            assert_eq!(config.models.image, "local");
+            jail.set_env("MONTAGE_RENDER__CRF", "80");
+            assert!(Config::load(None).is_err());
+            jail.create_file("bad.toml", "[render]\nwhat = 1\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,141 @@
+//! The video pipeline: the state graph of DESIGN.md wired with the tools.
+//!
+//! ```text
+//! START → intent → analyze → plan → prompts → assets → critic ─┬─(nothing to fix)──→ compose → END
+//!                              ▲         ▲                      └─→ feedback ─(skip / at the bound)─┘
+//!                              │         └──(accept / regenerate)──┘   │
+//!                              └──────────────(edit)───────────────────┘
+//! ```
+//!
+//! - `state`: [`RunState`], references and decisions only; media lives in the object store.
+//! - `nodes`: the nodes and routers.
+//! - `plan`: the beat-aligned planner.
+//! - `templates`: the versioned prompt templates of `prompts/`.
+//! - `timeline`: plan → compositor timeline.
+//! - `record`: the run record (`run.json`).
+//! - `request`: checking and storing what a person asks for before any work starts.
+
+mod nodes;
+pub mod plan;
+pub mod record;
+pub mod request;
+pub mod state;
+pub mod templates;
+mod timeline;
+
+pub use nodes::Services;
+pub use state::{FeedbackAnswer, RunRequest, RunState};
+
+use montage_graph::{
+    BuildError, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome, START,
+    StateGraph, ThreadId,
+};
+use std::sync::Arc;
+
+/// The compiled video graph and the services its nodes use.
+pub struct Pipeline {
+    graph: CompiledGraph<RunState>,
+}
+
+impl Pipeline {
+    /// Wires the graph. `concurrency` scenes are generated at once, each model call tried up
+    /// to `attempts` times.
+    pub fn new(
+        services: Services,
+        concurrency: usize,
+        attempts: u32,
+    ) -> Result<Pipeline, BuildError> {
+        let services = Arc::new(services);
+        let mut graph = StateGraph::<RunState>::new();
+        let s = Arc::clone(&services);
+        graph
+            .add_node("intent", move |state, _| {
+                nodes::intent(state, Arc::clone(&s))
+            })
+            .retry(RetryPolicy::exponential(attempts));
+        let s = Arc::clone(&services);
+        graph
+            .add_node("analyze", move |state, _| {
+                nodes::analyze(state, Arc::clone(&s))
+            })
+            .retry(RetryPolicy::exponential(attempts));
+        let s = Arc::clone(&services);
+        graph.add_node("plan", move |state, _| nodes::plan(state, Arc::clone(&s)));
+        let s = Arc::clone(&services);
+        graph.add_node("prompts", move |state, _| {
+            nodes::prompts(state, Arc::clone(&s))
+        });
+        let s = Arc::clone(&services);
+        graph
+            .add_fan_out(
+                "assets",
+                |state: &RunState| state.pending.clone(),
+                move |state, scene, ctx| nodes::asset(state, scene, ctx, Arc::clone(&s)),
+            )
+            .concurrency(concurrency.max(1))
+            .retry(RetryPolicy::exponential(attempts));
+        let s = Arc::clone(&services);
+        graph
+            .add_node("critic", move |state, _| {
+                nodes::critic(state, Arc::clone(&s))
+            })
+            .retry(RetryPolicy::exponential(attempts));
+        let s = Arc::clone(&services);
+        graph
+            .add_node("feedback", move |state, _| {
+                nodes::feedback(state, Arc::clone(&s))
+            })
+            .on_answer(nodes::answer);
+        let s = Arc::clone(&services);
+        graph.add_node("compose", move |state, ctx| {
+            nodes::compose(state, ctx, Arc::clone(&s))
+        });
+        graph
+            .add_edge(START, "intent")
+            .add_edge("intent", "analyze")
+            .add_edge("analyze", "plan")
+            .add_edge("plan", "prompts")
+            .add_edge("prompts", "assets")
+            .add_edge("assets", "critic")
+            .add_conditional_edges(
+                "critic",
+                |state, _| nodes::after_critic(state),
+                ["feedback", "compose"],
+            )
+            .add_conditional_edges(
+                "feedback",
+                |state, _| nodes::after_feedback(state),
+                ["prompts", "plan", "compose"],
+            )
+            .add_edge("compose", END);
+        Ok(Pipeline {
+            graph: graph.compile()?,
+        })
+    }
+
+    /// The compiled graph: subscribe to its events, inspect its threads.
+    pub fn graph(&self) -> &CompiledGraph<RunState> {
+        &self.graph
+    }
+
+    /// Runs a new thread until it finishes or asks a question.
+    pub async fn start(
+        &self,
+        thread: &ThreadId,
+        state: RunState,
+        config: RunConfig,
+    ) -> Result<RunOutcome<RunState>, GraphError> {
+        self.graph.invoke(thread, state, config).await
+    }
+
+    /// Answers the open question (a [`FeedbackAnswer`] as JSON) and runs on. An answer the
+    /// question does not accept is refused and the run keeps waiting.
+    pub async fn answer(
+        &self,
+        thread: &ThreadId,
+        answer: serde_json::Value,
+        config: RunConfig,
+    ) -> Result<RunOutcome<RunState>, GraphError> {
+        self.graph.resume(thread, answer, config).await
+    }
+}

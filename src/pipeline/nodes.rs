@@ -1,0 +1,1033 @@
+//! The graph's nodes: intent, analyze, plan, prompts, assets, critic, feedback, compose.
+
+use super::plan;
+use super::state::{
+    CostEntry, CriticReport, Cut, FeedbackAnswer, Music, MusicSource, Outputs, RenderedVideo,
+    RunState, SceneAsset, ScenePrompt, SceneSource, ScriptLine, Shot, SpokenLine, Update,
+};
+use super::templates::{TemplateError, Templates};
+use super::timeline;
+use crate::objects::{ObjectError, ObjectRef, Objects};
+use crate::providers::Providers;
+use minijinja::context;
+use montage_audio::{BeatGrid, EnergyCurve, Section, SectionKind};
+use montage_compositor::{CancelToken, Compositor, RenderTarget};
+use montage_critic::frames;
+use montage_graph::{Command, NodeContext, NodeError};
+use montage_models::local::{INTENT_SCHEMA, palette};
+use montage_models::{
+    DURATION_RANGE, FramePosition, ImageRequest, Intent, Issue, Message, ModelError, ModelId,
+    MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix, TextRequest, VisionFrame,
+    VisionRequest,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the nodes use besides the state.
+pub struct Services {
+    /// The models.
+    pub providers: Providers,
+    /// The media store.
+    pub objects: Objects,
+    /// The prompt templates.
+    pub templates: Templates,
+    /// The compositor's segment cache.
+    pub segments: PathBuf,
+    /// Scratch space for renders.
+    pub scratch: PathBuf,
+}
+
+type NodeResult = Result<Command<Update>, NodeError>;
+
+fn model_error(what: &str, error: ModelError) -> NodeError {
+    if error.is_transient() {
+        NodeError::transient(format!("{what}: {error}"))
+    } else {
+        NodeError::permanent(format!("{what}: {error}"))
+    }
+}
+
+fn store_error(error: ObjectError) -> NodeError {
+    NodeError::transient(error)
+}
+
+fn template_error(error: TemplateError) -> NodeError {
+    NodeError::permanent(error)
+}
+
+fn missing(what: &str) -> NodeError {
+    NodeError::permanent(format!("the run has no {what} yet"))
+}
+
+/// Seed of one scene's take: changes with the scene and each new take, so regenerating
+/// makes a new picture and an unchanged scene makes the same one.
+fn scene_seed(seed: u64, scene: usize, take: u32) -> u64 {
+    let digest = Sha256::digest(format!("{seed}/{scene}/{take}").as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+fn request_hash(capability: &str, model: &ModelId, request: &impl Serialize) -> String {
+    let key = json!({ "capability": capability, "model": model, "request": request });
+    hex::encode(Sha256::digest(key.to_string().as_bytes()))
+}
+
+/// A generation-cache entry: the object a request made, and the prompt's embedding for
+/// similarity look-ups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedGeneration {
+    object: ObjectRef,
+    model: ModelId,
+    seconds: Option<f64>,
+    embedding: Vec<f32>,
+}
+
+fn cache_key(hash: &str) -> String {
+    format!("generations/{hash}.json")
+}
+
+/// intent: the person's words → [`Intent`], then the request's own options on top.
+pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let request = &state.request;
+    let uploads: Vec<String> = request
+        .audio
+        .iter()
+        .chain(&request.images)
+        .map(|u| u.name.clone())
+        .collect();
+    let (system, template) = services
+        .templates
+        .render(
+            "intent.system",
+            context! {
+                default_duration => montage_models::DEFAULT_DURATION,
+                min_duration => DURATION_RANGE.start(),
+                max_duration => DURATION_RANGE.end(),
+                uploads => uploads,
+            },
+        )
+        .map_err(template_error)?;
+    let text = TextRequest {
+        messages: vec![Message::system(system), Message::user(&request.prompt)],
+        seed: Some(request.seed),
+        temperature: Some(0.0),
+        ..TextRequest::default()
+    };
+    let (mut intent, response) =
+        montage_models::structured::<Intent>(services.providers.text.as_ref(), INTENT_SCHEMA, text)
+            .await
+            .map_err(|e| model_error("reading the request", e))?;
+    let mut notices = Vec::new();
+    if let Some(formats) = &request.formats {
+        intent.formats = formats.clone();
+    }
+    if intent.formats.is_empty() {
+        intent.formats.push(montage_models::Format::Landscape);
+    }
+    if let Some(duration) = request.duration {
+        intent.duration = duration;
+    }
+    if !DURATION_RANGE.contains(&intent.duration) {
+        let clamped = intent
+            .duration
+            .clamp(*DURATION_RANGE.start(), *DURATION_RANGE.end());
+        notices.push(format!(
+            "{:.0} s is outside what Montage makes; the video is {clamped:.0} s",
+            intent.duration
+        ));
+        intent.duration = clamped;
+    }
+    intent.palette.retain(|c| palette::parse_hex(c).is_some());
+    if intent.palette.is_empty() {
+        intent.palette = palette::mood_palette(intent.mood)
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
+    }
+    Ok(Command::update(Update {
+        templates: vec![template],
+        intent: Some(intent),
+        cost: vec![CostEntry {
+            node: "intent".into(),
+            scene: None,
+            capability: "text".into(),
+            model: response.model,
+            usd: response.cost_usd,
+            cached: false,
+        }],
+        notices,
+        ..Update::default()
+    }))
+}
+
+/// A steady grid at `bpm` over `seconds`, for audio without a beat to cut on.
+fn steady_grid(bpm: f64, seconds: f64) -> BeatGrid {
+    let period = 60.0 / bpm;
+    let beats: Vec<f64> = (0..)
+        .map(|i| f64::from(i) * period)
+        .take_while(|&t| t < seconds)
+        .collect();
+    BeatGrid {
+        duration: seconds,
+        bpm,
+        tempo_confidence: 0.0,
+        tempo_curve: Vec::new(),
+        meter: 4,
+        downbeats: beats.iter().step_by(4).copied().collect(),
+        beat_energy: vec![0.6; beats.len()],
+        beats,
+        onsets: Vec::new(),
+        energy: EnergyCurve {
+            rate: montage_audio::ENERGY_RATE,
+            values: Vec::new(),
+        },
+        sections: vec![Section {
+            start: 0.0,
+            end: seconds,
+            kind: SectionKind::Main,
+            energy: 0.6,
+        }],
+    }
+}
+
+async fn analyze_object(objects: &Objects, object: &ObjectRef) -> Result<BeatGrid, NodeError> {
+    let path = objects.local_path(object);
+    tokio::task::spawn_blocking(move || montage_audio::analyze_file(&path))
+        .await
+        .map_err(|e| NodeError::permanent(format!("the analysis stopped: {e}")))?
+        .map_err(|e| NodeError::permanent(format!("analysing the music: {e}")))
+}
+
+/// analyze: the person's music, or a bed made to the mood → [`BeatGrid`].
+pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let mut notices = Vec::new();
+    let mut cost = Vec::new();
+    let (music, mut grid) = match &state.request.audio {
+        Some(upload) => {
+            let grid = analyze_object(&services.objects, &upload.object).await?;
+            let music = Music {
+                object: upload.object.clone(),
+                source: MusicSource::Uploaded {
+                    name: upload.name.clone(),
+                },
+            };
+            (music, grid)
+        }
+        None => {
+            let bpm = intent.mood.tempo();
+            let request = MusicRequest {
+                prompt: format!("{} {}", intent.mood.word(), intent.style.join(" ")),
+                bpm,
+                meter: 4,
+                seconds: intent.duration + 4.0 * 60.0 / bpm,
+                seed: state.request.seed,
+            };
+            let made = services
+                .providers
+                .music
+                .compose(request)
+                .await
+                .map_err(|e| model_error("making music", e))?;
+            cost.push(CostEntry {
+                node: "analyze".into(),
+                scene: None,
+                capability: "music".into(),
+                model: made.model.clone(),
+                usd: made.cost_usd,
+                cached: false,
+            });
+            let object = services
+                .objects
+                .put("music", "audio/wav", made.wav)
+                .await
+                .map_err(store_error)?;
+            let grid = analyze_object(&services.objects, &object).await?;
+            let music = Music {
+                object,
+                source: MusicSource::Generated {
+                    model: made.model,
+                    bpm,
+                },
+            };
+            (music, grid)
+        }
+    };
+    if grid.beats.len() < 4 {
+        let bpm = intent.mood.tempo();
+        notices.push(format!(
+            "no steady beat was found in the music; cuts follow a steady {bpm:.0} BPM grid"
+        ));
+        grid = steady_grid(bpm, grid.duration);
+    }
+    Ok(Command::update(Update {
+        music: Some(music),
+        grid: Some(grid),
+        cost,
+        notices,
+        ..Update::default()
+    }))
+}
+
+/// plan: scenes on the beat grid, and the script (captions, narration).
+pub async fn plan(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let grid = state.grid.as_ref().ok_or_else(|| missing("beat grid"))?;
+    let (plan, notices) = plan::plan(intent, grid, state.request.images.len(), state.request.seed)
+        .map_err(NodeError::permanent)?;
+    // A script line where each section starts, and at least every few bars.
+    let mut script = Vec::new();
+    let mut template = None;
+    let mut last_start = f64::NEG_INFINITY;
+    let line_gap = (4.0 * 4.0 * 60.0 / plan.bpm).max(4.0);
+    let starts: Vec<usize> = plan
+        .scenes
+        .iter()
+        .enumerate()
+        .filter(|(k, s)| {
+            let take = *k == 0 || s.section_start || s.start - last_start >= line_gap;
+            if take {
+                last_start = s.start;
+            }
+            take
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for (n, &k) in starts.iter().enumerate() {
+        let scene = &plan.scenes[k];
+        let end = starts
+            .get(n + 1)
+            .map_or(plan.duration, |&next| plan.scenes[next].start);
+        let (text, reference) = services
+            .templates
+            .render_line(
+                "narration.line",
+                context! {
+                    index => n,
+                    last => n + 1 == starts.len() && n > 0,
+                    section => scene.section.clone(),
+                    subject => intent.subject.clone(),
+                    mood => intent.mood.word(),
+                },
+            )
+            .map_err(template_error)?;
+        template = Some(reference);
+        script.push(ScriptLine {
+            scene: k,
+            start: scene.start,
+            end,
+            text,
+        });
+    }
+    let pending = (0..plan.scenes.len()).collect();
+    Ok(Command::update(Update {
+        templates: template.into_iter().collect(),
+        plan: Some(plan),
+        script: Some(script),
+        reset_scenes: true,
+        pending: Some(pending),
+        notices,
+        ..Update::default()
+    }))
+}
+
+fn shot_words(shot: Shot) -> &'static str {
+    match shot {
+        Shot::Wide => "wide establishing shot",
+        Shot::Medium => "medium shot",
+        Shot::CloseUp => "close-up",
+        Shot::Detail => "detail macro shot",
+        Shot::Aerial => "aerial view",
+    }
+}
+
+fn camera_words(camera: super::state::CameraMove) -> &'static str {
+    use super::state::CameraMove::*;
+    match camera {
+        PushIn => "pushing in",
+        PullOut => "pulling out",
+        PanLeft => "panning left",
+        PanRight => "panning right",
+        Still => "holding still",
+    }
+}
+
+/// prompts: a prompt per pending scene, from the templates, carrying its place in the music.
+pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let mut prompts = std::collections::BTreeMap::new();
+    let mut templates = Vec::new();
+    for &k in &state.pending {
+        let Some(scene) = plan.scenes.get(k) else {
+            continue;
+        };
+        if scene.source != SceneSource::Generated {
+            continue;
+        }
+        let instructions = state.instructions.get(&k).cloned().unwrap_or_default();
+        let speed = match scene.camera_speed {
+            s if s < 0.35 => "slow",
+            s if s < 0.7 => "moderate",
+            _ => "fast",
+        };
+        let previous_shot = k
+            .checked_sub(1)
+            .and_then(|p| plan.scenes.get(p))
+            .map(|p| shot_words(p.shot));
+        let (prompt, image_ref) = services
+            .templates
+            .render_line(
+                "scene.image",
+                context! {
+                    shot => shot_words(scene.shot),
+                    subject => intent.subject.clone(),
+                    style => intent.style.clone(),
+                    mood => intent.mood.word(),
+                    energy => scene.energy,
+                    section => scene.section.clone(),
+                    section_start => scene.section_start && k > 0,
+                    camera => camera_words(scene.camera),
+                    camera_speed_word => speed,
+                    bpm => plan.bpm.round() as i64,
+                    downbeats => scene.downbeats,
+                    palette => intent.palette.clone(),
+                    previous_shot => previous_shot,
+                    instructions => instructions.clone(),
+                },
+            )
+            .map_err(template_error)?;
+        let (negative, negative_ref) = services
+            .templates
+            .render_line(
+                "scene.negative",
+                context! { constraints => intent.constraints.clone() },
+            )
+            .map_err(template_error)?;
+        let (clip_prompt, clip_ref) = services
+            .templates
+            .render_line(
+                "scene.clip",
+                context! {
+                    image_prompt => prompt.clone(),
+                    beats => scene.beats,
+                    seconds => format!("{:.2}", scene.end - scene.start),
+                    bpm => plan.bpm.round() as i64,
+                    downbeats => scene.downbeats,
+                    energy => scene.energy,
+                },
+            )
+            .map_err(template_error)?;
+        templates = vec![image_ref, negative_ref, clip_ref];
+        let take = state.takes.get(&k).copied().unwrap_or(0);
+        prompts.insert(
+            k,
+            ScenePrompt {
+                prompt,
+                negative,
+                clip_prompt,
+                seed: scene_seed(state.request.seed, k, take),
+                instructions,
+            },
+        );
+    }
+    Ok(Command::update(Update {
+        templates,
+        prompts,
+        round_done: true,
+        ..Update::default()
+    }))
+}
+
+/// The canvas a generated picture is drawn at: large enough for every format's frame.
+fn canvas(intent: &Intent) -> (u32, u32) {
+    intent
+        .formats
+        .iter()
+        .map(|f| f.dimensions())
+        .fold((0, 0), |(w, h), (fw, fh)| (w.max(fw), h.max(fh)))
+}
+
+/// assets, one item: a pending scene's picture (from the cache when the same request was
+/// made before) and the narration lines that start in it.
+pub async fn asset(
+    state: Arc<RunState>,
+    k: usize,
+    ctx: NodeContext,
+    services: Arc<Services>,
+) -> Result<Update, NodeError> {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let scene = plan
+        .scenes
+        .get(k)
+        .ok_or_else(|| NodeError::permanent(format!("no scene {}", k + 1)))?;
+    let mut update = Update::default();
+    let asset = match &scene.source {
+        SceneSource::Upload { index } => {
+            let upload = state
+                .request
+                .images
+                .get(*index)
+                .ok_or_else(|| missing("uploaded image"))?;
+            SceneAsset {
+                object: upload.object.clone(),
+                request_hash: None,
+                model: None,
+                round: state.round,
+            }
+        }
+        SceneSource::Generated => {
+            let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
+            let (width, height) = canvas(intent);
+            let request = ImageRequest {
+                prompt: prompt.prompt.clone(),
+                negative_prompt: prompt.negative.clone(),
+                width,
+                height,
+                seed: prompt.seed,
+            };
+            let image = &services.providers.image;
+            let model = image.id();
+            let hash = request_hash("image", &model, &request);
+            let (object, cached, usd) = match services
+                .objects
+                .get_record::<CachedGeneration>(&cache_key(&hash))
+                .await
+                .map_err(store_error)?
+            {
+                Some(hit) => (hit.object, true, 0.0),
+                None => {
+                    let made = image
+                        .generate(request)
+                        .await
+                        .map_err(|e| model_error(&format!("scene {}", k + 1), e))?;
+                    let object = services
+                        .objects
+                        .put("images", &made.media_type, made.bytes)
+                        .await
+                        .map_err(store_error)?;
+                    remember(&services, &hash, &object, &made.model, None, &prompt.prompt).await?;
+                    (object, false, made.cost_usd)
+                }
+            };
+            update.cost.push(CostEntry {
+                node: "assets".into(),
+                scene: Some(k),
+                capability: "image".into(),
+                model: model.clone(),
+                usd,
+                cached,
+            });
+            SceneAsset {
+                object,
+                request_hash: Some(hash),
+                model: Some(model),
+                round: state.round,
+            }
+        }
+    };
+    if intent.narration
+        && let Some(speech) = &services.providers.speech
+    {
+        for (index, line) in state.script.iter().enumerate() {
+            if line.scene != k || state.speech.contains_key(&index) {
+                continue;
+            }
+            let request = SpeechRequest {
+                text: line.text.clone(),
+                voice: String::new(),
+                rate: 1.0,
+            };
+            let model = speech.id();
+            let hash = request_hash("speech", &model, &request);
+            let (object, seconds, cached, usd) = match services
+                .objects
+                .get_record::<CachedGeneration>(&cache_key(&hash))
+                .await
+                .map_err(store_error)?
+            {
+                Some(hit) => (hit.object, hit.seconds.unwrap_or(0.0), true, 0.0),
+                None => {
+                    let said = speech
+                        .speak(request)
+                        .await
+                        .map_err(|e| model_error("narration", e))?;
+                    let object = services
+                        .objects
+                        .put("speech", "audio/wav", said.wav)
+                        .await
+                        .map_err(store_error)?;
+                    remember(
+                        &services,
+                        &hash,
+                        &object,
+                        &said.model,
+                        Some(said.seconds),
+                        &line.text,
+                    )
+                    .await?;
+                    (object, said.seconds, false, said.cost_usd)
+                }
+            };
+            update.cost.push(CostEntry {
+                node: "assets".into(),
+                scene: Some(k),
+                capability: "speech".into(),
+                model,
+                usd,
+                cached,
+            });
+            update.speech.insert(
+                index,
+                SpokenLine {
+                    line: index,
+                    object,
+                    seconds,
+                },
+            );
+        }
+    }
+    ctx.emit(
+        "asset.ready",
+        json!({ "scene": k, "key": asset.object.key }),
+    );
+    update.assets.insert(k, asset);
+    Ok(update)
+}
+
+async fn remember(
+    services: &Services,
+    hash: &str,
+    object: &ObjectRef,
+    model: &ModelId,
+    seconds: Option<f64>,
+    text: &str,
+) -> Result<(), NodeError> {
+    let embedding = services
+        .providers
+        .embeddings
+        .embed(&[text.to_owned()])
+        .await
+        .map_err(|e| model_error("embedding the prompt", e))?
+        .vectors
+        .pop()
+        .unwrap_or_default();
+    let record = CachedGeneration {
+        object: object.clone(),
+        model: model.clone(),
+        seconds,
+        embedding,
+    };
+    services
+        .objects
+        .put_record(&cache_key(hash), &record)
+        .await
+        .map_err(store_error)
+}
+
+/// Whether an issue is put to the person (the rest are recorded only).
+pub fn actionable(issue: &Issue) -> bool {
+    issue.severity >= Severity::Medium && issue.fix != SuggestedFix::Keep
+}
+
+/// critic: the first and last frame of every scene, as the main format frames them, and the
+/// contact sheet, shown to the vision model.
+pub async fn critic(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?.clone();
+    let frame = intent
+        .formats
+        .first()
+        .map_or((1920, 1080), |f| f.dimensions());
+    let mut pictures = Vec::with_capacity(plan.scenes.len());
+    for k in 0..plan.scenes.len() {
+        let asset = state
+            .assets
+            .get(&k)
+            .ok_or_else(|| NodeError::permanent(format!("scene {} has no picture", k + 1)))?;
+        pictures.push(
+            services
+                .objects
+                .get(&asset.object)
+                .await
+                .map_err(store_error)?,
+        );
+    }
+    let scenes = plan.scenes.clone();
+    let (frames, sheet) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+        let mut frames = Vec::new();
+        let mut thumbs = Vec::new();
+        for (k, (bytes, scene)) in pictures.iter().zip(&scenes).enumerate() {
+            let picture = image::load_from_memory(bytes)
+                .map_err(|e| {
+                    NodeError::permanent(format!("scene {}'s picture does not decode: {e}", k + 1))
+                })?
+                .to_rgb8();
+            let (from, to) = timeline::motion(scene);
+            let region = |r: montage_compositor::Rect| [r.x, r.y, r.w, r.h];
+            let (first, last) = (
+                frames::framed(&picture, region(from), frame),
+                frames::framed(&picture, region(to), frame),
+            );
+            for (position, image) in [(FramePosition::First, &first), (FramePosition::Last, &last)]
+            {
+                let image = frames::png(image).map_err(NodeError::permanent)?;
+                frames.push(VisionFrame {
+                    scene: k,
+                    position,
+                    image,
+                });
+            }
+            thumbs.push(first);
+        }
+        let sheet = frames::png(&frames::contact_sheet(&thumbs)).map_err(NodeError::permanent)?;
+        Ok((frames, sheet))
+    })
+    .await
+    .map_err(|e| NodeError::permanent(format!("the frame grabber stopped: {e}")))??;
+    let contact_sheet = services
+        .objects
+        .put("sheets", "image/png", sheet)
+        .await
+        .map_err(store_error)?;
+    let (instruction, template) = services
+        .templates
+        .render(
+            "critic.instruction",
+            context! { scenes => plan.scenes.len(), mood => intent.mood.word(), subject => intent.subject.clone(), palette => intent.palette.clone() },
+        )
+        .map_err(template_error)?;
+    let briefs = plan
+        .scenes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| SceneBrief {
+            prompt: state
+                .prompts
+                .get(&k)
+                .map(|p| p.prompt.clone())
+                .unwrap_or_default(),
+            generated: s.source == SceneSource::Generated,
+            soft_cut_after: s.cut_after == Cut::Crossfade,
+        })
+        .collect();
+    let critique = services
+        .providers
+        .vision
+        .critique(VisionRequest {
+            instruction,
+            scenes: briefs,
+            palette: intent.palette.clone(),
+            frames,
+        })
+        .await
+        .map_err(|e| model_error("the critic", e))?;
+    Ok(Command::update(Update {
+        templates: vec![template],
+        cost: vec![CostEntry {
+            node: "critic".into(),
+            scene: None,
+            capability: "vision".into(),
+            model: critique.model.clone(),
+            usd: critique.cost_usd,
+            cached: false,
+        }],
+        review: Some(CriticReport {
+            round: state.round,
+            model: critique.model,
+            issues: critique.issues,
+            contact_sheet,
+        }),
+        ..Update::default()
+    }))
+}
+
+/// Where the run goes after the critic: the question when something is worth fixing and
+/// rounds are left, else the final video.
+pub fn after_critic(state: &RunState) -> &'static str {
+    let worth_fixing = state
+        .reviews
+        .last()
+        .is_some_and(|r| r.issues.iter().any(actionable));
+    let fix_rounds_done = state.round.saturating_sub(1);
+    if worth_fixing && fix_rounds_done < state.config.pipeline.max_iterations {
+        "feedback"
+    } else {
+        "compose"
+    }
+}
+
+/// feedback: asks the person about the critic's issues and waits.
+pub async fn feedback(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let review = state
+        .reviews
+        .last()
+        .ok_or_else(|| missing("critic report"))?;
+    let issues: Vec<&Issue> = review.issues.iter().filter(|i| actionable(i)).collect();
+    let (text, template) = services
+        .templates
+        .render(
+            "feedback.question",
+            context! { issues => minijinja::value::Serde(&issues), round => state.round, max_rounds => state.config.pipeline.max_iterations + 1 },
+        )
+        .map_err(template_error)?;
+    let question = json!({
+        "text": text,
+        "round": state.round,
+        "issues": issues,
+        "choices": ["accept", "regenerate", "edit", "skip"],
+    });
+    Ok(Command::update(Update {
+        templates: vec![template],
+        ..Update::default()
+    })
+    .interrupt(question))
+}
+
+/// Turns an answer to the critic's question into the changes it asks for; a malformed
+/// answer or one naming scenes that cannot be regenerated is refused and the run keeps waiting.
+pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, NodeError> {
+    let answer: FeedbackAnswer = serde_json::from_value(answer)
+        .map_err(|e| NodeError::permanent(format!("not an answer to the question: {e}")))?;
+    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let mut update = Update::default();
+    match &answer {
+        FeedbackAnswer::Accept => {
+            let review = state
+                .reviews
+                .last()
+                .ok_or_else(|| missing("critic report"))?;
+            let mut new_plan = plan.clone();
+            let mut pending = Vec::new();
+            for issue in review.issues.iter().filter(|i| actionable(i)) {
+                match &issue.fix {
+                    SuggestedFix::Regenerate { instruction } => {
+                        if !pending.contains(&issue.scene) {
+                            pending.push(issue.scene);
+                            update.new_takes.push(issue.scene);
+                        }
+                        update
+                            .instructions
+                            .entry(issue.scene)
+                            .or_default()
+                            .push(instruction.clone());
+                    }
+                    SuggestedFix::Crossfade => {
+                        let last = new_plan.scenes.len().saturating_sub(1);
+                        if let Some(before) = issue.scene.checked_sub(1) {
+                            new_plan.scenes[before].cut_after = Cut::Crossfade;
+                        }
+                        if issue.scene < last {
+                            new_plan.scenes[issue.scene].cut_after = Cut::Crossfade;
+                        }
+                    }
+                    SuggestedFix::Keep => {}
+                }
+            }
+            pending.sort_unstable();
+            update.pending = Some(pending);
+            if new_plan != *plan {
+                update.plan = Some(new_plan);
+            }
+        }
+        FeedbackAnswer::Regenerate {
+            scenes,
+            instruction,
+        } => {
+            if scenes.is_empty() {
+                return Err(NodeError::permanent(
+                    "name at least one scene to regenerate",
+                ));
+            }
+            for &scene in scenes {
+                match plan.scenes.get(scene) {
+                    None => {
+                        return Err(NodeError::permanent(format!(
+                            "there is no scene {} (the video has {})",
+                            scene + 1,
+                            plan.scenes.len()
+                        )));
+                    }
+                    Some(s) if s.source != SceneSource::Generated => {
+                        return Err(NodeError::permanent(format!(
+                            "scene {} is your own image and cannot be regenerated",
+                            scene + 1
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let mut pending = scenes.clone();
+            pending.sort_unstable();
+            pending.dedup();
+            for &scene in &pending {
+                update.new_takes.push(scene);
+                if !instruction.trim().is_empty() {
+                    update
+                        .instructions
+                        .entry(scene)
+                        .or_default()
+                        .push(instruction.trim().to_owned());
+                }
+            }
+            update.pending = Some(pending);
+        }
+        FeedbackAnswer::Edit {
+            pace,
+            mood,
+            duration,
+        } => {
+            let mut intent = state.intent.clone().ok_or_else(|| missing("intent"))?;
+            if let Some(duration) = duration {
+                if !DURATION_RANGE.contains(duration) {
+                    return Err(NodeError::permanent(format!(
+                        "{duration} s is outside {:.0}–{:.0} s",
+                        DURATION_RANGE.start(),
+                        DURATION_RANGE.end()
+                    )));
+                }
+                intent.duration = *duration;
+            }
+            if pace.is_none() && mood.is_none() && duration.is_none() {
+                return Err(NodeError::permanent(
+                    "an edit needs a new pace, mood or duration",
+                ));
+            }
+            intent.pace = pace.unwrap_or(intent.pace);
+            intent.mood = mood.unwrap_or(intent.mood);
+            update.intent = Some(intent);
+        }
+        FeedbackAnswer::Skip => {}
+    }
+    update.answer = Some(answer);
+    Ok(update)
+}
+
+/// Where the run goes after an answer.
+pub fn after_feedback(state: &RunState) -> &'static str {
+    match state.answers.last() {
+        Some(FeedbackAnswer::Skip) | None => "compose",
+        Some(FeedbackAnswer::Edit { .. }) => "plan",
+        Some(_) => "prompts",
+    }
+}
+
+/// compose: the timeline → the 480p preview, then every format, captions and the contact sheet.
+pub async fn compose(
+    state: Arc<RunState>,
+    ctx: NodeContext,
+    services: Arc<Services>,
+) -> NodeResult {
+    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
+    let timeline = timeline::build(&state, &services.objects).map_err(NodeError::permanent)?;
+    std::fs::create_dir_all(&services.scratch).map_err(NodeError::transient)?;
+    let scratch = tempfile::tempdir_in(&services.scratch).map_err(NodeError::transient)?;
+    let target = RenderTarget::new(scratch.path(), "video");
+    let compositor = Compositor::new().with_cache_dir(&services.segments);
+    let cancel = CancelToken::new();
+    let watcher = {
+        let ctx = ctx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            ctx.cancelled().await;
+            cancel.cancel();
+        })
+    };
+    let rendered = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let preview = compositor.render_preview(
+                &timeline,
+                &target,
+                &|p| ctx.progress((p.percent / 100.0 * 0.2) as f32, "preview"),
+                &cancel,
+            )?;
+            ctx.emit("preview.ready", json!({ "frames": preview.frames }));
+            let report = compositor.render(
+                &timeline,
+                &target,
+                &|p| ctx.progress((0.2 + p.percent / 100.0 * 0.8) as f32, "final video"),
+                &cancel,
+            )?;
+            Ok::<_, montage_compositor::CompositorError>((preview, report))
+        })
+        .await
+    };
+    watcher.abort();
+    let (preview, report) = rendered
+        .map_err(|e| NodeError::permanent(format!("the compositor stopped: {e}")))?
+        .map_err(|e| match e {
+            montage_compositor::CompositorError::Cancelled => NodeError::cancelled(),
+            other => NodeError::permanent(format!("rendering: {other}")),
+        })?;
+    let objects = &services.objects;
+    let preview = objects
+        .put_file("videos", "video/mp4", &preview.path)
+        .await
+        .map_err(store_error)?;
+    let mut videos = Vec::new();
+    for (format, output) in intent.formats.iter().zip(&report.outputs) {
+        let object = objects
+            .put_file("videos", "video/mp4", &output.path)
+            .await
+            .map_err(store_error)?;
+        videos.push(RenderedVideo {
+            format: *format,
+            object,
+        });
+    }
+    let sidecar = |extension: &str| {
+        report
+            .sidecars
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == extension))
+            .cloned()
+    };
+    let srt = sidecar("srt")
+        .ok_or_else(|| NodeError::permanent("the compositor wrote no SRT captions"))?;
+    let vtt = sidecar("vtt")
+        .ok_or_else(|| NodeError::permanent("the compositor wrote no WebVTT captions"))?;
+    let srt = objects
+        .put_file("captions", "application/x-subrip", &srt)
+        .await
+        .map_err(store_error)?;
+    let vtt = objects
+        .put_file("captions", "text/vtt", &vtt)
+        .await
+        .map_err(store_error)?;
+    let review = state
+        .reviews
+        .last()
+        .ok_or_else(|| missing("critic report"))?;
+    let open: Vec<Issue> = review
+        .issues
+        .iter()
+        .filter(|i| actionable(i))
+        .cloned()
+        .collect();
+    let mut notices = Vec::new();
+    if !open.is_empty() && !matches!(state.answers.last(), Some(FeedbackAnswer::Skip)) {
+        notices.push(format!(
+            "finished after {} round{} of fixes with {} issue{} still open",
+            state.round.saturating_sub(1),
+            if state.round == 2 { "" } else { "s" },
+            open.len(),
+            if open.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(Command::update(Update {
+        outputs: Some(Outputs {
+            preview,
+            videos,
+            srt,
+            vtt,
+            contact_sheet: review.contact_sheet.clone(),
+        }),
+        open_issues: Some(open),
+        notices,
+        ..Update::default()
+    }))
+}

@@ -1,0 +1,191 @@
+//! The run record, `run.json`: everything a run decided and produced, in a form that is the
+//! same for the same prompt, files and seed (timings aside).
+
+use super::state::{
+    CostEntry, CriticReport, FeedbackAnswer, Music, Plan, RunState, SceneAsset, ScenePrompt,
+    ScriptLine, TemplateRef,
+};
+use crate::config::Config;
+use crate::providers::ResolvedModels;
+use montage_audio::BeatGrid;
+use montage_graph::{Event, EventKind};
+use montage_models::{Intent, Issue};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// How long one pass of a node took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTiming {
+    /// The node.
+    pub node: String,
+    /// Wall-clock seconds from its first start to its last finish (fan-out items overlap).
+    pub seconds: f64,
+}
+
+/// Collects node timings from a run's events.
+#[derive(Debug, Default)]
+pub struct Timings {
+    open: HashMap<String, (u64, u64, usize)>,
+    done: Vec<NodeTiming>,
+}
+
+impl Timings {
+    /// Takes one event into account.
+    pub fn observe(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::NodeStarted { node, .. } => {
+                let entry = self
+                    .open
+                    .entry(node.clone())
+                    .or_insert((event.at_ms, event.at_ms, 0));
+                entry.2 += 1;
+            }
+            EventKind::NodeFinished { node, .. }
+            | EventKind::NodeRetrying { node, .. }
+            | EventKind::NodeFailed { node, .. } => {
+                if let Some(entry) = self.open.get_mut(node) {
+                    entry.1 = event.at_ms;
+                    entry.2 = entry.2.saturating_sub(1);
+                    if entry.2 == 0 && !matches!(event.kind, EventKind::NodeRetrying { .. }) {
+                        let (start, end, _) = self.open.remove(node).unwrap_or_default();
+                        self.done.push(NodeTiming {
+                            node: node.clone(),
+                            seconds: (end.saturating_sub(start)) as f64 / 1000.0,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The passes so far, in the order they finished.
+    pub fn passes(&self) -> &[NodeTiming] {
+        &self.done
+    }
+}
+
+/// A file a run wrote to its output folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// What it is (`video 9:16`, `captions`, …).
+    pub kind: String,
+    /// Its name in the folder.
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// A scene's prompt and picture, for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneRecord {
+    /// 1-based scene number.
+    pub scene: usize,
+    /// Its prompt (none for the person's image).
+    pub prompt: Option<ScenePrompt>,
+    /// Its picture.
+    pub asset: Option<SceneAsset>,
+}
+
+/// The cost ledger with its total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Total in US dollars.
+    pub total_usd: f64,
+    /// Model calls made.
+    pub calls: usize,
+    /// Requests served from the generation cache.
+    pub cached: usize,
+    /// Every entry.
+    pub entries: Vec<CostEntry>,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Montage's version.
+    pub montage: String,
+    /// The prompt.
+    pub prompt: String,
+    /// The seed.
+    pub seed: u64,
+    /// The configuration in force.
+    pub config: Config,
+    /// The models in force.
+    pub models: ResolvedModels,
+    /// Templates used, with versions and hashes.
+    pub templates: Vec<TemplateRef>,
+    /// The structured request.
+    pub intent: Option<Intent>,
+    /// The soundtrack.
+    pub music: Option<Music>,
+    /// Its beats.
+    pub beat_grid: Option<BeatGrid>,
+    /// Scenes on the beats.
+    pub plan: Option<Plan>,
+    /// Captions and narration.
+    pub script: Vec<ScriptLine>,
+    /// Prompts and pictures per scene.
+    pub scenes: Vec<SceneRecord>,
+    /// The critic's reports, one per round.
+    pub reviews: Vec<CriticReport>,
+    /// Answers to its questions.
+    pub answers: Vec<FeedbackAnswer>,
+    /// Issues left at the end.
+    pub open_issues: Vec<Issue>,
+    /// The cost ledger.
+    pub cost: Ledger,
+    /// Things to know.
+    pub notices: Vec<String>,
+    /// Files written.
+    pub outputs: Vec<OutputFile>,
+    /// Seconds per node pass, in order.
+    pub timings: Vec<NodeTiming>,
+    /// Seconds per node, summed over passes.
+    pub node_totals: BTreeMap<String, f64>,
+}
+
+impl RunRecord {
+    /// The record of a finished run.
+    pub fn new(state: &RunState, outputs: Vec<OutputFile>, timings: &Timings) -> RunRecord {
+        let scene_count = state.plan.as_ref().map_or(0, |p| p.scenes.len());
+        let scenes = (0..scene_count)
+            .map(|k| SceneRecord {
+                scene: k + 1,
+                prompt: state.prompts.get(&k).cloned(),
+                asset: state.assets.get(&k).cloned(),
+            })
+            .collect();
+        let mut node_totals = BTreeMap::new();
+        for pass in timings.passes() {
+            *node_totals.entry(pass.node.clone()).or_insert(0.0) += pass.seconds;
+        }
+        RunRecord {
+            montage: env!("CARGO_PKG_VERSION").to_owned(),
+            prompt: state.request.prompt.clone(),
+            seed: state.request.seed,
+            config: state.config.clone(),
+            models: state.models.clone(),
+            templates: state.templates.values().cloned().collect(),
+            intent: state.intent.clone(),
+            music: state.music.clone(),
+            beat_grid: state.grid.clone(),
+            plan: state.plan.clone(),
+            script: state.script.clone(),
+            scenes,
+            reviews: state.reviews.clone(),
+            answers: state.answers.clone(),
+            open_issues: state.open_issues.clone(),
+            cost: Ledger {
+                total_usd: state.cost.iter().map(|c| c.usd).sum(),
+                calls: state.cost.iter().filter(|c| !c.cached).count(),
+                cached: state.cost.iter().filter(|c| c.cached).count(),
+                entries: state.cost.clone(),
+            },
+            notices: state.notices.clone(),
+            outputs,
+            timings: timings.passes().to_vec(),
+            node_totals,
+        }
+    }
+}

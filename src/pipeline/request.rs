@@ -1,0 +1,202 @@
+//! Checking what a person asks for before any work starts, and storing their files.
+
+use super::state::{RunRequest, Upload};
+use crate::objects::{ObjectError, Objects};
+use montage_models::{DURATION_RANGE, Format};
+use std::path::{Path, PathBuf};
+
+/// The longest prompt accepted, in characters.
+pub const MAX_PROMPT_CHARS: usize = 4_000;
+/// The largest image accepted, in bytes.
+pub const MAX_IMAGE_BYTES: u64 = 50 << 20;
+/// The largest audio file accepted, in bytes.
+pub const MAX_AUDIO_BYTES: u64 = 500 << 20;
+/// The most images one run takes.
+pub const MAX_IMAGES: usize = 200;
+
+/// A request that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Something about the request itself.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file that cannot be used.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Storing a file failed.
+    #[error(transparent)]
+    Store(#[from] ObjectError),
+}
+
+/// Reads `16:9,9:16,1:1` (and `vertical`, `square`, …).
+pub fn parse_formats(text: &str) -> Result<Vec<Format>, RequestError> {
+    let mut formats = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let format = Format::parse(part).ok_or_else(|| {
+            RequestError::Invalid(format!("unknown format {part:?}: use 16:9, 9:16 or 1:1"))
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        return Err(RequestError::Invalid(
+            "no format given: use 16:9, 9:16 or 1:1".into(),
+        ));
+    }
+    Ok(formats)
+}
+
+/// What a person hands over, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    /// Their words.
+    pub prompt: String,
+    /// A music file.
+    pub audio: Option<PathBuf>,
+    /// Image files.
+    pub images: Vec<PathBuf>,
+    /// Formats overriding the prompt.
+    pub formats: Option<Vec<Format>>,
+    /// Length overriding the prompt, seconds.
+    pub duration: Option<f64>,
+    /// Seed.
+    pub seed: u64,
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, RequestError> {
+    let file_error = |reason: String| RequestError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| file_error(format!("cannot read it: {e}")))?
+        .len();
+    if size > limit {
+        return Err(file_error(format!(
+            "{} MB is more than the {} MB allowed",
+            size >> 20,
+            limit >> 20
+        )));
+    }
+    std::fs::read(path).map_err(|e| file_error(format!("cannot read it: {e}")))
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Checks a draft — the words, the length, every file decoded — and stores the files.
+/// Nothing is stored unless all of it is good.
+pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, RequestError> {
+    let prompt = draft.prompt.trim().to_owned();
+    if prompt.is_empty() {
+        return Err(RequestError::Invalid(
+            "the prompt is empty: describe the video you want".into(),
+        ));
+    }
+    if prompt.chars().count() > MAX_PROMPT_CHARS {
+        return Err(RequestError::Invalid(format!(
+            "the prompt is longer than {MAX_PROMPT_CHARS} characters"
+        )));
+    }
+    if let Some(duration) = draft.duration
+        && !(duration.is_finite() && DURATION_RANGE.contains(&duration))
+    {
+        return Err(RequestError::Invalid(format!(
+            "a duration of {duration} s is outside {:.0}–{:.0} s",
+            DURATION_RANGE.start(),
+            DURATION_RANGE.end()
+        )));
+    }
+    if draft.images.len() > MAX_IMAGES {
+        return Err(RequestError::Invalid(format!(
+            "at most {MAX_IMAGES} images per video"
+        )));
+    }
+    let mut images = Vec::new();
+    for path in &draft.images {
+        let bytes = read_limited(path, MAX_IMAGE_BYTES)?;
+        let format = image::guess_format(&bytes)
+            .ok()
+            .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg));
+        let Some(format) = format else {
+            return Err(RequestError::File {
+                path: path.clone(),
+                reason: "not a PNG or JPEG image".into(),
+            });
+        };
+        let decoded = image::load_from_memory_with_format(&bytes, format).map_err(|e| {
+            RequestError::File {
+                path: path.clone(),
+                reason: format!("the image does not decode: {e}"),
+            }
+        })?;
+        if decoded.width() < 16 || decoded.height() < 16 {
+            return Err(RequestError::File {
+                path: path.clone(),
+                reason: "the image is smaller than 16×16 pixels".into(),
+            });
+        }
+        let media_type = if format == image::ImageFormat::Png {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        images.push((display_name(path), media_type, bytes));
+    }
+    let audio = match &draft.audio {
+        Some(path) => {
+            let bytes = read_limited(path, MAX_AUDIO_BYTES)?;
+            let extension = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let media_type = match extension.as_deref() {
+                Some("mp3") => "audio/mpeg",
+                Some("flac") => "audio/flac",
+                Some("ogg") => "audio/ogg",
+                Some("m4a" | "mp4" | "aac") => "audio/mp4",
+                _ => "audio/wav",
+            };
+            let check = bytes.clone();
+            let grid = tokio::task::spawn_blocking(move || montage_audio::analyze_bytes(check))
+                .await
+                .map_err(|e| RequestError::Invalid(format!("checking the audio stopped: {e}")))?;
+            grid.map_err(|e| RequestError::File {
+                path: path.clone(),
+                reason: format!("not usable audio: {e}"),
+            })?;
+            Some((display_name(path), media_type, bytes))
+        }
+        None => None,
+    };
+    let mut stored_images = Vec::new();
+    for (name, media_type, bytes) in images {
+        stored_images.push(Upload {
+            name,
+            object: objects.put("uploads", media_type, bytes).await?,
+        });
+    }
+    let audio = match audio {
+        Some((name, media_type, bytes)) => Some(Upload {
+            name,
+            object: objects.put("uploads", media_type, bytes).await?,
+        }),
+        None => None,
+    };
+    Ok(RunRequest {
+        prompt,
+        audio,
+        images: stored_images,
+        formats: draft.formats,
+        duration: draft.duration,
+        seed: draft.seed,
+    })
+}

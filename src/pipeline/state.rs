@@ -1,0 +1,517 @@
+//! The run state: references and decisions, never media bytes.
+
+use crate::config::Config;
+use crate::objects::ObjectRef;
+use crate::providers::ResolvedModels;
+use montage_audio::BeatGrid;
+use montage_graph::{MergeError, State, StepWrites};
+use montage_models::{Format, Intent, Issue, ModelId, Mood, Pace};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A file the person brought, stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The file's name as given (shown to people; never used as a path).
+    pub name: String,
+    /// The stored object.
+    pub object: ObjectRef,
+}
+
+/// What a run was asked to make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The person's words.
+    pub prompt: String,
+    /// Their music, if any.
+    pub audio: Option<Upload>,
+    /// Their images, in order.
+    pub images: Vec<Upload>,
+    /// Formats that override what the prompt says.
+    pub formats: Option<Vec<Format>>,
+    /// A length that overrides what the prompt says, in seconds.
+    pub duration: Option<f64>,
+    /// Seed of every generated thing.
+    pub seed: u64,
+}
+
+/// Where the soundtrack came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum MusicSource {
+    /// The person's file.
+    Uploaded {
+        /// Its name.
+        name: String,
+    },
+    /// Made for this run.
+    Generated {
+        /// By which model.
+        model: ModelId,
+        /// At which tempo.
+        bpm: f64,
+    },
+}
+
+/// The soundtrack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Music {
+    /// The audio object.
+    pub object: ObjectRef,
+    /// Where it came from.
+    pub source: MusicSource,
+}
+
+/// A framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shot {
+    /// Far, establishing.
+    Wide,
+    /// Middle distance.
+    Medium,
+    /// Near, one subject filling the frame.
+    CloseUp,
+    /// Texture, very near.
+    Detail,
+    /// From above.
+    Aerial,
+}
+
+/// How the camera moves over a scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraMove {
+    /// Moves in.
+    PushIn,
+    /// Moves out.
+    PullOut,
+    /// Slides left.
+    PanLeft,
+    /// Slides right.
+    PanRight,
+    /// Barely moves.
+    Still,
+}
+
+/// The cut out of a scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cut {
+    /// A hard cut on the beat.
+    Hard,
+    /// A crossfade centred on the beat.
+    Crossfade,
+}
+
+/// What a scene shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SceneSource {
+    /// A generated picture.
+    Generated,
+    /// The person's image number `index`.
+    Upload {
+        /// Index into the request's images.
+        index: usize,
+    },
+}
+
+/// One planned scene, placed on the music.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedScene {
+    /// Start, seconds (a beat, or 0).
+    pub start: f64,
+    /// End, seconds (a beat).
+    pub end: f64,
+    /// Beats it spans.
+    pub beats: u32,
+    /// Downbeats it spans, its accents.
+    pub downbeats: u32,
+    /// Whether it starts a new section on a downbeat: a big change.
+    pub section_start: bool,
+    /// The music's section it sits in (`intro`, `drop`, …).
+    pub section: String,
+    /// Mean energy of its beats relative to the loudest, 0–1.
+    pub energy: f64,
+    /// Its framing.
+    pub shot: Shot,
+    /// The camera.
+    pub camera: CameraMove,
+    /// Camera speed, 0 (still) to 1 (fast): tempo and energy.
+    pub camera_speed: f64,
+    /// The cut into the next scene.
+    pub cut_after: Cut,
+    /// What it shows.
+    pub source: SceneSource,
+}
+
+/// The plan: scenes on the beat grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Total length, seconds (a beat).
+    pub duration: f64,
+    /// Tempo the plan was made at.
+    pub bpm: f64,
+    /// The scenes, in order, back to back from 0.
+    pub scenes: Vec<PlannedScene>,
+}
+
+/// One line of the script: captions always, narration when it is on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptLine {
+    /// The scene it starts in.
+    pub scene: usize,
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// What is said or shown.
+    pub text: String,
+}
+
+/// A template used by a run: its id, declared version and content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateRef {
+    /// Its id (`scene.image`).
+    pub id: String,
+    /// The version its header declares.
+    pub version: u32,
+    /// SHA-256 of its text, first 12 hex digits: changes with any edit.
+    pub sha256: String,
+}
+
+/// A scene's generation prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenePrompt {
+    /// What to show.
+    pub prompt: String,
+    /// What to avoid.
+    pub negative: String,
+    /// The prompt for a clip model, with the clip's length in beats.
+    pub clip_prompt: String,
+    /// Seed for this scene's generation.
+    pub seed: u64,
+    /// Instructions from the critic's fixes and the person's answers, oldest first.
+    pub instructions: Vec<String>,
+}
+
+/// A scene's picture, generated or uploaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneAsset {
+    /// The picture.
+    pub object: ObjectRef,
+    /// Hash of the request that made it (none for uploads).
+    pub request_hash: Option<String>,
+    /// The model that made it (none for uploads).
+    pub model: Option<ModelId>,
+    /// The generation round it comes from (1 = first).
+    pub round: u32,
+}
+
+/// A narration line, spoken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpokenLine {
+    /// The line's index in the script.
+    pub line: usize,
+    /// The speech.
+    pub object: ObjectRef,
+    /// Its length, seconds.
+    pub seconds: f64,
+}
+
+/// One model call in the cost ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostEntry {
+    /// The node that called.
+    pub node: String,
+    /// The scene, if per scene.
+    pub scene: Option<usize>,
+    /// What was asked (`image`, `speech`, …).
+    pub capability: String,
+    /// The model.
+    pub model: ModelId,
+    /// What it cost.
+    pub usd: f64,
+    /// Served from the generation cache (no call made).
+    pub cached: bool,
+}
+
+/// The critic's report of one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriticReport {
+    /// The generation round it reviewed.
+    pub round: u32,
+    /// Which model looked.
+    pub model: ModelId,
+    /// What it found.
+    pub issues: Vec<Issue>,
+    /// The contact sheet it looked at.
+    pub contact_sheet: ObjectRef,
+}
+
+/// The person's (or the default policy's) answer to the critic's question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FeedbackAnswer {
+    /// Apply the critic's suggested fixes.
+    Accept,
+    /// Generate these scenes (0-based) again with an instruction.
+    Regenerate {
+        /// The scenes.
+        scenes: Vec<usize>,
+        /// Added to their prompts.
+        #[serde(default)]
+        instruction: String,
+    },
+    /// Change the plan's inputs and plan again.
+    Edit {
+        /// A new pace.
+        #[serde(default)]
+        pace: Option<Pace>,
+        /// A new mood.
+        #[serde(default)]
+        mood: Option<Mood>,
+        /// A new length, seconds.
+        #[serde(default)]
+        duration: Option<f64>,
+    },
+    /// Go to the final video as it is.
+    Skip,
+}
+
+/// A rendered video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedVideo {
+    /// Its shape.
+    pub format: Format,
+    /// The MP4.
+    pub object: ObjectRef,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The 480p preview.
+    pub preview: ObjectRef,
+    /// One video per format.
+    pub videos: Vec<RenderedVideo>,
+    /// SubRip captions.
+    pub srt: ObjectRef,
+    /// WebVTT captions.
+    pub vtt: ObjectRef,
+    /// Thumbnails of the final scenes.
+    pub contact_sheet: ObjectRef,
+}
+
+/// Everything a run knows. Serialized into every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// What was asked.
+    pub request: RunRequest,
+    /// The configuration in force.
+    pub config: Config,
+    /// The models in force.
+    pub models: ResolvedModels,
+    /// Templates used, by id.
+    pub templates: BTreeMap<String, TemplateRef>,
+    /// The structured request.
+    pub intent: Option<Intent>,
+    /// The soundtrack.
+    pub music: Option<Music>,
+    /// The soundtrack's beats.
+    pub grid: Option<BeatGrid>,
+    /// Scenes on the beat grid.
+    pub plan: Option<Plan>,
+    /// Captions and narration.
+    pub script: Vec<ScriptLine>,
+    /// Prompts by scene.
+    pub prompts: BTreeMap<usize, ScenePrompt>,
+    /// Pictures by scene.
+    pub assets: BTreeMap<usize, SceneAsset>,
+    /// Spoken narration by line.
+    pub speech: BTreeMap<usize, SpokenLine>,
+    /// Scenes the current round (re)generates.
+    pub pending: Vec<usize>,
+    /// Instructions added to each scene's prompt by fixes and answers, oldest first.
+    pub instructions: BTreeMap<usize, Vec<String>>,
+    /// How often each scene was asked for again: a new take gets a new seed.
+    pub takes: BTreeMap<usize, u32>,
+    /// Generation rounds done.
+    pub round: u32,
+    /// The critic's reports, one per round.
+    pub reviews: Vec<CriticReport>,
+    /// Answers to the critic's questions.
+    pub answers: Vec<FeedbackAnswer>,
+    /// Issues left when the run finalized.
+    pub open_issues: Vec<Issue>,
+    /// Every model call.
+    pub cost: Vec<CostEntry>,
+    /// Things the person should know (no narration, music shorter than asked, …).
+    pub notices: Vec<String>,
+    /// The videos.
+    pub outputs: Option<Outputs>,
+}
+
+impl RunState {
+    /// A fresh run.
+    pub fn new(
+        request: RunRequest,
+        config: Config,
+        models: ResolvedModels,
+        notices: Vec<String>,
+    ) -> RunState {
+        RunState {
+            request,
+            config,
+            models,
+            templates: BTreeMap::new(),
+            intent: None,
+            music: None,
+            grid: None,
+            plan: None,
+            script: Vec::new(),
+            prompts: BTreeMap::new(),
+            assets: BTreeMap::new(),
+            speech: BTreeMap::new(),
+            pending: Vec::new(),
+            instructions: BTreeMap::new(),
+            takes: BTreeMap::new(),
+            round: 0,
+            reviews: Vec::new(),
+            answers: Vec::new(),
+            open_issues: Vec::new(),
+            cost: Vec::new(),
+            notices,
+            outputs: None,
+        }
+    }
+}
+
+/// A node's change to the state. Single values may be written by one node per step;
+/// maps and lists merge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Update {
+    /// Templates used.
+    pub templates: Vec<TemplateRef>,
+    /// A new intent.
+    pub intent: Option<Intent>,
+    /// The soundtrack.
+    pub music: Option<Music>,
+    /// Its beats.
+    pub grid: Option<BeatGrid>,
+    /// A new plan.
+    pub plan: Option<Plan>,
+    /// A new script.
+    pub script: Option<Vec<ScriptLine>>,
+    /// Prompts to set, by scene.
+    pub prompts: BTreeMap<usize, ScenePrompt>,
+    /// Pictures to set, by scene.
+    pub assets: BTreeMap<usize, SceneAsset>,
+    /// Speech to set, by line.
+    pub speech: BTreeMap<usize, SpokenLine>,
+    /// Drop all prompts, pictures and speech (a new plan).
+    pub reset_scenes: bool,
+    /// Instructions to add, by scene.
+    pub instructions: BTreeMap<usize, Vec<String>>,
+    /// Scenes asked for again.
+    pub new_takes: Vec<usize>,
+    /// The next round's scenes.
+    pub pending: Option<Vec<usize>>,
+    /// A generation round finished.
+    pub round_done: bool,
+    /// A critic report.
+    pub review: Option<CriticReport>,
+    /// An answer.
+    pub answer: Option<FeedbackAnswer>,
+    /// Issues left at the end.
+    pub open_issues: Option<Vec<Issue>>,
+    /// Model calls.
+    pub cost: Vec<CostEntry>,
+    /// Notices.
+    pub notices: Vec<String>,
+    /// The videos.
+    pub outputs: Option<Outputs>,
+}
+
+fn set<T>(
+    slot: &mut T,
+    value: Option<T>,
+    key: &str,
+    writes: &mut StepWrites,
+) -> Result<(), MergeError> {
+    if let Some(value) = value {
+        writes.claim(key)?;
+        *slot = value;
+    }
+    Ok(())
+}
+
+impl State for RunState {
+    type Update = Update;
+
+    fn merge(&mut self, update: Update, writes: &mut StepWrites) -> Result<(), MergeError> {
+        for template in update.templates {
+            self.templates.insert(template.id.clone(), template);
+        }
+        if let Some(intent) = update.intent {
+            writes.claim("intent")?;
+            self.intent = Some(intent);
+        }
+        if let Some(music) = update.music {
+            writes.claim("music")?;
+            self.music = Some(music);
+        }
+        if let Some(grid) = update.grid {
+            writes.claim("grid")?;
+            self.grid = Some(grid);
+        }
+        if let Some(plan) = update.plan {
+            writes.claim("plan")?;
+            self.plan = Some(plan);
+        }
+        set(&mut self.script, update.script, "script", writes)?;
+        if update.reset_scenes {
+            writes.claim("scenes")?;
+            self.prompts.clear();
+            self.assets.clear();
+            self.speech.clear();
+            self.instructions.clear();
+            self.takes.clear();
+        }
+        self.prompts.extend(update.prompts);
+        self.assets.extend(update.assets);
+        self.speech.extend(update.speech);
+        for (scene, added) in update.instructions {
+            self.instructions.entry(scene).or_default().extend(added);
+        }
+        for scene in update.new_takes {
+            *self.takes.entry(scene).or_default() += 1;
+        }
+        set(&mut self.pending, update.pending, "pending", writes)?;
+        if update.round_done {
+            writes.claim("round")?;
+            self.round += 1;
+        }
+        self.reviews.extend(update.review);
+        self.answers.extend(update.answer);
+        set(
+            &mut self.open_issues,
+            update.open_issues,
+            "open_issues",
+            writes,
+        )?;
+        self.cost.extend(update.cost);
+        for notice in update.notices {
+            if !self.notices.contains(&notice) {
+                self.notices.push(notice);
+            }
+        }
+        if let Some(outputs) = update.outputs {
+            writes.claim("outputs")?;
+            self.outputs = Some(outputs);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The provider registry: which model serves which capability, resolved from the
+//! configuration, plus the local music bed and local critic, which build on the audio and
+//! critic tools.
+
+use crate::config::ModelsConfig;
+use async_trait::async_trait;
+use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText, palette};
+use montage_models::{
+    ClipModel, Critique, EmbeddingModel, FramePosition, GeneratedMusic, ImageModel, Issue,
+    IssueKind, ModelError, ModelId, MusicModel, MusicRequest, Severity, SpeechModel, SuggestedFix,
+    TextModel, VisionModel, VisionRequest,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The models a run uses.
+#[derive(Clone)]
+pub struct Providers {
+    /// Intent extraction.
+    pub text: Arc<dyn TextModel>,
+    /// Scene stills.
+    pub image: Arc<dyn ImageModel>,
+    /// Scene clips, when a provider is configured.
+    pub clip: Option<Arc<dyn ClipModel>>,
+    /// Narration, when a provider is available.
+    pub speech: Option<Arc<dyn SpeechModel>>,
+    /// The music bed.
+    pub music: Arc<dyn MusicModel>,
+    /// The critic.
+    pub vision: Arc<dyn VisionModel>,
+    /// Vectors for the generation cache.
+    pub embeddings: Arc<dyn EmbeddingModel>,
+}
+
+/// Which model serves each capability, as recorded with a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedModels {
+    /// Intent extraction.
+    pub text: ModelId,
+    /// Scene stills.
+    pub image: ModelId,
+    /// Scene clips (none: stills with camera motion).
+    pub clip: Option<ModelId>,
+    /// Narration (none: no narration).
+    pub speech: Option<ModelId>,
+    /// The music bed.
+    pub music: ModelId,
+    /// The critic.
+    pub vision: ModelId,
+    /// Embeddings.
+    pub embeddings: ModelId,
+}
+
+/// A provider name the configuration gives that Montage does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("no provider {name:?} for {capability} (known: {known})")]
+pub struct UnknownProvider {
+    /// The capability.
+    pub capability: &'static str,
+    /// The name given.
+    pub name: String,
+    /// What would have worked.
+    pub known: &'static str,
+}
+
+fn pick<T>(
+    capability: &'static str,
+    name: &str,
+    known: &'static str,
+    local: impl FnOnce() -> T,
+) -> Result<T, UnknownProvider> {
+    match name {
+        "local" => Ok(local()),
+        _ => Err(UnknownProvider {
+            capability,
+            name: name.to_owned(),
+            known,
+        }),
+    }
+}
+
+impl Providers {
+    /// Resolves the configured providers. Returns notices for capabilities that are off.
+    pub async fn resolve(
+        config: &ModelsConfig,
+    ) -> Result<(Providers, Vec<String>), UnknownProvider> {
+        let mut notices = Vec::new();
+        let text: Arc<dyn TextModel> = pick("text", &config.text, "local", || Arc::new(LocalText))?;
+        let image: Arc<dyn ImageModel> =
+            pick("image", &config.image, "local", || Arc::new(LocalImage))?;
+        let music: Arc<dyn MusicModel> =
+            pick("music", &config.music, "local", || Arc::new(LocalMusic))?;
+        let vision: Arc<dyn VisionModel> =
+            pick("vision", &config.vision, "local", || Arc::new(LocalVision))?;
+        let embeddings: Arc<dyn EmbeddingModel> =
+            pick("embeddings", &config.embeddings, "local", || {
+                Arc::new(HashingEmbedder)
+            })?;
+        let clip: Option<Arc<dyn ClipModel>> = match config.clip.as_str() {
+            "none" => None,
+            name => {
+                return Err(UnknownProvider {
+                    capability: "clip",
+                    name: name.to_owned(),
+                    known: "none (no offline clip model; remote providers plug in here)",
+                });
+            }
+        };
+        let speech: Option<Arc<dyn SpeechModel>> = match config.speech.as_str() {
+            "none" => None,
+            "local" => match LocalSpeech::detect().await {
+                Some(speech) => Some(Arc::new(speech)),
+                None => {
+                    notices.push("espeak-ng is not installed, so there is no narration (install it, or configure a speech provider)".to_owned());
+                    None
+                }
+            },
+            name => {
+                return Err(UnknownProvider {
+                    capability: "speech",
+                    name: name.to_owned(),
+                    known: "local, none",
+                });
+            }
+        };
+        Ok((
+            Providers {
+                text,
+                image,
+                clip,
+                speech,
+                music,
+                vision,
+                embeddings,
+            },
+            notices,
+        ))
+    }
+
+    /// The models, for the run record.
+    pub fn resolved(&self) -> ResolvedModels {
+        ResolvedModels {
+            text: self.text.id(),
+            image: self.image.id(),
+            clip: self.clip.as_ref().map(|c| c.id()),
+            speech: self.speech.as_ref().map(|s| s.id()),
+            music: self.music.id(),
+            vision: self.vision.id(),
+            embeddings: self.embeddings.id(),
+        }
+    }
+}
+
+/// The local music bed: drums, bass and chords synthesised at the asked tempo, with known beats.
+#[derive(Debug, Clone, Default)]
+pub struct LocalMusic;
+
+#[async_trait]
+impl MusicModel for LocalMusic {
+    fn id(&self) -> ModelId {
+        ModelId::new("local", "synth-bed-1")
+    }
+
+    async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError> {
+        if !(40.0..=220.0).contains(&request.bpm) || !(1.0..=900.0).contains(&request.seconds) {
+            return Err(ModelError::InvalidRequest(format!(
+                "music at {} BPM for {} s is out of range",
+                request.bpm, request.seconds
+            )));
+        }
+        let model = self.id();
+        tokio::task::spawn_blocking(move || {
+            let mut spec = montage_audio::synth::TrackSpec::steady(request.bpm, request.seconds);
+            spec.meter = if request.meter == 3 { 3 } else { 4 };
+            spec.sample_rate = 44_100;
+            spec.seed = request.seed;
+            let track = montage_audio::synth::render(&spec);
+            let file = tempfile::Builder::new().suffix(".wav").tempfile()?;
+            track
+                .write_wav(file.path())
+                .map_err(|e| ModelError::InvalidOutput(format!("writing the music: {e}")))?;
+            Ok(GeneratedMusic {
+                model,
+                wav: std::fs::read(file.path())?,
+                beats: Some(track.beats),
+                cost_usd: 0.0,
+            })
+        })
+        .await
+        .map_err(|e| ModelError::Unavailable(format!("the synthesiser stopped: {e}")))?
+    }
+}
+
+/// The local critic: montage-critic's frame metrics behind the vision interface.
+#[derive(Debug, Clone, Default)]
+pub struct LocalVision;
+
+#[async_trait]
+impl VisionModel for LocalVision {
+    fn id(&self) -> ModelId {
+        ModelId::new("local", "frame-metrics-1")
+    }
+
+    async fn critique(&self, request: VisionRequest) -> Result<Critique, ModelError> {
+        let model = self.id();
+        tokio::task::spawn_blocking(move || {
+            let decode = |bytes: &[u8]| {
+                image::load_from_memory(bytes)
+                    .map(|i| i.to_rgb8())
+                    .map_err(|e| {
+                        ModelError::InvalidRequest(format!("a frame is not an image: {e}"))
+                    })
+            };
+            let mut scenes = Vec::with_capacity(request.scenes.len());
+            for (index, brief) in request.scenes.iter().enumerate() {
+                let frame = |position| {
+                    request
+                        .frames
+                        .iter()
+                        .find(|f| f.scene == index && f.position == position)
+                        .ok_or_else(|| {
+                            ModelError::InvalidRequest(format!(
+                                "scene {} has no {position:?} frame",
+                                index + 1
+                            ))
+                        })
+                };
+                scenes.push(montage_critic::SceneFrames {
+                    first: decode(&frame(FramePosition::First)?.image)?,
+                    last: decode(&frame(FramePosition::Last)?.image)?,
+                    generated: brief.generated,
+                    soft_cut_after: brief.soft_cut_after,
+                });
+            }
+            let palette: Vec<[u8; 3]> = request
+                .palette
+                .iter()
+                .filter_map(|c| palette::parse_hex(c))
+                .collect();
+            let review =
+                montage_critic::review(&scenes, &palette, &montage_critic::Thresholds::default());
+            Ok(Critique {
+                model,
+                issues: review.issues.into_iter().map(issue).collect(),
+                cost_usd: 0.0,
+            })
+        })
+        .await
+        .map_err(|e| ModelError::Unavailable(format!("the critic stopped: {e}")))?
+    }
+}
+
+fn issue(found: montage_critic::Issue) -> Issue {
+    use montage_critic::{Fix, IssueKind as Kind, Severity as Level};
+    Issue {
+        scene: found.scene,
+        kind: match found.kind {
+            Kind::Continuity => IssueKind::Continuity,
+            Kind::PaletteDrift => IssueKind::PaletteDrift,
+            Kind::Duplicate => IssueKind::Duplicate,
+            Kind::Blank => IssueKind::Blank,
+        },
+        severity: match found.severity {
+            Level::Low => Severity::Low,
+            Level::Medium => Severity::Medium,
+            Level::High => Severity::High,
+        },
+        message: found.message,
+        fix: match found.fix {
+            Fix::Regenerate { instruction } => SuggestedFix::Regenerate { instruction },
+            Fix::Crossfade => SuggestedFix::Crossfade,
+            Fix::Keep => SuggestedFix::Keep,
+        },
+    }
+}
