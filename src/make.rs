@@ -392,4 +392,30 @@ mod tests {
         assert_eq!(parse_answer("r"), None);
         assert_eq!(parse_answer("what?"), None);
     }
+
+    #[test]
+    fn asks_again_until_the_answer_parses_and_accepts_at_the_end_of_input() {
+        let question = serde_json::json!({ "text": "Scene 3 is dark." });
+        let mut shown = Vec::new();
+        let answer = ask(
+            &question,
+            &mut std::io::Cursor::new("hmm\nr 3 warmer\n"),
+            &mut shown,
+        );
+        assert_eq!(
+            answer,
+            FeedbackAnswer::Regenerate {
+                scenes: vec![2],
+                instruction: "warmer".into()
+            }
+        );
+        let shown = String::from_utf8(shown).unwrap();
+        assert_eq!(shown.matches("Scene 3 is dark.").count(), 2);
+        assert!(shown.contains("Please answer"));
+        let mut quiet = Vec::new();
+        assert_eq!(
+            ask(&question, &mut std::io::Cursor::new(""), &mut quiet),
+            FeedbackAnswer::Accept
+        );
+    }
 }

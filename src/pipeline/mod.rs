@@ -23,7 +23,7 @@ pub mod state;
 pub mod templates;
 mod timeline;
 
-pub use nodes::Services;
+pub use nodes::{Services, scene_seed};
 pub use state::{FeedbackAnswer, RunRequest, RunState};
 
 use montage_graph::{

@@ -64,7 +64,7 @@ fn missing(what: &str) -> NodeError {
 
 /// Seed of one scene's take: changes with the scene and each new take, so regenerating
 /// makes a new picture and an unchanged scene makes the same one.
-fn scene_seed(seed: u64, scene: usize, take: u32) -> u64 {
+pub fn scene_seed(seed: u64, scene: usize, take: u32) -> u64 {
     let digest = Sha256::digest(format!("{seed}/{scene}/{take}").as_bytes());
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
@@ -802,18 +802,19 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
                 .ok_or_else(|| missing("critic report"))?;
             let mut new_plan = plan.clone();
             let mut pending = Vec::new();
+            // One instruction per scene, from its most severe issue: two fixes saying
+            // "brighter" must not make it twice as bright.
+            let mut chosen: std::collections::BTreeMap<usize, &Issue> =
+                std::collections::BTreeMap::new();
             for issue in review.issues.iter().filter(|i| actionable(i)) {
                 match &issue.fix {
-                    SuggestedFix::Regenerate { instruction } => {
-                        if !pending.contains(&issue.scene) {
-                            pending.push(issue.scene);
-                            update.new_takes.push(issue.scene);
+                    SuggestedFix::Regenerate { .. } => {
+                        let keep = chosen
+                            .get(&issue.scene)
+                            .is_some_and(|c| c.severity >= issue.severity);
+                        if !keep {
+                            chosen.insert(issue.scene, issue);
                         }
-                        update
-                            .instructions
-                            .entry(issue.scene)
-                            .or_default()
-                            .push(instruction.clone());
                     }
                     SuggestedFix::Crossfade => {
                         let last = new_plan.scenes.len().saturating_sub(1);
@@ -825,6 +826,17 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
                         }
                     }
                     SuggestedFix::Keep => {}
+                }
+            }
+            for (scene, issue) in chosen {
+                if let SuggestedFix::Regenerate { instruction } = &issue.fix {
+                    pending.push(scene);
+                    update.new_takes.push(scene);
+                    update
+                        .instructions
+                        .entry(scene)
+                        .or_default()
+                        .push(instruction.clone());
                 }
             }
             pending.sort_unstable();

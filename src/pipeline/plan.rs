@@ -114,7 +114,9 @@ pub fn plan(
         best
     };
     let base = snap_power(target_seconds / period);
-    let upload_cap = end_index.checked_div(uploads).map_or(usize::MAX, |cap| cap.max(1));
+    let upload_cap = end_index
+        .checked_div(uploads)
+        .map_or(usize::MAX, |cap| cap.max(1));
     let want_at = |index: usize| -> usize {
         let energy = energy_at(index);
         let mut want = base;

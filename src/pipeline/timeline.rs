@@ -120,7 +120,8 @@ pub fn build(state: &RunState, objects: &Objects) -> Result<Timeline, String> {
         "audio": { "tracks": tracks },
     });
     if narrated {
-        timeline["audio"]["ducking"] = json!({});
+        timeline["audio"]["ducking"] = serde_json::to_value(montage_compositor::Ducking::default())
+            .map_err(|e| e.to_string())?;
     }
     if !captions.is_empty() {
         timeline["captions"] =

@@ -146,7 +146,7 @@ impl Look {
         } else if has(
             &text,
             &[
-                "bright", "sunny", "sunlit", "upbeat", "airy", "pastel", "playful",
+                " bright ", "sunny", "sunlit", "upbeat", "airy", "pastel", "playful",
             ],
         ) {
             0.6

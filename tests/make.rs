@@ -1,0 +1,380 @@
+//! `montage make` as a user runs it, checked on the videos it writes: decoded with ffprobe
+//! and ffmpeg, cuts found in the pictures and compared with the beats montage-audio hears.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn montage(dir: &Path) -> Command {
+    let mut command = Command::cargo_bin("montage").unwrap();
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MONTAGE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn probe(video: &Path) -> Value {
+    let output = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(video)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn number(value: &Value) -> f64 {
+    value
+        .as_str()
+        .map_or_else(|| value.as_f64().unwrap(), |s| s.parse().unwrap())
+}
+
+/// Times of the frames where the picture changes abruptly: the cuts.
+fn cuts(video: &Path, fps: f64) -> Vec<f64> {
+    const SIDE: usize = 48;
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-vf",
+            &format!("scale={SIDE}:{SIDE},format=gray"),
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let frames: Vec<&[u8]> = output.stdout.chunks_exact(SIDE * SIDE).collect();
+    let diffs: Vec<f64> = frames
+        .windows(2)
+        .map(|pair| {
+            pair[0]
+                .iter()
+                .zip(pair[1])
+                .map(|(a, b)| f64::from(a.abs_diff(*b)))
+                .sum::<f64>()
+                / (SIDE * SIDE) as f64
+        })
+        .collect();
+    let mut sorted = diffs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let typical = sorted[sorted.len() / 2];
+    diffs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d > (6.0 * typical).max(6.0))
+        .map(|(i, _)| (i + 1) as f64 / fps)
+        .collect()
+}
+
+fn run_json(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+}
+
+fn assert_cuts_on_beats(video: &Path, beats: &[f64], fps: f64) -> usize {
+    let found = cuts(video, fps);
+    for cut in &found {
+        let nearest = beats
+            .iter()
+            .map(|b| (b - cut).abs())
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            nearest <= 1.0 / fps + 1e-3,
+            "a cut at {cut:.3} s is {nearest:.3} s from the nearest beat"
+        );
+    }
+    found.len()
+}
+
+#[test]
+fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = montage(dir.path())
+        .args([
+            "make",
+            "a 20 second upbeat neon city music video, vertical",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = dir.path().join("out");
+    let video = folder.join("video-9x16.mp4");
+    let info = probe(&video);
+    let streams = info["streams"].as_array().unwrap();
+    let picture = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    let sound = streams.iter().find(|s| s["codec_type"] == "audio").unwrap();
+    assert_eq!(picture["codec_name"], "h264");
+    assert_eq!(
+        (picture["width"].as_u64(), picture["height"].as_u64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(sound["codec_name"], "aac");
+    let record = run_json(&folder);
+    let beat = 60.0 / record["plan"]["bpm"].as_f64().unwrap();
+    let duration = number(&info["format"]["duration"]);
+    assert!((duration - 20.0).abs() <= beat, "{duration} s");
+
+    // The cuts land on the beats montage-audio finds in the music the run made.
+    let music = dir
+        .path()
+        .join("montage-data/objects")
+        .join(record["music"]["object"]["key"].as_str().unwrap());
+    let grid = montage_audio::analyze_file(&music).unwrap();
+    let scenes = record["plan"]["scenes"].as_array().unwrap().len();
+    let found = assert_cuts_on_beats(&video, &grid.beats, 30.0);
+    assert_eq!(found, scenes - 1, "every cut is seen in the picture");
+
+    for file in ["captions.srt", "captions.vtt", "contact-sheet.png"] {
+        assert!(
+            std::fs::metadata(folder.join(file)).unwrap().len() > 0,
+            "{file}"
+        );
+    }
+    let sheet = image::open(folder.join("contact-sheet.png")).unwrap();
+    assert!(sheet.width() > 320 && sheet.height() > 320);
+    assert!(
+        std::fs::read_to_string(folder.join("captions.vtt"))
+            .unwrap()
+            .starts_with("WEBVTT")
+    );
+    for key in [
+        "intent",
+        "beat_grid",
+        "plan",
+        "scenes",
+        "reviews",
+        "answers",
+        "cost",
+        "timings",
+        "config",
+        "models",
+    ] {
+        assert!(!record[key].is_null(), "run.json has {key}");
+    }
+    let templates: Vec<&str> = record["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "intent.system",
+        "scene.image",
+        "scene.negative",
+        "scene.clip",
+        "critic.instruction",
+    ] {
+        assert!(templates.contains(&id), "{templates:?}");
+    }
+    assert!(
+        record["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["version"].as_u64() >= Some(1))
+    );
+    let prompt = record["scenes"][1]["prompt"]["prompt"].as_str().unwrap();
+    assert!(
+        prompt.contains("BPM") && prompt.contains("#ff1fb4"),
+        "{prompt}"
+    );
+    assert_eq!(record["cost"]["total_usd"].as_f64(), Some(0.0));
+    assert!(
+        record["cost"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["capability"] == "image")
+    );
+    let timed: Vec<&str> = record["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["node"].as_str().unwrap())
+        .collect();
+    for node in [
+        "intent", "analyze", "plan", "prompts", "assets", "critic", "compose",
+    ] {
+        assert!(timed.contains(&node), "{timed:?}");
+    }
+}
+
+#[test]
+fn with_the_persons_music_every_cut_lies_within_a_frame_of_a_beat_heard_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = montage_audio::synth::TrackSpec::steady(104.0, 16.0);
+    spec.sample_rate = 44_100;
+    spec.syncopation = true;
+    spec.seed = 4;
+    let song = dir.path().join("song.wav");
+    montage_audio::synth::render(&spec)
+        .write_wav(&song)
+        .unwrap();
+    let out = montage(dir.path())
+        .args([
+            "make",
+            "fast cuts, energetic",
+            "--audio",
+            "song.wav",
+            "--format",
+            "1:1",
+            "--duration",
+            "12",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = run_json(&dir.path().join("out"));
+    assert_eq!(record["music"]["source"]["source"], "uploaded");
+    let grid = montage_audio::analyze_file(&song).unwrap();
+    let found = assert_cuts_on_beats(&dir.path().join("out/video-1x1.mp4"), &grid.beats, 30.0);
+    assert_eq!(
+        found,
+        record["plan"]["scenes"].as_array().unwrap().len() - 1
+    );
+    assert!(found >= 4, "fast cuts make many scenes, got {found}");
+}
+
+fn frame_hashes(video: &Path) -> String {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-map", "0:v", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn make_in(dir: &Path, seed: &str) -> (Value, PathBuf) {
+    let out = montage(dir)
+        .args([
+            "make",
+            "a narrated 6 second calm beach clip, square",
+            "--seed",
+            seed,
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut record = run_json(&dir.join("out"));
+    let object = record.as_object_mut().unwrap();
+    object.remove("timings");
+    object.remove("node_totals");
+    (record, dir.join("out/video-1x1.mp4"))
+}
+
+#[test]
+fn the_same_prompt_and_seed_give_the_same_record_and_frames() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (first, first_video) = make_in(a.path(), "7");
+    let (second, second_video) = make_in(b.path(), "7");
+    assert_eq!(first, second);
+    assert_eq!(frame_hashes(&first_video), frame_hashes(&second_video));
+    let (other, other_video) = make_in(c.path(), "8");
+    assert_ne!(first["scenes"], other["scenes"]);
+    assert_ne!(frame_hashes(&first_video), frame_hashes(&other_video));
+    // The narration is spoken when espeak-ng is installed (the test script installs it).
+    let spoken = first["cost"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["capability"] == "speech");
+    let installed = std::process::Command::new("espeak-ng")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert_eq!(spoken, installed, "{:?}", first["notices"]);
+}
+
+#[test]
+fn bad_input_is_refused_before_any_work_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("noise.mp3"),
+        (0..20_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.png"), "not an image at all").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["make", "a clip", "--audio", "noise.mp3"], "noise.mp3"),
+        (&["make", "a clip", "--audio", "missing.wav"], "missing.wav"),
+        (
+            &["make", "a clip", "--image", "notes.png"],
+            "not a PNG or JPEG",
+        ),
+        (&["make", "a clip", "--duration", "0"], "outside"),
+        (&["make", "a clip", "--duration", "7200"], "outside"),
+        (&["make", "a clip", "--format", "4:5"], "unknown format"),
+        (&["make", "   "], "prompt is empty"),
+    ];
+    for (args, expected) in cases {
+        let out = montage(dir.path())
+            .args(*args)
+            .args(["--out", "out"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.path().join("out").exists(), "{args:?} wrote output");
+        let stored = walk(&dir.path().join("montage-data"));
+        assert!(stored.is_empty(), "{args:?} stored {stored:?}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,239 @@
+//! The critic loop on a real run: a scene planted dark among bright ones is flagged,
+//! regenerated alone, and the loop stops at its bound.
+
+use async_trait::async_trait;
+use montage::config::Config;
+use montage::objects::Objects;
+use montage::pipeline::request::{self, Draft};
+use montage::pipeline::state::SceneSource;
+use montage::pipeline::templates::Templates;
+use montage::pipeline::{Pipeline, RunState, Services, scene_seed};
+use montage::providers::Providers;
+use montage_graph::{GraphError, RunConfig, RunOutcome, ThreadId};
+use montage_models::local::LocalImage;
+use montage_models::{GeneratedImage, ImageModel, ImageRequest, IssueKind, ModelError, ModelId};
+use serde_json::json;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SEED: u64 = 5;
+const DARK_SCENE: usize = 2;
+
+/// The local renderer, except that takes with the given seeds come out nearly black.
+struct DarkTakes {
+    seeds: Vec<u64>,
+    calls: Mutex<Vec<ImageRequest>>,
+}
+
+#[async_trait]
+impl ImageModel for DarkTakes {
+    fn id(&self) -> ModelId {
+        LocalImage.id()
+    }
+
+    async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
+        self.calls.lock().unwrap().push(request.clone());
+        let dark = self.seeds.contains(&request.seed);
+        let mut made = LocalImage.generate(request).await?;
+        if dark {
+            let mut picture = image::load_from_memory(&made.bytes).unwrap().to_rgb8();
+            picture.pixels_mut().for_each(|p| p.0 = p.0.map(|c| c / 12));
+            let mut bytes = std::io::Cursor::new(Vec::new());
+            picture
+                .write_to(&mut bytes, image::ImageFormat::Png)
+                .unwrap();
+            made.bytes = bytes.into_inner();
+        }
+        Ok(made)
+    }
+}
+
+async fn start(
+    dir: &Path,
+    images: Arc<DarkTakes>,
+    max_iterations: u32,
+) -> (Pipeline, ThreadId, RunOutcome<RunState>) {
+    let mut config = Config::default();
+    config.storage.data_dir = dir.to_owned();
+    config.pipeline.max_iterations = max_iterations;
+    let (mut providers, notices) = Providers::resolve(&config.models).await.unwrap();
+    providers.image = images;
+    let objects = Objects::local(&dir.join("objects")).unwrap();
+    let draft = Draft {
+        prompt: "an 8 second fast energetic city video, square".into(),
+        seed: SEED,
+        ..Draft::default()
+    };
+    let run_request = request::prepare(draft, &objects).await.unwrap();
+    let models = providers.resolved();
+    let services = Services {
+        providers,
+        objects,
+        templates: Templates::embedded(),
+        segments: dir.join("segments"),
+        scratch: dir.join("renders"),
+    };
+    let pipeline = Pipeline::new(services, 4, 2).unwrap();
+    let thread = ThreadId::random();
+    let outcome = pipeline
+        .start(
+            &thread,
+            RunState::new(run_request, config, models, notices),
+            RunConfig::default(),
+        )
+        .await
+        .unwrap();
+    (pipeline, thread, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dark_scene_is_flagged_and_only_it_is_regenerated() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Arc::new(DarkTakes {
+        seeds: vec![scene_seed(SEED, DARK_SCENE, 0)],
+        calls: Mutex::default(),
+    });
+    let (pipeline, thread, outcome) = start(dir.path(), Arc::clone(&images), 3).await;
+    let RunOutcome::Interrupted {
+        question, state, ..
+    } = outcome
+    else {
+        panic!("the critic should have asked about the dark scene");
+    };
+    let scenes = state.plan.as_ref().unwrap().scenes.len();
+    assert!(scenes >= 4, "{scenes} scenes");
+    assert!(
+        state
+            .plan
+            .as_ref()
+            .unwrap()
+            .scenes
+            .iter()
+            .all(|s| s.source == SceneSource::Generated)
+    );
+    let flagged: Vec<u64> = question["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["scene"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !flagged.is_empty() && flagged.iter().all(|&s| s == DARK_SCENE as u64),
+        "{question}"
+    );
+    assert!(
+        question["text"].as_str().unwrap().contains("scene 3"),
+        "{question}"
+    );
+
+    let done = pipeline
+        .answer(&thread, json!({ "action": "accept" }), RunConfig::default())
+        .await
+        .unwrap();
+    let RunOutcome::Completed(state) = done else {
+        panic!("the run should finish: {done:?}")
+    };
+    let calls = images.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.len(),
+        scenes + 1,
+        "one extra picture, for the dark scene only"
+    );
+    let retake = calls.last().unwrap();
+    assert_eq!(retake.seed, scene_seed(SEED, DARK_SCENE, 1));
+    assert!(retake.prompt.contains("brighter"), "{}", retake.prompt);
+    assert_eq!(state.reviews.len(), 2);
+    assert!(
+        state.reviews[1]
+            .issues
+            .iter()
+            .all(|i| i.severity < montage_models::Severity::Medium),
+        "{:?}",
+        state.reviews[1].issues
+    );
+    assert!(state.open_issues.is_empty());
+    for (scene, asset) in &state.assets {
+        assert_eq!(
+            asset.round,
+            if *scene == DARK_SCENE { 2 } else { 1 },
+            "scene {scene}"
+        );
+    }
+    let image_entries: Vec<Option<usize>> = state
+        .cost
+        .iter()
+        .filter(|c| c.capability == "image")
+        .map(|c| c.scene)
+        .collect();
+    assert_eq!(
+        image_entries
+            .iter()
+            .filter(|s| **s == Some(DARK_SCENE))
+            .count(),
+        2
+    );
+    assert_eq!(image_entries.len(), scenes + 1);
+    let outputs = state.outputs.as_ref().unwrap();
+    assert_eq!(outputs.videos.len(), 1);
+    assert!(
+        dir.path()
+            .join("objects")
+            .join(&outputs.videos[0].object.key)
+            .is_file()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loop_stops_at_its_bound_and_records_what_is_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = (0..4)
+        .map(|take| scene_seed(SEED, DARK_SCENE, take))
+        .collect();
+    let images = Arc::new(DarkTakes {
+        seeds,
+        calls: Mutex::default(),
+    });
+    let (pipeline, thread, outcome) = start(dir.path(), Arc::clone(&images), 1).await;
+    assert!(matches!(outcome, RunOutcome::Interrupted { .. }));
+
+    // Answers that don't fit the question are refused and the run keeps waiting.
+    for bad in [
+        json!({ "action": "regenerate", "scenes": [40] }),
+        json!({ "action": "dance" }),
+        json!({ "action": "edit" }),
+    ] {
+        let refused = pipeline
+            .answer(&thread, bad.clone(), RunConfig::default())
+            .await;
+        assert!(
+            matches!(refused, Err(GraphError::InvalidAnswer(_))),
+            "{bad}"
+        );
+    }
+    let answer =
+        json!({ "action": "regenerate", "scenes": [DARK_SCENE], "instruction": "much brighter" });
+    let done = pipeline
+        .answer(&thread, answer, RunConfig::default())
+        .await
+        .unwrap();
+    let RunOutcome::Completed(state) = done else {
+        panic!("at the bound the run finalizes instead of asking again")
+    };
+    assert_eq!(state.reviews.len(), 2);
+    assert_eq!(state.answers.len(), 1);
+    assert_eq!(state.instructions[&DARK_SCENE], ["much brighter"]);
+    assert!(!state.open_issues.is_empty());
+    assert!(state.open_issues.iter().all(
+        |i| i.scene == DARK_SCENE && matches!(i.kind, IssueKind::Blank | IssueKind::Continuity)
+    ));
+    assert!(
+        state.notices.iter().any(|n| n.contains("still open")),
+        "{:?}",
+        state.notices
+    );
+    assert!(state.outputs.is_some());
+    assert_eq!(
+        images.calls.lock().unwrap().len(),
+        state.plan.as_ref().unwrap().scenes.len() + 1
+    );
+}
