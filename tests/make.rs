@@ -294,6 +294,7 @@ fn make_in(dir: &Path, seed: &str) -> (Value, PathBuf) {
     let object = record.as_object_mut().unwrap();
     object.remove("timings");
     object.remove("node_totals");
+    object.remove("milestones");
     (record, dir.join("out/video-1x1.mp4"))
 }
 
@@ -377,4 +378,83 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             }
         })
         .collect()
+}
+
+/// Mean RGB of the frame at `seconds`.
+fn colour_at(video: &Path, seconds: f64) -> [f64; 3] {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{seconds:.3}"), "-i"])
+        .arg(video)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=32:32",
+            "-pix_fmt",
+            "rgb24",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut sum = [0.0; 3];
+    for px in output.stdout.chunks_exact(3) {
+        for c in 0..3 {
+            sum[c] += f64::from(px[c]);
+        }
+    }
+    sum.map(|s| s / (output.stdout.len() / 3) as f64)
+}
+
+#[test]
+fn uploaded_images_become_scenes_of_the_video() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, colour) in [("red.png", [220u8, 30, 30]), ("green.jpg", [30, 200, 60])] {
+        image::RgbImage::from_fn(640, 360, |x, y| {
+            image::Rgb(colour.map(|c| c.saturating_sub(((x + y) % 40) as u8)))
+        })
+        .save(dir.path().join(name))
+        .unwrap();
+    }
+    let out = montage(dir.path())
+        .args([
+            "make",
+            "a calm 10 second slideshow",
+            "--image",
+            "red.png",
+            "--image",
+            "green.jpg",
+            "--format",
+            "16:9",
+            "--out",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = run_json(&dir.path().join("out"));
+    let scenes = record["plan"]["scenes"].as_array().unwrap();
+    let video = dir.path().join("out/video-16x9.mp4");
+    let mut seen = Vec::new();
+    for scene in scenes {
+        if scene["source"]["type"] == "upload" {
+            let middle = (scene["start"].as_f64().unwrap() + scene["end"].as_f64().unwrap()) / 2.0;
+            let [r, g, _] = colour_at(&video, middle);
+            let index = scene["source"]["index"].as_u64().unwrap();
+            seen.push(index);
+            if index == 0 {
+                assert!(r > g + 80.0, "the red image shows at {middle} s: {r} {g}");
+            } else {
+                assert!(g > r + 80.0, "the green image shows at {middle} s: {r} {g}");
+            }
+        }
+    }
+    assert_eq!(seen, [0, 1]);
+    assert!(scenes.len() > 2, "generated scenes fill the rest");
 }

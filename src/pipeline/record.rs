@@ -22,17 +22,30 @@ pub struct NodeTiming {
     pub seconds: f64,
 }
 
-/// Collects node timings from a run's events.
+/// Collects node timings, and when the preview and the final videos were ready, from a
+/// run's events.
 #[derive(Debug, Default)]
 pub struct Timings {
     open: HashMap<String, (u64, u64, usize)>,
     done: Vec<NodeTiming>,
+    started_ms: Option<u64>,
+    milestones: BTreeMap<String, f64>,
 }
 
 impl Timings {
     /// Takes one event into account.
     pub fn observe(&mut self, event: &Event) {
+        let started = *self.started_ms.get_or_insert(event.at_ms);
         match &event.kind {
+            EventKind::Custom { name, .. } if name.ends_with(".ready") && name != "asset.ready" => {
+                let seconds = event.at_ms.saturating_sub(started) as f64 / 1000.0;
+                self.milestones
+                    .insert(name.trim_end_matches(".ready").to_owned(), seconds);
+            }
+            EventKind::RunCompleted => {
+                let seconds = event.at_ms.saturating_sub(started) as f64 / 1000.0;
+                self.milestones.insert("completed".to_owned(), seconds);
+            }
             EventKind::NodeStarted { node, .. } => {
                 let entry = self
                     .open
@@ -62,6 +75,11 @@ impl Timings {
     /// The passes so far, in the order they finished.
     pub fn passes(&self) -> &[NodeTiming] {
         &self.done
+    }
+
+    /// Seconds from the run's start to `preview`, `final` and `completed`.
+    pub fn milestones(&self) -> &BTreeMap<String, f64> {
+        &self.milestones
     }
 }
 
@@ -143,6 +161,9 @@ pub struct RunRecord {
     pub timings: Vec<NodeTiming>,
     /// Seconds per node, summed over passes.
     pub node_totals: BTreeMap<String, f64>,
+    /// Seconds from the start (waiting for answers included) until the preview was ready
+    /// (`preview`), the final videos were encoded (`final`) and the run completed (`completed`).
+    pub milestones: BTreeMap<String, f64>,
 }
 
 impl RunRecord {
@@ -186,6 +207,7 @@ impl RunRecord {
             outputs,
             timings: timings.passes().to_vec(),
             node_totals,
+            milestones: timings.milestones().clone(),
         }
     }
 }

@@ -89,3 +89,52 @@ where
         .map_err(|e| ModelError::InvalidOutput(format!("{schema_name}: {e}")))?;
     Ok((value, response))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{FinishReason, Usage};
+
+    /// A model that answers every request with the same text.
+    struct Fixed(&'static str);
+
+    #[async_trait]
+    impl TextModel for Fixed {
+        fn id(&self) -> ModelId {
+            ModelId::new("test", "fixed")
+        }
+
+        async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
+            let format = request
+                .response_format
+                .expect("structured asks for a schema");
+            assert_eq!(format.name, "intent");
+            assert_eq!(format.schema["type"], "object");
+            assert!(format.schema["properties"]["formats"].is_object());
+            Ok(TextResponse {
+                model: self.id(),
+                content: Some(self.0.to_owned()),
+                tool_calls: Vec::new(),
+                finish: FinishReason::Stop,
+                usage: Usage::default(),
+                cost_usd: 0.0,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_that_do_not_fit_the_schema_are_refused() {
+        for answer in [
+            "not json",
+            r#"{"category": "music_video"}"#,
+            r#"{"mood": 3}"#,
+        ] {
+            let result =
+                structured::<crate::Intent>(&Fixed(answer), "intent", TextRequest::default()).await;
+            assert!(
+                matches!(result, Err(ModelError::InvalidOutput(_))),
+                "{answer}"
+            );
+        }
+    }
+}
