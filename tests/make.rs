@@ -218,6 +218,9 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
     ] {
         assert!(timed.contains(&node), "{timed:?}");
     }
+    let milestone = |name: &str| record["milestones"][name].as_f64().unwrap();
+    assert!(milestone("preview") < milestone("final"));
+    assert!(milestone("final") <= milestone("completed"));
 }
 
 #[test]

@@ -637,57 +637,61 @@ pub fn actionable(issue: &Issue) -> bool {
 /// contact sheet, shown to the vision model.
 pub async fn critic(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?.clone();
+    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let frame = intent
         .formats
         .first()
         .map_or((1920, 1080), |f| f.dimensions());
-    let mut pictures = Vec::with_capacity(plan.scenes.len());
-    for k in 0..plan.scenes.len() {
+    // Each scene's frames on the blocking pool, all at once.
+    let mut grabs = Vec::with_capacity(plan.scenes.len());
+    for (k, scene) in plan.scenes.iter().enumerate() {
         let asset = state
             .assets
             .get(&k)
             .ok_or_else(|| NodeError::permanent(format!("scene {} has no picture", k + 1)))?;
-        pictures.push(
-            services
-                .objects
-                .get(&asset.object)
-                .await
-                .map_err(store_error)?,
-        );
+        let bytes = services
+            .objects
+            .get(&asset.object)
+            .await
+            .map_err(store_error)?;
+        let (from, to) = timeline::motion(scene);
+        let region = |r: montage_compositor::Rect| [r.x, r.y, r.w, r.h];
+        let (from, to) = (region(from), region(to));
+        grabs.push(tokio::task::spawn_blocking(
+            move || -> Result<_, NodeError> {
+                let failed = |e: image::ImageError| {
+                    NodeError::permanent(format!("scene {}'s picture: {e}", k + 1))
+                };
+                let (first, last) =
+                    frames::first_and_last(&bytes, from, to, frame).map_err(failed)?;
+                let encoded = [
+                    VisionFrame {
+                        scene: k,
+                        position: FramePosition::First,
+                        image: frames::png(&first).map_err(failed)?,
+                    },
+                    VisionFrame {
+                        scene: k,
+                        position: FramePosition::Last,
+                        image: frames::png(&last).map_err(failed)?,
+                    },
+                ];
+                Ok((encoded, first))
+            },
+        ));
     }
-    let scenes = plan.scenes.clone();
-    let (frames, sheet) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
-        let mut frames = Vec::new();
-        let mut thumbs = Vec::new();
-        for (k, (bytes, scene)) in pictures.iter().zip(&scenes).enumerate() {
-            let picture = image::load_from_memory(bytes)
-                .map_err(|e| {
-                    NodeError::permanent(format!("scene {}'s picture does not decode: {e}", k + 1))
-                })?
-                .to_rgb8();
-            let (from, to) = timeline::motion(scene);
-            let region = |r: montage_compositor::Rect| [r.x, r.y, r.w, r.h];
-            let (first, last) = (
-                frames::framed(&picture, region(from), frame),
-                frames::framed(&picture, region(to), frame),
-            );
-            for (position, image) in [(FramePosition::First, &first), (FramePosition::Last, &last)]
-            {
-                let image = frames::png(image).map_err(NodeError::permanent)?;
-                frames.push(VisionFrame {
-                    scene: k,
-                    position,
-                    image,
-                });
-            }
-            thumbs.push(first);
-        }
-        let sheet = frames::png(&frames::contact_sheet(&thumbs)).map_err(NodeError::permanent)?;
-        Ok((frames, sheet))
-    })
-    .await
-    .map_err(|e| NodeError::permanent(format!("the frame grabber stopped: {e}")))??;
+    let mut frames = Vec::with_capacity(2 * grabs.len());
+    let mut thumbs = Vec::with_capacity(grabs.len());
+    for grab in futures::future::join_all(grabs).await {
+        let (encoded, first) =
+            grab.map_err(|e| NodeError::permanent(format!("the frame grabber stopped: {e}")))??;
+        frames.extend(encoded);
+        thumbs.push(first);
+    }
+    let sheet = tokio::task::spawn_blocking(move || frames::png(&frames::contact_sheet(&thumbs)))
+        .await
+        .map_err(|e| NodeError::permanent(format!("the contact sheet stopped: {e}")))?
+        .map_err(NodeError::permanent)?;
     let contact_sheet = services
         .objects
         .put("sheets", "image/png", sheet)
@@ -964,6 +968,7 @@ pub async fn compose(
                 &|p| ctx.progress((0.2 + p.percent / 100.0 * 0.8) as f32, "final video"),
                 &cancel,
             )?;
+            ctx.emit("final.ready", json!({ "outputs": report.outputs.len() }));
             Ok::<_, montage_compositor::CompositorError>((preview, report))
         })
         .await

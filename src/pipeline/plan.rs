@@ -61,15 +61,27 @@ pub fn plan(
     let min_beats = ((MIN_SCENE_SECONDS / period).ceil() as usize).max(1);
     let max_beats = ((MAX_SCENE_SECONDS / period).floor() as usize).max(min_beats);
 
-    let loudest = grid.beat_energy.iter().copied().fold(0.0f64, f64::max);
+    // A beat's energy against the track's typical beat: 0.5 is typical, 1 twice as loud or
+    // more, so a steady track is steady throughout and only real peaks and lulls count.
+    let mut sorted_energy: Vec<f64> = grid
+        .beat_energy
+        .iter()
+        .copied()
+        .filter(|e| e.is_finite())
+        .collect();
+    sorted_energy.sort_by(f64::total_cmp);
+    let typical = sorted_energy
+        .get(sorted_energy.len() / 2)
+        .copied()
+        .unwrap_or(0.0);
     let energy_at = |index: usize| -> f64 {
         let raw_index = grid
             .beats
             .iter()
             .position(|&b| (b - beats[index]).abs() < 1e-9);
         match raw_index.and_then(|i| grid.beat_energy.get(i)) {
-            Some(e) if loudest > 0.0 => e / loudest,
-            _ => 0.6,
+            Some(e) if typical > 0.0 => (0.5 * e / typical).clamp(0.0, 1.0),
+            _ => 0.5,
         }
     };
     let is_downbeat = |index: usize| {
@@ -100,14 +112,16 @@ pub fn plan(
     mandatory.sort_unstable();
 
     let target_seconds = match intent.pace {
-        Pace::Fast => 1.5,
+        Pace::Fast => 1.25,
         Pace::Medium => 2.5,
         Pace::Slow => 4.5,
     };
+    // Scene lengths are musical: 1, 2, 4, 8 or 16 beats; between two, the longer, so a
+    // scene fills a bar before it is cut in half.
     let snap_power = |beats: f64| -> usize {
         let mut best = 1usize;
         for candidate in [1usize, 2, 4, 8, 16] {
-            if (candidate as f64 - beats).abs() < (best as f64 - beats).abs() {
+            if (candidate as f64 - beats).abs() <= (best as f64 - beats).abs() {
                 best = candidate;
             }
         }
@@ -118,7 +132,9 @@ pub fn plan(
         .checked_div(uploads)
         .map_or(usize::MAX, |cap| cap.max(1));
     let want_at = |index: usize| -> usize {
-        let energy = energy_at(index);
+        // The bar ahead, not one beat: backbeats are louder than the beats between them.
+        let ahead = (index..(index + meter).min(end_index).max(index + 1)).map(energy_at);
+        let energy = ahead.clone().sum::<f64>() / ahead.count() as f64;
         let mut want = base;
         if energy > 0.75 && intent.pace != Pace::Slow {
             want = (want / 2).max(1);

@@ -132,7 +132,7 @@ pub struct PlannedScene {
     pub section_start: bool,
     /// The music's section it sits in (`intro`, `drop`, …).
     pub section: String,
-    /// Mean energy of its beats relative to the loudest, 0–1.
+    /// Mean energy of its beats, 0–1: 0.5 is the track's typical beat, 1 twice as loud.
     pub energy: f64,
     /// Its framing.
     pub shot: Shot,

@@ -33,6 +33,30 @@ pub fn framed(picture: &RgbImage, region: Region, frame: (u32, u32)) -> RgbImage
     imageops::resize(&crop, THUMB_WIDTH, height, imageops::FilterType::Triangle)
 }
 
+/// A still's first and last frame in the shape `frame`, for a camera moving from region
+/// `from` to region `to`. The still is shrunk once, coarsely and fast, before framing.
+pub fn first_and_last(
+    encoded: &[u8],
+    from: Region,
+    to: Region,
+    frame: (u32, u32),
+) -> Result<(RgbImage, RgbImage), image::ImageError> {
+    // About twice the thumbnails' size is detail enough: keep every n-th pixel (the
+    // framing's own filter smooths what that skips), which costs only the output's size.
+    const WORKING_SIDE: u32 = 2 * THUMB_WIDTH * 16 / 9;
+    let picture = image::load_from_memory(encoded)?.to_rgb8();
+    let (w, h) = picture.dimensions();
+    let step = (w.max(h) / WORKING_SIDE).max(1);
+    let picture = if step > 1 {
+        RgbImage::from_fn(w / step, h / step, |x, y| {
+            *picture.get_pixel(x * step + step / 2, y * step + step / 2)
+        })
+    } else {
+        picture
+    };
+    Ok((framed(&picture, from, frame), framed(&picture, to, frame)))
+}
+
 /// Thumbnails in rows of up to six, on a dark ground.
 pub fn contact_sheet(thumbs: &[RgbImage]) -> RgbImage {
     const GAP: u32 = 8;

@@ -394,7 +394,9 @@ pub fn review(scenes: &[SceneFrames], palette: &[[u8; 3]], thresholds: &Threshol
             continue;
         }
         let Some(b) = &hashes[j] else { continue };
-        let twin = (0..j).find(|&i| {
+        // The nearest earlier scene that hashes alike: a repeat right after itself reads as a
+        // stutter; one far away is only worth knowing.
+        let twin = (0..j).rev().find(|&i| {
             hashes[i]
                 .as_ref()
                 .is_some_and(|a| a.dist(b) <= thresholds.duplicate_bits)
@@ -403,7 +405,11 @@ pub fn review(scenes: &[SceneFrames], palette: &[[u8; 3]], thresholds: &Threshol
             raise(Issue {
                 scene: j,
                 kind: IssueKind::Duplicate,
-                severity: Severity::Medium,
+                severity: if j - i <= 2 {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                },
                 message: format!("scene {} looks almost the same as scene {}", j + 1, i + 1),
                 fix: regenerate("a different composition"),
             });

@@ -38,13 +38,9 @@ impl ImageModel for LocalImage {
             )));
         }
         let model = self.id();
-        let bytes = tokio::task::spawn_blocking(move || {
-            render(&request)
-                .encode_png()
-                .map_err(|e| ModelError::InvalidOutput(format!("PNG encoding: {e}")))
-        })
-        .await
-        .map_err(|e| ModelError::Unavailable(format!("the renderer stopped: {e}")))??;
+        let bytes = tokio::task::spawn_blocking(move || encode_png(&render(&request)))
+            .await
+            .map_err(|e| ModelError::Unavailable(format!("the renderer stopped: {e}")))??;
         Ok(GeneratedImage {
             model,
             bytes,
@@ -52,6 +48,26 @@ impl ImageModel for LocalImage {
             cost_usd: 0.0,
         })
     }
+}
+
+/// Encodes an opaque picture as an RGB PNG with fdeflate's fast setting: several times
+/// quicker than the default level, for files about a third larger.
+fn encode_png(pixmap: &Pixmap) -> Result<Vec<u8>, ModelError> {
+    let rgb: Vec<u8> = pixmap
+        .data()
+        .chunks_exact(4)
+        .flat_map(|px| [px[0], px[1], px[2]])
+        .collect();
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, pixmap.width(), pixmap.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let failed = |e: png::EncodingError| ModelError::InvalidOutput(format!("PNG encoding: {e}"));
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(&rgb).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+    Ok(bytes)
 }
 
 /// The framing a prompt asks for.
@@ -324,11 +340,13 @@ pub fn render(request: &ImageRequest) -> Pixmap {
             skyline(&mut pixmap, &mut rng, &look, horizon, scale, busy, &accent);
         }
         Shot::CloseUp => {
-            let cx = wf * rng.random_range(0.4..0.6);
-            let cy = hf * rng.random_range(0.4..0.6);
-            let r = unit * rng.random_range(0.28..0.38);
-            for ring in (1..=4).rev() {
-                let t = ring as f32 / 4.0;
+            // The subject stays whole inside the frame, wherever the seed puts it.
+            let r = unit * rng.random_range(0.18..0.34);
+            let cx = r + (wf - 2.0 * r) * rng.random_range(0.15..0.85);
+            let cy = r + (hf - 2.0 * r) * rng.random_range(0.2..0.8);
+            let rings = rng.random_range(2..=5);
+            for ring in (1..=rings).rev() {
+                let t = ring as f32 / rings as f32;
                 if let Some(path) = PathBuilder::from_circle(cx, cy, r * (0.4 + 0.6 * t)) {
                     pixmap.fill_path(
                         &path,
@@ -661,32 +679,41 @@ fn skyline(
 fn finish_tone(pixmap: &mut Pixmap, look: &Look, rng: &mut ChaCha8Rng) {
     let data = pixmap.data_mut();
     let count = (data.len() / 4).max(1) as f64;
-    let mut sum = 0.0;
-    let mut sum_sq = 0.0;
+    // Integer BT.709 luma (weights sum to 1024), summed exactly.
+    let (mut sum, mut sum_sq) = (0u64, 0u64);
     for px in data.chunks_exact(4) {
-        let l = luma([px[0], px[1], px[2]]);
+        let l = (218 * u64::from(px[0]) + 732 * u64::from(px[1]) + 74 * u64::from(px[2])) >> 10;
         sum += l;
         sum_sq += l * l;
     }
-    let mean = sum / count;
-    let std = (sum_sq / count - mean * mean).max(1e-6).sqrt();
+    let mean = sum as f64 / count / 255.0;
+    let std = ((sum_sq as f64 / count / 65025.0) - mean * mean)
+        .max(1e-6)
+        .sqrt();
     let target_std = 0.08 + 0.2 * look.contrast;
     let gain = (target_std / std).clamp(0.5, 2.5);
-    let grain = if look.grain { 18.0 } else { 0.0 };
+    // The tone curve is the same for every channel value: a table of 256 entries.
+    let curve: Vec<f64> = (0..=255u8)
+        .map(|v| ((f64::from(v) / 255.0 - mean) * gain + look.brightness) * 255.0)
+        .collect();
+    let exact: Vec<u8> = curve
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
     let mut noise_seed: u32 = rng.random();
     for px in data.chunks_exact_mut(4) {
-        let n = if grain > 0.0 {
+        if look.grain {
             noise_seed ^= noise_seed << 13;
             noise_seed ^= noise_seed >> 17;
             noise_seed ^= noise_seed << 5;
-            (f64::from(noise_seed % 1000) / 1000.0 - 0.5) * grain
+            let n = (f64::from(noise_seed % 1000) / 1000.0 - 0.5) * 18.0;
+            for c in &mut px[..3] {
+                *c = (curve[usize::from(*c)] + n).round().clamp(0.0, 255.0) as u8;
+            }
         } else {
-            0.0
-        };
-        for c in &mut px[..3] {
-            let v = f64::from(*c) / 255.0;
-            let toned = (v - mean) * gain + look.brightness;
-            *c = (toned * 255.0 + n).round().clamp(0.0, 255.0) as u8;
+            for c in &mut px[..3] {
+                *c = exact[usize::from(*c)];
+            }
         }
         px[3] = 255;
     }

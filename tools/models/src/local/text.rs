@@ -454,7 +454,8 @@ fn parse_pace(text: &str, mood: Mood) -> Pace {
         Pace::Slow
     } else {
         match mood {
-            Mood::Energetic | Mood::Upbeat | Mood::Playful => Pace::Fast,
+            Mood::Energetic => Pace::Fast,
+            Mood::Upbeat | Mood::Playful => Pace::Medium,
             Mood::Calm | Mood::Dreamy | Mood::Melancholic | Mood::Romantic => Pace::Slow,
             Mood::Epic | Mood::Dark | Mood::Mysterious => Pace::Medium,
         }
@@ -691,7 +692,8 @@ mod tests {
         assert_eq!(intent.palette[0], "#ff1fb4");
         assert_eq!(intent.category, Category::MusicVideo);
         assert_eq!(intent.subject, "city");
-        assert_eq!(intent.pace, Pace::Fast);
+        assert_eq!(intent.pace, Pace::Medium);
+        assert_eq!(parse_intent("an energetic promo").pace, Pace::Fast);
         assert!(!intent.narration);
     }
 
