@@ -589,8 +589,8 @@ fn preview_format(output: &OutputFormat) -> OutputFormat {
         },
         fps: output.fps,
         quality: Quality {
-            crf: 26,
-            preset: Preset::Ultrafast,
+            crf: 28,
+            preset: Preset::Superfast,
         },
     }
 }
