@@ -82,6 +82,28 @@ fn cuts(video: &Path, fps: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Runs `montage make` with `args` in `dir`, insists it succeeds, and returns its run.json
+/// (written to `dir/out`).
+fn make_ok(dir: &Path, args: &[&str]) -> Value {
+    make_with(montage(dir), dir, args)
+}
+
+/// [`make_ok`] with a prepared command (extra environment).
+fn make_with(mut command: Command, dir: &Path, args: &[&str]) -> Value {
+    let out = command
+        .arg("make")
+        .args(args)
+        .args(["--out", "out"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_json(&dir.join("out"))
+}
+
 fn run_json(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
 }
@@ -104,19 +126,9 @@ fn assert_cuts_on_beats(video: &Path, beats: &[f64], fps: f64) -> usize {
 #[test]
 fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
     let dir = tempfile::tempdir().unwrap();
-    let out = montage(dir.path())
-        .args([
-            "make",
-            "a 20 second upbeat neon city music video, vertical",
-            "--out",
-            "out",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let record = make_ok(
+        dir.path(),
+        &["a 20 second upbeat neon city music video, vertical"],
     );
     let folder = dir.path().join("out");
     let video = folder.join("video-9x16.mp4");
@@ -130,7 +142,6 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
         (Some(1080), Some(1920))
     );
     assert_eq!(sound["codec_name"], "aac");
-    let record = run_json(&folder);
     let beat = 60.0 / record["plan"]["bpm"].as_f64().unwrap();
     let duration = number(&info["format"]["duration"]);
     assert!((duration - 20.0).abs() <= beat, "{duration} s");
@@ -234,9 +245,9 @@ fn with_the_persons_music_every_cut_lies_within_a_frame_of_a_beat_heard_in_it() 
     montage_audio::synth::render(&spec)
         .write_wav(&song)
         .unwrap();
-    let out = montage(dir.path())
-        .args([
-            "make",
+    let record = make_ok(
+        dir.path(),
+        &[
             "fast cuts, energetic",
             "--audio",
             "song.wav",
@@ -244,17 +255,8 @@ fn with_the_persons_music_every_cut_lies_within_a_frame_of_a_beat_heard_in_it() 
             "1:1",
             "--duration",
             "12",
-            "--out",
-            "out",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let record = run_json(&dir.path().join("out"));
     assert_eq!(record["music"]["source"]["source"], "uploaded");
     let grid = montage_audio::analyze_file(&song).unwrap();
     let found = assert_cuts_on_beats(&dir.path().join("out/video-1x1.mp4"), &grid.beats, 30.0);
@@ -276,24 +278,20 @@ fn frame_hashes(video: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn make_in(dir: &Path, seed: &str) -> (Value, PathBuf) {
-    let out = montage(dir)
-        .args([
-            "make",
+/// Makes the narrated beach clip with `seed`. `perturb` fills glibc's fresh and freed memory
+/// with that byte, so anything that reads memory it never wrote shows up as a difference.
+fn make_in(dir: &Path, seed: &str, perturb: u8) -> (Value, PathBuf) {
+    let mut command = montage(dir);
+    command.env("MALLOC_PERTURB_", perturb.to_string());
+    let mut record = make_with(
+        command,
+        dir,
+        &[
             "a narrated 6 second calm beach clip, square",
             "--seed",
             seed,
-            "--out",
-            "out",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let mut record = run_json(&dir.join("out"));
     let object = record.as_object_mut().unwrap();
     object.remove("timings");
     object.remove("node_totals");
@@ -308,11 +306,11 @@ fn the_same_prompt_and_seed_give_the_same_record_and_frames() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    let (first, first_video) = make_in(a.path(), "7");
-    let (second, second_video) = make_in(b.path(), "7");
+    let (first, first_video) = make_in(a.path(), "7", 0x11);
+    let (second, second_video) = make_in(b.path(), "7", 0xa5);
     assert_eq!(first, second);
     assert_eq!(frame_hashes(&first_video), frame_hashes(&second_video));
-    let (other, other_video) = make_in(c.path(), "8");
+    let (other, other_video) = make_in(c.path(), "8", 0x11);
     assert_ne!(first["scenes"], other["scenes"]);
     assert_ne!(frame_hashes(&first_video), frame_hashes(&other_video));
     // The narration is spoken when espeak-ng is installed (the test script installs it).
@@ -421,9 +419,9 @@ fn uploaded_images_become_scenes_of_the_video() {
         .save(dir.path().join(name))
         .unwrap();
     }
-    let out = montage(dir.path())
-        .args([
-            "make",
+    let record = make_ok(
+        dir.path(),
+        &[
             "a calm 10 second slideshow",
             "--image",
             "red.png",
@@ -431,17 +429,8 @@ fn uploaded_images_become_scenes_of_the_video() {
             "green.jpg",
             "--format",
             "16:9",
-            "--out",
-            "out",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let record = run_json(&dir.path().join("out"));
     let scenes = record["plan"]["scenes"].as_array().unwrap();
     let video = dir.path().join("out/video-16x9.mp4");
     let mut seen = Vec::new();

@@ -939,6 +939,7 @@ pub async fn compose(
 ) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let timeline = timeline::build(&state, &services.objects).map_err(NodeError::permanent)?;
+    tracing::debug!(timeline = %serde_json::to_string(&timeline).unwrap_or_default(), "composing");
     std::fs::create_dir_all(&services.scratch).map_err(NodeError::transient)?;
     let scratch = tempfile::tempdir_in(&services.scratch).map_err(NodeError::transient)?;
     let target = RenderTarget::new(scratch.path(), "video");

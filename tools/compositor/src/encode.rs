@@ -74,6 +74,10 @@ fn open_video_encoder(settings: &VideoSettings) -> Result<encoder::Video, ffmpeg
     options.set("crf", &settings.quality.crf.to_string());
     options.set("profile", "high");
     options.set("threads", &settings.threads.to_string());
+    // x264 0.164's macroblock-tree rate control reads uninitialised memory: with it, the same
+    // frames can encode to different bytes from run to run (seen with MALLOC_PERTURB_), which
+    // would break both the segment cache's promise and repeatable renders.
+    options.set("x264-params", "mbtree=0");
     video.open_with(options)
 }
 

@@ -257,42 +257,36 @@ pub fn review(scenes: &[SceneFrames], palette: &[[u8; 3]], thresholds: &Threshol
     for (i, (scene, m)) in scenes.iter().zip(&metrics).enumerate() {
         let darkest = m.first.luma.min(m.last.luma);
         let flattest = m.first.contrast.min(m.last.contrast);
+        // A person's own black or empty frame may be meant; a generated one is a failure.
+        let blank = |message: String, instruction: &str| Issue {
+            scene: i,
+            kind: IssueKind::Blank,
+            severity: if scene.generated {
+                Severity::High
+            } else {
+                Severity::Low
+            },
+            message,
+            fix: if scene.generated {
+                regenerate(instruction)
+            } else {
+                Fix::Keep
+            },
+        };
         if darkest < thresholds.black_luma {
-            raise(Issue {
-                scene: i,
-                kind: IssueKind::Blank,
-                severity: if scene.generated {
-                    Severity::High
-                } else {
-                    Severity::Low
-                },
-                message: format!(
+            raise(blank(
+                format!(
                     "scene {} is almost black (mean brightness {:.0} %)",
                     i + 1,
                     darkest * 100.0
                 ),
-                fix: if scene.generated {
-                    regenerate("brighter")
-                } else {
-                    Fix::Keep
-                },
-            });
+                "brighter",
+            ));
         } else if flattest < thresholds.flat_contrast {
-            raise(Issue {
-                scene: i,
-                kind: IssueKind::Blank,
-                severity: if scene.generated {
-                    Severity::High
-                } else {
-                    Severity::Low
-                },
-                message: format!("scene {} is flat: almost nothing to see", i + 1),
-                fix: if scene.generated {
-                    regenerate("more detail and contrast")
-                } else {
-                    Fix::Keep
-                },
-            });
+            raise(blank(
+                format!("scene {} is flat: almost nothing to see", i + 1),
+                "more detail and contrast",
+            ));
         }
         if scene.generated
             && let Some(distance) = m.first.palette_distance

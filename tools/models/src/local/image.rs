@@ -253,6 +253,22 @@ fn luma(rgb: [u8; 3]) -> f64 {
     (0.2126 * f64::from(rgb[0]) + 0.7152 * f64::from(rgb[1]) + 0.0722 * f64::from(rgb[2])) / 255.0
 }
 
+/// Paint fading from `from` at height `y0` to `to` at height `y1` (solid `from` if the two
+/// heights meet).
+fn vertical(y0: f32, y1: f32, from: Color, to: Color) -> Paint<'static> {
+    let shader = LinearGradient::new(
+        Point::from_xy(0.0, y0),
+        Point::from_xy(0.0, y1),
+        vec![GradientStop::new(0.0, from), GradientStop::new(1.0, to)],
+        SpreadMode::Pad,
+        Transform::identity(),
+    );
+    Paint {
+        shader: shader.unwrap_or(Shader::SolidColor(from)),
+        ..Paint::default()
+    }
+}
+
 fn solid(rgb: [u8; 3], alpha: f32) -> Paint<'static> {
     let mut paint = Paint::default();
     paint.set_color(colour(rgb, alpha));
@@ -290,20 +306,12 @@ pub fn render(request: &ImageRequest) -> Pixmap {
         Shot::Medium => 0.55,
         Shot::CloseUp | Shot::Detail | Shot::Aerial => 1.0,
     } * hf;
-    let sky = LinearGradient::new(
-        Point::from_xy(0.0, 0.0),
-        Point::from_xy(0.0, horizon.max(1.0)),
-        vec![
-            GradientStop::new(0.0, colour(shade(deep, 0.8), 1.0)),
-            GradientStop::new(1.0, colour(accent(1), 1.0)),
-        ],
-        SpreadMode::Pad,
-        Transform::identity(),
+    let paint = vertical(
+        0.0,
+        horizon.max(1.0),
+        colour(shade(deep, 0.8), 1.0),
+        colour(accent(1), 1.0),
     );
-    let paint = Paint {
-        shader: sky.unwrap_or_else(|| Shader::SolidColor(colour(deep, 1.0))),
-        ..Paint::default()
-    };
     pixmap.fill_rect(
         Rect::from_xywh(0.0, 0.0, wf, hf).expect("positive size"),
         &paint,
@@ -319,20 +327,12 @@ pub fn render(request: &ImageRequest) -> Pixmap {
             let cx = wf * rng.random_range(0.2..0.8);
             let cy = horizon * rng.random_range(0.3..0.6);
             glow(&mut pixmap, cx, cy, r, accent(0), look.neon);
-            let ground = LinearGradient::new(
-                Point::from_xy(0.0, horizon),
-                Point::from_xy(0.0, hf),
-                vec![
-                    GradientStop::new(0.0, colour(shade(deep, 1.1), 1.0)),
-                    GradientStop::new(1.0, colour(shade(deep, 0.5), 1.0)),
-                ],
-                SpreadMode::Pad,
-                Transform::identity(),
+            let paint = vertical(
+                horizon,
+                hf,
+                colour(shade(deep, 1.1), 1.0),
+                colour(shade(deep, 0.5), 1.0),
             );
-            let paint = Paint {
-                shader: ground.unwrap_or_else(|| Shader::SolidColor(colour(deep, 0.8))),
-                ..Paint::default()
-            };
             if let Some(rect) = Rect::from_xywh(0.0, horizon, wf, hf - horizon) {
                 pixmap.fill_rect(rect, &paint, Transform::identity(), None);
             }
@@ -456,28 +456,13 @@ pub fn render(request: &ImageRequest) -> Pixmap {
         }
     }
     if look.haze {
-        let fog = LinearGradient::new(
-            Point::from_xy(0.0, hf),
-            Point::from_xy(0.0, hf * 0.3),
-            vec![
-                GradientStop::new(0.0, colour(light, 0.45)),
-                GradientStop::new(1.0, colour(light, 0.0)),
-            ],
-            SpreadMode::Pad,
+        let paint = vertical(hf, hf * 0.3, colour(light, 0.45), colour(light, 0.0));
+        pixmap.fill_rect(
+            Rect::from_xywh(0.0, 0.0, wf, hf).expect("positive size"),
+            &paint,
             Transform::identity(),
+            None,
         );
-        if let Some(shader) = fog {
-            let paint = Paint {
-                shader,
-                ..Paint::default()
-            };
-            pixmap.fill_rect(
-                Rect::from_xywh(0.0, 0.0, wf, hf).expect("positive size"),
-                &paint,
-                Transform::identity(),
-                None,
-            );
-        }
     }
     finish_tone(&mut pixmap, &look, &mut rng);
     pixmap

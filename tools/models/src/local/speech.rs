@@ -116,33 +116,21 @@ mod tests {
             // The test script installs espeak-ng; this branch is for machines without it.
             return;
         };
-        let said = speech
-            .speak(SpeechRequest {
-                text: "The city wakes up.".into(),
+        let say = |text: &str, rate: f64| {
+            speech.speak(SpeechRequest {
+                text: text.into(),
                 voice: String::new(),
-                rate: 1.0,
+                rate,
             })
-            .await
-            .unwrap();
+        };
+        let said = say("The city wakes up.", 1.0).await.unwrap();
         assert!(said.seconds > 0.5 && said.seconds < 5.0, "{}", said.seconds);
-        let faster = speech
-            .speak(SpeechRequest {
-                text: "The city wakes up.".into(),
-                voice: String::new(),
-                rate: 1.6,
-            })
-            .await
-            .unwrap();
+        let faster = say("The city wakes up.", 1.6).await.unwrap();
         assert!(faster.seconds < said.seconds);
-        let again = speech
-            .speak(SpeechRequest {
-                text: "The city wakes up.".into(),
-                voice: String::new(),
-                rate: 1.0,
-            })
-            .await
-            .unwrap();
+        let again = say("The city wakes up.", 1.0).await.unwrap();
         assert_eq!(again.wav, said.wav);
+        let empty = say("  ", 1.0).await;
+        assert!(matches!(empty, Err(ModelError::InvalidRequest(_))));
         let bad = speech
             .speak(SpeechRequest {
                 text: "x".into(),
@@ -151,13 +139,5 @@ mod tests {
             })
             .await;
         assert!(matches!(bad, Err(ModelError::InvalidRequest(_))));
-        let empty = speech
-            .speak(SpeechRequest {
-                text: "  ".into(),
-                voice: String::new(),
-                rate: 1.0,
-            })
-            .await;
-        assert!(matches!(empty, Err(ModelError::InvalidRequest(_))));
     }
 }

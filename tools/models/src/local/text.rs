@@ -235,70 +235,73 @@ fn parse_formats(text: &str) -> Vec<Format> {
     formats
 }
 
+/// Words that set the mood.
+const MOOD_CUES: &[(&[&str], Mood)] = &[
+    (
+        &[
+            "energetic",
+            "intense",
+            "hype",
+            "high-energy",
+            "aggressive",
+            "powerful",
+        ],
+        Mood::Energetic,
+    ),
+    (
+        &[
+            "upbeat",
+            "happy",
+            "cheerful",
+            "joyful",
+            "fun",
+            "uplifting",
+            "bright",
+        ],
+        Mood::Upbeat,
+    ),
+    (
+        &["epic", "grand", "heroic", "majestic", "cinematic"],
+        Mood::Epic,
+    ),
+    (
+        &[
+            "calm", "relaxing", "peaceful", "chill", "serene", "gentle", "slow",
+        ],
+        Mood::Calm,
+    ),
+    (
+        &["dreamy", "ethereal", "floating", "soft", "lofi", "lo-fi"],
+        Mood::Dreamy,
+    ),
+    (
+        &["dark", "moody", "brooding", "gritty", "ominous", "noir"],
+        Mood::Dark,
+    ),
+    (
+        &[
+            "sad",
+            "melancholic",
+            "melancholy",
+            "nostalgic",
+            "wistful",
+            "lonely",
+        ],
+        Mood::Melancholic,
+    ),
+    (
+        &["playful", "quirky", "silly", "cute", "whimsical"],
+        Mood::Playful,
+    ),
+    (&["romantic", "love", "tender", "wedding"], Mood::Romantic),
+    (
+        &["mysterious", "eerie", "suspenseful", "spooky", "haunting"],
+        Mood::Mysterious,
+    ),
+];
+
 fn parse_mood(text: &str) -> Mood {
-    let cues: &[(&[&str], Mood)] = &[
-        (
-            &[
-                "energetic",
-                "intense",
-                "hype",
-                "high-energy",
-                "aggressive",
-                "powerful",
-            ],
-            Mood::Energetic,
-        ),
-        (
-            &[
-                "upbeat",
-                "happy",
-                "cheerful",
-                "joyful",
-                "fun",
-                "uplifting",
-                "bright",
-            ],
-            Mood::Upbeat,
-        ),
-        (
-            &["epic", "grand", "heroic", "majestic", "cinematic"],
-            Mood::Epic,
-        ),
-        (
-            &[
-                "calm", "relaxing", "peaceful", "chill", "serene", "gentle", "slow",
-            ],
-            Mood::Calm,
-        ),
-        (
-            &["dreamy", "ethereal", "floating", "soft", "lofi", "lo-fi"],
-            Mood::Dreamy,
-        ),
-        (
-            &["dark", "moody", "brooding", "gritty", "ominous", "noir"],
-            Mood::Dark,
-        ),
-        (
-            &[
-                "sad",
-                "melancholic",
-                "melancholy",
-                "nostalgic",
-                "wistful",
-                "lonely",
-            ],
-            Mood::Melancholic,
-        ),
-        (
-            &["playful", "quirky", "silly", "cute", "whimsical"],
-            Mood::Playful,
-        ),
-        (&["romantic", "love", "tender", "wedding"], Mood::Romantic),
-        (
-            &["mysterious", "eerie", "suspenseful", "spooky", "haunting"],
-            Mood::Mysterious,
-        ),
-    ];
+    let cues = MOOD_CUES;
     // The earliest mood word wins: people lead with the feeling they care about.
     cues.iter()
         .filter_map(|(words, mood)| {
@@ -603,32 +606,7 @@ fn parse_subject(tokens: &[String]) -> String {
 }
 
 fn is_mood_or_pace_word(word: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "energetic",
-        "intense",
-        "hype",
-        "high-energy",
-        "upbeat",
-        "happy",
-        "cheerful",
-        "joyful",
-        "fun",
-        "uplifting",
-        "bright",
-        "epic",
-        "grand",
-        "calm",
-        "relaxing",
-        "peaceful",
-        "chill",
-        "dreamy",
-        "dark",
-        "moody",
-        "sad",
-        "melancholic",
-        "playful",
-        "romantic",
-        "mysterious",
+    const OTHER: &[&str] = &[
         "fast",
         "quick",
         "slow",
@@ -637,11 +615,6 @@ fn is_mood_or_pace_word(word: &str) -> bool {
         "narrated",
         "narration",
         "voiceover",
-        "gentle",
-        "serene",
-        "soft",
-        "eerie",
-        "cute",
         "fast-paced",
         "slow-paced",
         "punchy",
@@ -653,7 +626,7 @@ fn is_mood_or_pace_word(word: &str) -> bool {
         "shorts",
         "youtube",
     ];
-    WORDS.contains(&word)
+    OTHER.contains(&word) || MOOD_CUES.iter().any(|(words, _)| words.contains(&word))
 }
 
 fn is_category_word(word: &str) -> bool {
