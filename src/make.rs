@@ -182,6 +182,8 @@ async fn watch(
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut nodes: HashMap<String, ProgressBar> = HashMap::new();
     let mut scenes: HashMap<usize, ProgressBar> = HashMap::new();
+    // Fan-out items (scenes) started and finished in the current pass of each node.
+    let mut items: HashMap<String, (u64, u64)> = HashMap::new();
     while let Some(event) = events.next().await {
         timings
             .lock()
@@ -198,7 +200,15 @@ async fn watch(
                     bar.enable_steady_tick(std::time::Duration::from_millis(120));
                     bar
                 });
-                bar.reset();
+                let counts = items.entry(node.clone()).or_default();
+                if item.is_none() || counts.0 == counts.1 {
+                    // A new pass of the node.
+                    bar.reset();
+                    *counts = (0, 0);
+                }
+                if item.is_some() {
+                    counts.0 += 1;
+                }
                 if let Some(scene) = item {
                     let bar = scenes.entry(*scene).or_insert_with(|| {
                         bars.add(
@@ -226,6 +236,12 @@ async fn watch(
                 if let Some(scene) = item.and_then(|i| scenes.get(&i)) {
                     scene.set_position(1);
                     scene.set_message("ready");
+                    let counts = items.entry(node.clone()).or_default();
+                    counts.1 += 1;
+                    if let Some(bar) = nodes.get(node) {
+                        bar.set_position(counts.1 * 100 / counts.0.max(1));
+                        bar.set_message(format!("{} of {} scenes", counts.1, counts.0));
+                    }
                 } else if let Some(bar) = nodes.get(node) {
                     bar.set_position(100);
                     bar.set_message("done");
