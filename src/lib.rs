@@ -11,6 +11,7 @@
 //! - [`providers`]: which model serves which capability.
 //! - [`objects`]: the content-addressed media store.
 //! - [`pipeline`]: the video graph, its state, nodes, planner and templates.
+//! - [`store`]: the database (SQLite or Postgres) and the graph checkpointer on it.
 //! - [`telemetry`]: tracing set-up for the binary.
 
 pub mod cli;
@@ -19,4 +20,5 @@ pub mod make;
 pub mod objects;
 pub mod pipeline;
 pub mod providers;
+pub mod store;
 pub mod telemetry;

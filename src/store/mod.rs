@@ -1,0 +1,135 @@
+//! The database: SQLite (bundled, a file under the data folder) by default, Postgres when
+//! `DATABASE_URL` is a `postgres://` URL. Migrations for each live in `migrations/sqlite` and
+//! `migrations/postgres`, are embedded in the binary and applied on connecting.
+//!
+//! - [`checkpoints`]: the graph engine's [`Checkpointer`](montage_graph::Checkpointer) on
+//!   either database.
+
+pub mod checkpoints;
+
+pub use checkpoints::SqlCheckpointer;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::path::Path;
+use std::time::Duration;
+
+/// Migrations: (version, description, SQLite script, Postgres script).
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "checkpoints",
+    include_str!("../../migrations/sqlite/0001_checkpoints.sql"),
+    include_str!("../../migrations/postgres/0001_checkpoints.sql"),
+)];
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no database Montage supports.
+    #[error("unsupported database URL {0:?}: use postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
+    /// Connecting or querying failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data folder could not be created.
+    #[error("creating {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A connection pool to one of the two databases.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// Postgres (with pgvector) for scale.
+    Postgres(PgPool),
+}
+
+impl Database {
+    /// The embedded database: `montage.db` in `data_dir`, created when missing.
+    pub async fn open_default(data_dir: &Path) -> Result<Database, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Folder {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("montage.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        Database::sqlite(options).await
+    }
+
+    async fn sqlite(options: SqliteConnectOptions) -> Result<Database, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let database = Database::Sqlite(pool);
+        database.migrate().await?;
+        Ok(database)
+    }
+
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Database, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            let database = Database::Postgres(pool);
+            database.migrate().await?;
+            Ok(database)
+        } else if url.starts_with("sqlite:") {
+            let options: SqliteConnectOptions = url.parse()?;
+            Database::sqlite(
+                options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10)),
+            )
+            .await
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let postgres = matches!(self, Database::Postgres(_));
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, description, sqlite, pg)| {
+                let sql = if postgres { *pg } else { *sqlite };
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator::with_migrations(migrations);
+        match self {
+            Database::Sqlite(pool) => migrator.run(pool).await?,
+            Database::Postgres(pool) => migrator.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The graph checkpointer on this database.
+    pub fn checkpointer(&self) -> SqlCheckpointer {
+        SqlCheckpointer::new(self.clone())
+    }
+}
