@@ -10,79 +10,25 @@
 #![allow(missing_docs, reason = "criterion_group! generates an undocumented fn")]
 
 use criterion::{Criterion, Throughput, criterion_group};
-use montage_graph::{
-    Checkpointer, Command, CompiledGraph, END, MemoryCheckpointer, MergeError, RunConfig, START,
-    State, StateGraph, StepWrites, ThreadId,
-};
-use serde::{Deserialize, Serialize};
+use montage_graph::testing::{PIPELINE_STEPS, PipelineState, pipeline_graph};
+use montage_graph::{Checkpointer, CompiledGraph, MemoryCheckpointer, RunConfig, ThreadId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const STEPS_PER_RUN: u64 = 23;
-const NODES: [&str; 8] = [
-    "intent", "analyze", "plan", "prompts", "assets", "critic", "feedback", "compose",
-];
+const STEPS_PER_RUN: u64 = PIPELINE_STEPS;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Pipeline {
-    last_node: String,
-    steps: u32,
-}
-
-impl State for Pipeline {
-    type Update = String;
-
-    fn merge(&mut self, node: String, writes: &mut StepWrites) -> Result<(), MergeError> {
-        writes.claim("last_node")?;
-        self.last_node = node;
-        self.steps += 1;
-        Ok(())
-    }
-}
-
-fn pipeline() -> CompiledGraph<Pipeline> {
-    let mut g = StateGraph::<Pipeline>::new();
-    for name in NODES {
-        g.add_node(name, move |_, _| async move {
-            let command = Command::update(name.to_owned());
-            Ok(if name == "feedback" {
-                command.increment("iterations")
-            } else {
-                command
-            })
-        });
-    }
-    g.add_edge(START, "intent");
-    for pair in NODES[..7].windows(2) {
-        g.add_edge(pair[0], pair[1]);
-    }
-    g.add_conditional_edges(
-        "feedback",
-        |_, counters| {
-            if counters.get("iterations") <= 3 {
-                "plan"
-            } else {
-                "compose"
-            }
-        },
-        ["plan", "compose"],
-    );
-    g.add_edge("compose", END);
-    g.compile().expect("the bench graph is valid")
-}
-
-async fn run_once(graph: &CompiledGraph<Pipeline>) {
+async fn run_once(graph: &CompiledGraph<PipelineState>) {
     let thread = ThreadId::random();
     let out = graph
-        .invoke(&thread, Pipeline::default(), RunConfig::default())
+        .invoke(&thread, PipelineState::default(), RunConfig::default())
         .await
         .expect("bench run");
     assert_eq!(u64::from(out.state().steps), STEPS_PER_RUN);
     graph.event_hub().forget(&thread);
 }
 
-fn with_memory() -> CompiledGraph<Pipeline> {
-    pipeline().with_checkpointer(Arc::new(MemoryCheckpointer::new()))
+fn with_memory() -> CompiledGraph<PipelineState> {
+    pipeline_graph().with_checkpointer(Arc::new(MemoryCheckpointer::new()))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -97,7 +43,7 @@ fn bench_steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline_run");
     group.throughput(Throughput::Elements(STEPS_PER_RUN));
     group.bench_function("no_checkpointer", |b| {
-        let graph = pipeline().without_checkpointer();
+        let graph = pipeline_graph().without_checkpointer();
         b.to_async(&rt).iter(|| run_once(&graph));
     });
     group.bench_function("memory_checkpointer", |b| {
@@ -114,7 +60,7 @@ fn bench_steps(c: &mut Criterion) {
     group.finish();
 }
 
-fn per_step(graph: impl Fn() -> CompiledGraph<Pipeline>, runs: u32) -> Duration {
+fn per_step(graph: impl Fn() -> CompiledGraph<PipelineState>, runs: u32) -> Duration {
     let rt = runtime();
     let graph = graph();
     rt.block_on(async {
@@ -132,11 +78,11 @@ fn per_step(graph: impl Fn() -> CompiledGraph<Pipeline>, runs: u32) -> Duration 
 fn summary() {
     let rt = runtime();
     let store = Arc::new(MemoryCheckpointer::new());
-    let graph = pipeline().with_checkpointer(store.clone());
+    let graph = pipeline_graph().with_checkpointer(store.clone());
     let thread = ThreadId::random();
     let (data, meta, count) = rt.block_on(async {
         graph
-            .invoke(&thread, Pipeline::default(), RunConfig::default())
+            .invoke(&thread, PipelineState::default(), RunConfig::default())
             .await
             .expect("run");
         let history = store.history(&thread).await.expect("history");
@@ -147,7 +93,7 @@ fn summary() {
             .sum();
         (data, meta, history.len())
     });
-    let bare = per_step(|| pipeline().without_checkpointer(), 2000);
+    let bare = per_step(|| pipeline_graph().without_checkpointer(), 2000);
     let memory = per_step(with_memory, 2000);
     println!("montage-graph per step, pipeline graph ({STEPS_PER_RUN} steps a run):");
     println!(

@@ -59,6 +59,7 @@
 //! - `node`: [`NodeContext`] and [`RetryPolicy`].
 //! - [`checkpoint`]: the [`Checkpointer`] trait, [`MemoryCheckpointer`] and (feature
 //!   `test-util`) the conformance suite every checkpointer must pass.
+//! - [`testing`] (feature `test-util`): the pipeline-shaped graph the benches measure.
 //! - `event`: [`Event`], [`EventHub`], [`EventStream`].
 //! - `error`: [`GraphError`], [`BuildError`], [`NodeError`], [`MergeError`],
 //!   [`CheckpointError`].
@@ -73,6 +74,8 @@ mod exec;
 mod ids;
 mod node;
 mod state;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use builder::{END, NodeSpec, START, StateGraph};
 pub use checkpoint::{
