@@ -123,7 +123,12 @@ impl Config {
         }
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&path))
-            .merge(Env::prefixed("MONTAGE_").split("__"))
+            // Only `MONTAGE_<SECTION>__<KEY>`: other MONTAGE_ variables are not configuration.
+            .merge(
+                Env::prefixed("MONTAGE_")
+                    .filter(|key| key.as_str().contains("__"))
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
         config.check()?;
@@ -170,6 +175,7 @@ mod tests {
                 "[render]\ncrf = 18\n[pipeline]\nmax_iterations = 1\n",
             )?;
             jail.set_env("MONTAGE_PIPELINE__MAX_ITERATIONS", "2");
+            jail.set_env("MONTAGE_SOMETHING_ELSE", "not configuration");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(config.render.crf, 18);
             assert_eq!(config.pipeline.max_iterations, 2);
