@@ -719,6 +719,28 @@ mod tests {
         assert!(parse_intent("an explainer about tides").narration);
     }
 
+    proptest::proptest! {
+        /// Whatever a person types, the parser answers with a usable intent and never panics.
+        #[test]
+        fn any_text_reads_into_a_usable_intent(prompt in "\\PC{0,200}") {
+            let intent = parse_intent(&prompt);
+            proptest::prop_assert!(intent.duration.is_finite() && intent.duration > 0.0);
+            proptest::prop_assert!(!intent.formats.is_empty());
+            proptest::prop_assert!(!intent.palette.is_empty());
+            proptest::prop_assert!(!intent.subject.is_empty());
+        }
+
+        /// Numbers, units and format words in any order.
+        #[test]
+        fn durations_and_formats_in_any_mix(words in proptest::collection::vec(
+            proptest::sample::select(vec!["30", "1:30", "s", "seconds", "minute", "half", "a", "9:16", "square", "0", "-5", "1e309", "vertical", "—", "ünïcode"]),
+            0..12,
+        )) {
+            let intent = parse_intent(&words.join(" "));
+            proptest::prop_assert!(intent.duration.is_finite() && intent.duration > 0.0);
+        }
+    }
+
     #[tokio::test]
     async fn answers_the_intent_schema_and_refuses_others() {
         let model = LocalText;
