@@ -170,6 +170,7 @@ fn write_make_summary(out: &mut dyn Write, report: &MakeReport) -> std::io::Resu
         "run record",
         report.out.join("run.json").display()
     )?;
+    writeln!(out, "  {:<14} {}", "run id", report.run)?;
     for notice in &record.notices {
         writeln!(out, "note: {notice}")?;
     }

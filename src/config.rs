@@ -73,8 +73,11 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Objects, caches and (later) the database.
+    /// Objects, caches and the embedded SQLite database.
     pub data_dir: PathBuf,
+    /// A `postgres://` (or `sqlite://`) URL to use instead of the embedded database.
+    #[serde(default)]
+    pub database_url: Option<String>,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),
+                database_url: None,
             },
         }
     }

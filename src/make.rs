@@ -8,6 +8,7 @@ use crate::pipeline::request::{self, Draft, RequestError};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunState, Services};
 use crate::providers::{Providers, UnknownProvider};
+use crate::store::{Database, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
 use std::collections::HashMap;
@@ -47,6 +48,9 @@ pub enum MakeError {
     /// The media store failed.
     #[error(transparent)]
     Store(#[from] ObjectError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] StoreError),
     /// The graph could not be built.
     #[error("the pipeline does not build: {0}")]
     Build(#[from] montage_graph::BuildError),
@@ -69,6 +73,8 @@ pub enum MakeError {
 /// What a finished `make` wrote.
 #[derive(Debug, Clone)]
 pub struct MakeReport {
+    /// The run's id: its checkpoints in the database are kept under it.
+    pub run: ThreadId,
     /// The run record, as written to `run.json`.
     pub record: RunRecord,
     /// The folder.
@@ -99,11 +105,16 @@ pub async fn make(
         segments: data.join("segments"),
         scratch: data.join("renders"),
     };
+    let database = match &config.storage.database_url {
+        Some(url) => Database::connect(url).await?,
+        None => Database::open_default(&data).await?,
+    };
     let pipeline = Pipeline::new(
         services,
         config.pipeline.concurrency,
         config.pipeline.attempts,
-    )?;
+    )?
+    .with_checkpointer(Arc::new(database.checkpointer()));
     let state = RunState::new(run_request, config, models, notices);
     let thread = ThreadId::random();
 
@@ -166,6 +177,7 @@ pub async fn make(
     })?;
     std::fs::write(&path, json).map_err(|source| MakeError::Output { path, source })?;
     Ok(MakeReport {
+        run: thread,
         record,
         out: options.out,
     })

@@ -229,6 +229,25 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
     ] {
         assert!(timed.contains(&node), "{timed:?}");
     }
+    // Every step was checkpointed in the embedded database, ending completed.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let statuses: Vec<String> = runtime.block_on(async {
+        let database = dir.path().join("montage-data/montage.db");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+            .await
+            .unwrap();
+        sqlx::query_as::<_, (String,)>(
+            "SELECT json_extract(meta, '$.status') FROM checkpoints ORDER BY step",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(status,)| status)
+        .collect()
+    });
+    assert!(statuses.len() >= 8, "{statuses:?}");
+    assert_eq!(statuses.last().map(String::as_str), Some("completed"));
     let milestone = |name: &str| record["milestones"][name].as_f64().unwrap();
     assert!(milestone("preview") < milestone("final"));
     assert!(milestone("final") <= milestone("completed"));

@@ -27,8 +27,8 @@ pub use nodes::{Services, scene_seed};
 pub use state::{FeedbackAnswer, RunRequest, RunState};
 
 use montage_graph::{
-    BuildError, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome, START,
-    StateGraph, ThreadId,
+    BuildError, Checkpointer, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome,
+    START, StateGraph, ThreadId,
 };
 use std::sync::Arc;
 
@@ -111,6 +111,12 @@ impl Pipeline {
         Ok(Pipeline {
             graph: graph.compile()?,
         })
+    }
+
+    /// Saves the runs' checkpoints in `checkpointer` (in memory until this is called).
+    pub fn with_checkpointer(mut self, checkpointer: Arc<dyn Checkpointer>) -> Pipeline {
+        self.graph = self.graph.with_checkpointer(checkpointer);
+        self
     }
 
     /// The compiled graph: subscribe to its events, inspect its threads.
