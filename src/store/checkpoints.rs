@@ -72,47 +72,18 @@ impl Stored {
     }
 }
 
-impl SqlCheckpointer {
-    /// Checkpoints in `database`.
-    pub fn new(database: Database) -> SqlCheckpointer {
-        SqlCheckpointer { database }
-    }
-
-    async fn select(
-        &self,
-        sql_sqlite: &'static str,
-        sql_pg: &'static str,
-        thread: &str,
-        extra: Option<String>,
-    ) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let stored: Vec<Stored> = match &self.database {
-            Database::Sqlite(pool) => {
-                let mut query = sqlx::query(sql_sqlite).bind(thread.to_owned());
-                if let Some(extra) = extra {
-                    query = query.bind(extra);
-                }
-                let rows = query.fetch_all(pool).await.map_err(backend)?;
-                rows.iter()
-                    .map(Stored::from_row)
-                    .collect::<Result<_, _>>()
-                    .map_err(backend)?
-            }
-            Database::Postgres(pool) => {
-                let mut query = sqlx::query(sql_pg).bind(thread.to_owned());
-                if let Some(extra) = extra {
-                    query = query.bind(extra);
-                }
-                let rows = query.fetch_all(pool).await.map_err(backend)?;
-                rows.iter()
-                    .map(Stored::from_row)
-                    .collect::<Result<_, _>>()
-                    .map_err(backend)?
-            }
-        };
-        stored.into_iter().map(Stored::into_checkpoint).collect()
-    }
+/// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
+/// written once and compiled for both drivers.
+macro_rules! on_pool {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            Database::Sqlite($pool) => $body,
+            Database::Postgres($pool) => $body,
+        }
+    };
 }
 
+/// Columns of a checkpoint row; Postgres keeps `meta` as JSONB and hands it back as text.
 macro_rules! select_sql {
     ($tail:literal) => {
         (
@@ -126,6 +97,39 @@ macro_rules! select_sql {
             ),
         )
     };
+}
+
+impl SqlCheckpointer {
+    /// Checkpoints in `database`.
+    pub fn new(database: Database) -> SqlCheckpointer {
+        SqlCheckpointer { database }
+    }
+
+    /// The statement for this database: SQLite's or Postgres's spelling.
+    fn pick(&self, (sqlite, postgres): (&'static str, &'static str)) -> &'static str {
+        match self.database {
+            Database::Sqlite(_) => sqlite,
+            Database::Postgres(_) => postgres,
+        }
+    }
+
+    async fn select(
+        &self,
+        sql: (&'static str, &'static str),
+        thread: &str,
+        id: Option<String>,
+    ) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let sql = self.pick(sql);
+        let stored: Vec<Stored> = on_pool!(&self.database, pool => {
+            let mut query = sqlx::query(sql).bind(thread.to_owned());
+            if let Some(id) = id {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(pool).await.map_err(backend)?;
+            rows.iter().map(Stored::from_row).collect::<Result<_, _>>().map_err(backend)?
+        });
+        stored.into_iter().map(Stored::into_checkpoint).collect()
+    }
 }
 
 #[async_trait::async_trait]
@@ -142,12 +146,15 @@ impl Checkpointer for SqlCheckpointer {
         let parent = checkpoint.parent.map(|p| p.to_string());
         // One statement, so the check and the insert are atomic: no checkpoint may exist at
         // this step or later, nor with this id.
-        let inserted = match &self.database {
-            Database::Sqlite(pool) => sqlx::query(
-                "INSERT INTO checkpoints (thread, step, id, parent, snapshot, writes, meta) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS \
-                 (SELECT 1 FROM checkpoints WHERE thread = ?1 AND (step >= ?2 OR id = ?3))",
-            )
+        let sql = self.pick((
+            "INSERT INTO checkpoints (thread, step, id, parent, snapshot, writes, meta) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS \
+             (SELECT 1 FROM checkpoints WHERE thread = $1 AND (step >= $2 OR id = $3))",
+            "INSERT INTO checkpoints (thread, step, id, parent, snapshot, writes, meta) \
+             SELECT $1, $2, $3, $4, $5, $6, $7::jsonb WHERE NOT EXISTS \
+             (SELECT 1 FROM checkpoints WHERE thread = $1 AND (step >= $2 OR id = $3))",
+        ));
+        let inserted = on_pool!(&self.database, pool => sqlx::query(sql)
             .bind(&thread)
             .bind(step)
             .bind(&id)
@@ -157,23 +164,7 @@ impl Checkpointer for SqlCheckpointer {
             .bind(&meta)
             .execute(pool)
             .await
-            .map(|r| r.rows_affected()),
-            Database::Postgres(pool) => sqlx::query(
-                "INSERT INTO checkpoints (thread, step, id, parent, snapshot, writes, meta) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7::jsonb WHERE NOT EXISTS \
-                 (SELECT 1 FROM checkpoints WHERE thread = $1 AND (step >= $2 OR id = $3))",
-            )
-            .bind(&thread)
-            .bind(step)
-            .bind(&id)
-            .bind(&parent)
-            .bind(&checkpoint.snapshot)
-            .bind(&checkpoint.writes)
-            .bind(&meta)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-        };
+            .map(|r| r.rows_affected()));
         match inserted {
             Ok(0) => return Err(conflict()),
             Ok(_) => {}
@@ -182,26 +173,13 @@ impl Checkpointer for SqlCheckpointer {
         }
         // The parent step's pending writes are now part of this checkpoint.
         if let Some(parent) = parent {
-            match &self.database {
-                Database::Sqlite(pool) => {
-                    sqlx::query("DELETE FROM pending_writes WHERE thread = ?1 AND after = ?2")
-                        .bind(&thread)
-                        .bind(&parent)
-                        .execute(pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(backend)?
-                }
-                Database::Postgres(pool) => {
-                    sqlx::query("DELETE FROM pending_writes WHERE thread = $1 AND after = $2")
-                        .bind(&thread)
-                        .bind(&parent)
-                        .execute(pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(backend)?
-                }
-            };
+            on_pool!(&self.database, pool => sqlx::query("DELETE FROM pending_writes WHERE thread = $1 AND after = $2")
+                .bind(&thread)
+                .bind(&parent)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(backend)?);
         }
         Ok(())
     }
@@ -211,21 +189,25 @@ impl Checkpointer for SqlCheckpointer {
         thread: &ThreadId,
         id: CheckpointId,
     ) -> Result<Option<Checkpoint>, CheckpointError> {
-        let (sqlite, pg) = select_sql!("WHERE thread = $1 AND id = $2");
+        let sql = select_sql!("WHERE thread = $1 AND id = $2");
         Ok(self
-            .select(sqlite, pg, thread.as_str(), Some(id.to_string()))
+            .select(sql, thread.as_str(), Some(id.to_string()))
             .await?
             .pop())
     }
 
     async fn latest(&self, thread: &ThreadId) -> Result<Option<Checkpoint>, CheckpointError> {
-        let (sqlite, pg) = select_sql!("WHERE thread = $1 ORDER BY step DESC LIMIT 1");
-        Ok(self.select(sqlite, pg, thread.as_str(), None).await?.pop())
+        let sql = select_sql!("WHERE thread = $1 ORDER BY step DESC LIMIT 1");
+        Ok(self.select(sql, thread.as_str(), None).await?.pop())
     }
 
     async fn history(&self, thread: &ThreadId) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let (sqlite, pg) = select_sql!("WHERE thread = $1 ORDER BY step");
-        self.select(sqlite, pg, thread.as_str(), None).await
+        self.select(
+            select_sql!("WHERE thread = $1 ORDER BY step"),
+            thread.as_str(),
+            None,
+        )
+        .await
     }
 
     async fn replay_chain(
@@ -234,14 +216,14 @@ impl Checkpointer for SqlCheckpointer {
         id: CheckpointId,
     ) -> Result<Vec<Checkpoint>, CheckpointError> {
         // From the newest snapshot at or before the checkpoint, up to the checkpoint.
-        let (sqlite, pg) = select_sql!(
+        let sql = select_sql!(
             "WHERE thread = $1 \
                AND step <= (SELECT step FROM checkpoints WHERE thread = $1 AND id = $2) \
                AND step >= COALESCE((SELECT MAX(step) FROM checkpoints WHERE thread = $1 AND snapshot IS NOT NULL \
                      AND step <= (SELECT step FROM checkpoints WHERE thread = $1 AND id = $2)), 0) \
              ORDER BY step"
         );
-        self.select(sqlite, pg, thread.as_str(), Some(id.to_string()))
+        self.select(sql, thread.as_str(), Some(id.to_string()))
             .await
     }
 
@@ -253,33 +235,18 @@ impl Checkpointer for SqlCheckpointer {
     ) -> Result<(), CheckpointError> {
         // Replacing keeps the first-stored position (the row's seq).
         let (thread, after) = (thread.as_str().to_owned(), after.to_string());
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query(
-                "INSERT INTO pending_writes (thread, after, task, output) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (thread, after, task) DO UPDATE SET output = excluded.output",
-            )
-            .bind(thread)
-            .bind(after)
-            .bind(&write.task)
-            .bind(&write.output)
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(backend)?,
-            Database::Postgres(pool) => sqlx::query(
-                "INSERT INTO pending_writes (thread, after, task, output) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (thread, after, task) DO UPDATE SET output = excluded.output",
-            )
-            .bind(thread)
-            .bind(after)
-            .bind(&write.task)
-            .bind(&write.output)
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(backend)?,
-        };
-        Ok(())
+        on_pool!(&self.database, pool => sqlx::query(
+            "INSERT INTO pending_writes (thread, after, task, output) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (thread, after, task) DO UPDATE SET output = excluded.output",
+        )
+        .bind(&thread)
+        .bind(&after)
+        .bind(&write.task)
+        .bind(&write.output)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(backend))
     }
 
     async fn pending_writes(
@@ -288,20 +255,14 @@ impl Checkpointer for SqlCheckpointer {
         after: CheckpointId,
     ) -> Result<Vec<PendingWrite>, CheckpointError> {
         let (thread, after) = (thread.as_str().to_owned(), after.to_string());
-        let rows: Vec<(String, Vec<u8>)> = match &self.database {
-            Database::Sqlite(pool) => sqlx::query_as("SELECT task, output FROM pending_writes WHERE thread = ?1 AND after = ?2 ORDER BY seq")
-                .bind(thread)
-                .bind(after)
-                .fetch_all(pool)
-                .await
-                .map_err(backend)?,
-            Database::Postgres(pool) => sqlx::query_as("SELECT task, output FROM pending_writes WHERE thread = $1 AND after = $2 ORDER BY seq")
-                .bind(thread)
-                .bind(after)
-                .fetch_all(pool)
-                .await
-                .map_err(backend)?,
-        };
+        let rows: Vec<(String, Vec<u8>)> = on_pool!(&self.database, pool => sqlx::query_as(
+            "SELECT task, output FROM pending_writes WHERE thread = $1 AND after = $2 ORDER BY seq",
+        )
+        .bind(&thread)
+        .bind(&after)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?);
         Ok(rows
             .into_iter()
             .map(|(task, output)| PendingWrite { task, output })
