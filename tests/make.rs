@@ -43,23 +43,32 @@ fn number(value: &Value) -> f64 {
         .map_or_else(|| value.as_f64().unwrap(), |s| s.parse().unwrap())
 }
 
+/// What ffmpeg writes to stdout decoding `video` with `before` options ahead of the input
+/// and `after` options behind it.
+fn decode(video: &Path, before: &[&str], after: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(before)
+        .arg("-i")
+        .arg(video)
+        .args(after)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// Times of the frames where the picture changes abruptly: the cuts.
 fn cuts(video: &Path, fps: f64) -> Vec<f64> {
     const SIDE: usize = 48;
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args([
-            "-vf",
-            &format!("scale={SIDE}:{SIDE},format=gray"),
-            "-f",
-            "rawvideo",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let frames: Vec<&[u8]> = output.stdout.chunks_exact(SIDE * SIDE).collect();
+    let scale = format!("scale={SIDE}:{SIDE},format=gray");
+    let pixels = decode(video, &[], &["-vf", &scale, "-f", "rawvideo"]);
+    let frames: Vec<&[u8]> = pixels.chunks_exact(SIDE * SIDE).collect();
     let diffs: Vec<f64> = frames
         .windows(2)
         .map(|pair| {
@@ -287,14 +296,7 @@ fn with_the_persons_music_every_cut_lies_within_a_frame_of_a_beat_heard_in_it() 
 }
 
 fn frame_hashes(video: &Path) -> String {
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args(["-map", "0:v", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(decode(video, &[], &["-map", "0:v", "-f", "framemd5"])).unwrap()
 }
 
 /// Makes the narrated beach clip with `seed`. `perturb` fills glibc's fresh and freed memory
@@ -402,10 +404,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Mean RGB of the frame at `seconds`.
 fn colour_at(video: &Path, seconds: f64) -> [f64; 3] {
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{seconds:.3}"), "-i"])
-        .arg(video)
-        .args([
+    let at = format!("{seconds:.3}");
+    let pixels = decode(
+        video,
+        &["-ss", &at],
+        &[
             "-frames:v",
             "1",
             "-vf",
@@ -414,18 +417,15 @@ fn colour_at(video: &Path, seconds: f64) -> [f64; 3] {
             "rgb24",
             "-f",
             "rawvideo",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+        ],
+    );
     let mut sum = [0.0; 3];
-    for px in output.stdout.chunks_exact(3) {
+    for px in pixels.chunks_exact(3) {
         for c in 0..3 {
             sum[c] += f64::from(px[c]);
         }
     }
-    sum.map(|s| s / (output.stdout.len() / 3) as f64)
+    sum.map(|s| s / (pixels.len() / 3) as f64)
 }
 
 #[test]
