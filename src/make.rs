@@ -8,7 +8,7 @@ use crate::pipeline::request::{self, Draft, RequestError};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunState, Services};
 use crate::providers::{Providers, UnknownProvider};
-use crate::store::{Database, StoreError};
+use crate::store::{Database, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
 use std::collections::HashMap;
@@ -124,10 +124,20 @@ pub async fn make(
         ProgressDrawTarget::hidden()
     });
     let timings = Arc::new(Mutex::new(Timings::default()));
+    let config_json = serde_json::to_value(&state.config).unwrap_or_default();
+    database
+        .create_run(
+            thread.as_str(),
+            &state.request.prompt,
+            &config_json,
+            RunStatus::Running,
+        )
+        .await?;
     let watcher = tokio::spawn(watch(
         pipeline.graph().subscribe(&thread, 1),
         bars.clone(),
         Arc::clone(&timings),
+        database.clone(),
     ));
 
     let mut outcome = pipeline.start(&thread, state, RunConfig::default()).await;
@@ -136,9 +146,15 @@ pub async fn make(
             Ok(RunOutcome::Completed(state)) => break state,
             Ok(RunOutcome::Cancelled(_)) => {
                 watcher.abort();
+                database
+                    .set_run_status(thread.as_str(), RunStatus::Cancelled, None)
+                    .await?;
                 return Err(MakeError::Cancelled);
             }
             Ok(RunOutcome::Interrupted { question, .. }) => {
+                database
+                    .set_run_status(thread.as_str(), RunStatus::Waiting, None)
+                    .await?;
                 let answer = if options.interactive {
                     bars.suspend(|| ask(&question, answers, prompt_out))
                 } else {
@@ -156,14 +172,24 @@ pub async fn make(
                     }
                     other => other,
                 };
+                database
+                    .set_run_status(thread.as_str(), RunStatus::Running, None)
+                    .await?;
             }
             Err(error) => {
                 watcher.abort();
+                let message = error.to_string();
+                database
+                    .set_run_status(thread.as_str(), RunStatus::Failed, Some(&message))
+                    .await?;
                 return Err(error.into());
             }
         }
     };
     let _ = watcher.await;
+    database
+        .set_run_status(thread.as_str(), RunStatus::Completed, None)
+        .await?;
     let outputs = export(&finished, &objects, &options.out).await?;
     let record = RunRecord::new(
         &finished,
@@ -183,11 +209,13 @@ pub async fn make(
     })
 }
 
-/// Draws a bar per node and per scene from the run's events, and times the nodes.
+/// Draws a bar per node and per scene from the run's events, times the nodes, and keeps
+/// every event in the database.
 async fn watch(
     mut events: montage_graph::EventStream,
     bars: MultiProgress,
     timings: Arc<Mutex<Timings>>,
+    database: Database,
 ) {
     let node_style =
         ProgressStyle::with_template("{spinner} {prefix:>9} {wide_bar} {percent:>3}% {msg}")
@@ -197,6 +225,9 @@ async fn watch(
     // Fan-out items (scenes) started and finished in the current pass of each node.
     let mut items: HashMap<String, (u64, u64)> = HashMap::new();
     while let Some(event) = events.next().await {
+        if let Err(error) = database.append_event(&event).await {
+            tracing::warn!(%error, seq = event.seq, "could not keep an event");
+        }
         timings
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -240,12 +240,12 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
     }
     // Every step was checkpointed in the embedded database, ending completed.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let statuses: Vec<String> = runtime.block_on(async {
+    let (statuses, run_status, events): (Vec<String>, String, i64) = runtime.block_on(async {
         let database = dir.path().join("montage-data/montage.db");
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
             .await
             .unwrap();
-        sqlx::query_as::<_, (String,)>(
+        let statuses = sqlx::query_as::<_, (String,)>(
             "SELECT json_extract(meta, '$.status') FROM checkpoints ORDER BY step",
         )
         .fetch_all(&pool)
@@ -253,10 +253,21 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
         .unwrap()
         .into_iter()
         .map(|(status,)| status)
-        .collect()
+        .collect();
+        let (run_status,): (String,) = sqlx::query_as("SELECT status FROM runs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (statuses, run_status, events)
     });
     assert!(statuses.len() >= 8, "{statuses:?}");
     assert_eq!(statuses.last().map(String::as_str), Some("completed"));
+    assert_eq!(run_status, "completed");
+    assert!(events > 20, "{events} events kept");
     let milestone = |name: &str| record["milestones"][name].as_f64().unwrap();
     assert!(milestone("preview") < milestone("final"));
     assert!(milestone("final") <= milestone("completed"));

@@ -57,3 +57,97 @@ async fn an_unknown_database_url_is_refused() {
     let error = Database::connect("mysql://somewhere/db").await.unwrap_err();
     assert!(matches!(error, StoreError::UnsupportedUrl(_)), "{error}");
 }
+
+/// A run's record and events round-trip, events replay from any seq, and a second copy of an
+/// event changes nothing.
+async fn runs_and_events(database: &Database) {
+    use montage::store::RunStatus;
+    use montage_graph::{Event, EventKind, ThreadId};
+    let run = ThreadId::random();
+    let config = serde_json::json!({ "render": { "crf": 20 } });
+    database
+        .create_run(run.as_str(), "a calm beach", &config, RunStatus::Queued)
+        .await
+        .unwrap();
+    assert!(
+        database
+            .create_run(run.as_str(), "again", &config, RunStatus::Queued)
+            .await
+            .is_err(),
+        "ids are unique"
+    );
+    let stored = database.run(run.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.prompt.as_str(), &stored.config),
+        (RunStatus::Queued, "a calm beach", &config)
+    );
+    database
+        .set_run_status(run.as_str(), RunStatus::Failed, Some("boom"))
+        .await
+        .unwrap();
+    let failed = database.run(run.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (RunStatus::Failed, Some("boom"))
+    );
+    assert!(database.run("no-such-run").await.unwrap().is_none());
+
+    let kinds = [
+        EventKind::RunStarted,
+        EventKind::NodeStarted {
+            node: "intent".into(),
+            item: None,
+            attempt: 1,
+        },
+        EventKind::Progress {
+            node: "compose".into(),
+            item: None,
+            fraction: 0.5,
+            message: "preview".into(),
+        },
+        EventKind::Interrupted {
+            node: "feedback".into(),
+            question: serde_json::json!({ "text": "darker?" }),
+        },
+    ];
+    let events: Vec<Event> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Event {
+            seq: i as u64 + 1,
+            thread: run.clone(),
+            at_ms: 1_000 + i as u64,
+            kind,
+        })
+        .collect();
+    for event in &events {
+        database.append_event(event).await.unwrap();
+    }
+    database.append_event(&events[1]).await.unwrap();
+    assert_eq!(
+        database.events_since(run.as_str(), 0).await.unwrap(),
+        events
+    );
+    assert_eq!(
+        database.events_since(run.as_str(), 2).await.unwrap(),
+        events[2..]
+    );
+    assert!(
+        database
+            .events_since(run.as_str(), 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_and_events_are_kept_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    runs_and_events(&Database::open_default(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_and_events_are_kept_on_postgres() {
+    runs_and_events(&postgres().await).await;
+}

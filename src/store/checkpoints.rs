@@ -72,17 +72,6 @@ impl Stored {
     }
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
-/// written once and compiled for both drivers.
-macro_rules! on_pool {
-    ($database:expr, $pool:ident => $body:expr) => {
-        match $database {
-            Database::Sqlite($pool) => $body,
-            Database::Postgres($pool) => $body,
-        }
-    };
-}
-
 /// Columns of a checkpoint row; Postgres keeps `meta` as JSONB and hands it back as text.
 macro_rules! select_sql {
     ($tail:literal) => {

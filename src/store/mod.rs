@@ -4,10 +4,24 @@
 //!
 //! - [`checkpoints`]: the graph engine's [`Checkpointer`](montage_graph::Checkpointer) on
 //!   either database.
+//! - [`runs`]: runs (status, configuration, lineage) and their events.
+
+/// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
+/// written once and compiled for both drivers.
+macro_rules! on_pool {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            Database::Sqlite($pool) => $body,
+            Database::Postgres($pool) => $body,
+        }
+    };
+}
 
 pub mod checkpoints;
+pub mod runs;
 
 pub use checkpoints::SqlCheckpointer;
+pub use runs::{RunStatus, StoredRun};
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -17,12 +31,20 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Migrations: (version, description, SQLite script, Postgres script).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "checkpoints",
-    include_str!("../../migrations/sqlite/0001_checkpoints.sql"),
-    include_str!("../../migrations/postgres/0001_checkpoints.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "checkpoints",
+        include_str!("../../migrations/sqlite/0001_checkpoints.sql"),
+        include_str!("../../migrations/postgres/0001_checkpoints.sql"),
+    ),
+    (
+        2,
+        "runs and events",
+        include_str!("../../migrations/sqlite/0002_runs_events.sql"),
+        include_str!("../../migrations/postgres/0002_runs_events.sql"),
+    ),
+];
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
