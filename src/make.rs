@@ -98,16 +98,17 @@ pub async fn make(
     let objects = Objects::local(&data.join("objects"))?;
     let run_request = request::prepare(options.draft.clone(), &objects).await?;
     let models = providers.resolved();
-    let services = Services {
-        providers,
-        objects: objects.clone(),
-        templates: Templates::embedded(),
-        segments: data.join("segments"),
-        scratch: data.join("renders"),
-    };
     let database = match &config.storage.database_url {
         Some(url) => Database::connect(url).await?,
         None => Database::open_default(&data).await?,
+    };
+    let services = Services {
+        providers,
+        objects: objects.clone(),
+        database: database.clone(),
+        templates: Templates::embedded(),
+        segments: data.join("segments"),
+        scratch: data.join("renders"),
     };
     let pipeline = Pipeline::new(
         services,

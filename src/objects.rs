@@ -37,14 +37,6 @@ pub enum ObjectError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// A stored JSON record could not be read.
-    #[error("stored record {key} is damaged: {source}")]
-    Record {
-        /// Its key.
-        key: String,
-        /// Why.
-        source: serde_json::Error,
-    },
 }
 
 /// The media store of one Montage installation.
@@ -146,38 +138,6 @@ impl Objects {
     pub fn local_path(&self, object: &ObjectRef) -> PathBuf {
         self.root.join(&object.key)
     }
-
-    /// Stores a small JSON record under a fixed key (the generation cache's entries).
-    pub async fn put_record<T: Serialize>(&self, key: &str, record: &T) -> Result<(), ObjectError> {
-        let bytes = serde_json::to_vec(record).map_err(|source| ObjectError::Record {
-            key: key.to_owned(),
-            source,
-        })?;
-        self.store
-            .put(&StorePath::from(key), PutPayload::from(bytes))
-            .await?;
-        Ok(())
-    }
-
-    /// Reads a record stored with [`put_record`](Self::put_record); `None` when absent.
-    pub async fn get_record<T: for<'de> Deserialize<'de>>(
-        &self,
-        key: &str,
-    ) -> Result<Option<T>, ObjectError> {
-        match self.store.get(&StorePath::from(key)).await {
-            Ok(result) => {
-                let bytes = result.bytes().await?;
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|source| ObjectError::Record {
-                        key: key.to_owned(),
-                        source,
-                    })
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -200,20 +160,5 @@ mod tests {
         assert!(a.key.starts_with("images/") && a.key.ends_with(".png"));
         assert_eq!(objects.get(&a).await.unwrap(), b"pixels");
         assert_eq!(std::fs::read(objects.local_path(&a)).unwrap(), b"pixels");
-        objects.put_record("cache/x.json", &a).await.unwrap();
-        assert_eq!(
-            objects
-                .get_record::<ObjectRef>("cache/x.json")
-                .await
-                .unwrap(),
-            Some(a)
-        );
-        assert_eq!(
-            objects
-                .get_record::<ObjectRef>("cache/y.json")
-                .await
-                .unwrap(),
-            None
-        );
     }
 }

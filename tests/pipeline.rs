@@ -69,6 +69,7 @@ async fn start(
     let services = Services {
         providers,
         objects,
+        database: montage::store::Database::open_default(dir).await.unwrap(),
         templates: Templates::embedded(),
         segments: dir.join("segments"),
         scratch: dir.join("renders"),

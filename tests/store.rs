@@ -151,3 +151,87 @@ async fn runs_and_events_are_kept_on_sqlite() {
 async fn runs_and_events_are_kept_on_postgres() {
     runs_and_events(&postgres().await).await;
 }
+
+/// A cached generation comes back by its request hash, a second put changes nothing, and
+/// similar prompts are found nearest first.
+async fn generation_cache(database: &Database) {
+    use montage::objects::ObjectRef;
+    use montage::store::CacheEntry;
+    use montage_models::local::embed_text;
+    let entry = |hash: &str, prompt: &str| CacheEntry {
+        request_hash: hash.to_owned(),
+        object: ObjectRef {
+            key: format!("images/{hash}.png"),
+            sha256: hash.to_owned(),
+            size: 1234,
+            media_type: "image/png".into(),
+        },
+        model: "local/procedural-1".into(),
+        seconds: None,
+        embedding: embed_text(prompt),
+    };
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let city = entry(
+        &format!("city-{suffix}"),
+        "wide shot of a neon city at night, rain",
+    );
+    let beach = entry(
+        &format!("beach-{suffix}"),
+        "a calm beach in the morning sun",
+    );
+    database.cache_put(&city).await.unwrap();
+    database.cache_put(&beach).await.unwrap();
+    database
+        .cache_put(&CacheEntry {
+            model: "other".into(),
+            ..city.clone()
+        })
+        .await
+        .unwrap();
+    let got = database
+        .cache_get(&city.request_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.object, city.object);
+    assert_eq!(got.model, "local/procedural-1", "the first entry stays");
+    assert!(
+        got.embedding
+            .iter()
+            .zip(&city.embedding)
+            .all(|(a, b)| (a - b).abs() < 1e-5)
+    );
+    assert!(
+        database
+            .cache_get("no-such-request")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let similar = database
+        .cache_similar(&embed_text("neon city at night, close-up"), 2)
+        .await
+        .unwrap();
+    assert_eq!(similar[0].0.request_hash, city.request_hash, "{similar:?}");
+    assert!(similar[0].1 > similar[1].1);
+    let short = CacheEntry {
+        embedding: vec![1.0; 3],
+        ..entry("short", "x")
+    };
+    assert!(
+        database.cache_put(&short).await.is_err(),
+        "embeddings have a fixed length"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generation_cache_works_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    generation_cache(&Database::open_default(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generation_cache_works_on_postgres() {
+    generation_cache(&postgres().await).await;
+}

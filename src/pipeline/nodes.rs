@@ -9,6 +9,7 @@ use super::templates::{TemplateError, Templates};
 use super::timeline;
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::providers::Providers;
+use crate::store::{CacheEntry, Database, StoreError};
 use minijinja::context;
 use montage_audio::{BeatGrid, EnergyCurve, Section, SectionKind};
 use montage_compositor::{CancelToken, Compositor, RenderTarget};
@@ -20,7 +21,7 @@ use montage_models::{
     MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix, TextRequest, VisionFrame,
     VisionRequest,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub struct Services {
     pub providers: Providers,
     /// The media store.
     pub objects: Objects,
+    /// The database (the generation cache).
+    pub database: Database,
     /// The prompt templates.
     pub templates: Templates,
     /// The compositor's segment cache.
@@ -74,18 +77,8 @@ fn request_hash(capability: &str, model: &ModelId, request: &impl Serialize) -> 
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 
-/// A generation-cache entry: the object a request made, and the prompt's embedding for
-/// similarity look-ups.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CachedGeneration {
-    object: ObjectRef,
-    model: ModelId,
-    seconds: Option<f64>,
-    embedding: Vec<f32>,
-}
-
-fn cache_key(hash: &str) -> String {
-    format!("generations/{hash}.json")
+fn database_error(error: StoreError) -> NodeError {
+    NodeError::transient(error)
 }
 
 /// intent: the person's words → [`Intent`], then the request's own options on top.
@@ -493,10 +486,10 @@ pub async fn asset(
             let model = image.id();
             let hash = request_hash("image", &model, &request);
             let (object, cached, usd) = match services
-                .objects
-                .get_record::<CachedGeneration>(&cache_key(&hash))
+                .database
+                .cache_get(&hash)
                 .await
-                .map_err(store_error)?
+                .map_err(database_error)?
             {
                 Some(hit) => (hit.object, true, 0.0),
                 None => {
@@ -544,10 +537,10 @@ pub async fn asset(
             let model = speech.id();
             let hash = request_hash("speech", &model, &request);
             let (object, seconds, cached, usd) = match services
-                .objects
-                .get_record::<CachedGeneration>(&cache_key(&hash))
+                .database
+                .cache_get(&hash)
                 .await
-                .map_err(store_error)?
+                .map_err(database_error)?
             {
                 Some(hit) => (hit.object, hit.seconds.unwrap_or(0.0), true, 0.0),
                 None => {
@@ -615,17 +608,18 @@ async fn remember(
         .vectors
         .pop()
         .unwrap_or_default();
-    let record = CachedGeneration {
+    let entry = CacheEntry {
+        request_hash: hash.to_owned(),
         object: object.clone(),
-        model: model.clone(),
+        model: model.to_string(),
         seconds,
         embedding,
     };
     services
-        .objects
-        .put_record(&cache_key(hash), &record)
+        .database
+        .cache_put(&entry)
         .await
-        .map_err(store_error)
+        .map_err(database_error)
 }
 
 /// Whether an issue is put to the person (the rest are recorded only).

@@ -5,6 +5,7 @@
 //! - [`checkpoints`]: the graph engine's [`Checkpointer`](montage_graph::Checkpointer) on
 //!   either database.
 //! - [`runs`]: runs (status, configuration, lineage) and their events.
+//! - [`cache`]: the generation cache, with embeddings for similarity look-ups.
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
 /// written once and compiled for both drivers.
@@ -17,9 +18,11 @@ macro_rules! on_pool {
     };
 }
 
+pub mod cache;
 pub mod checkpoints;
 pub mod runs;
 
+pub use cache::CacheEntry;
 pub use checkpoints::SqlCheckpointer;
 pub use runs::{RunStatus, StoredRun};
 
@@ -44,7 +47,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_runs_events.sql"),
         include_str!("../../migrations/postgres/0002_runs_events.sql"),
     ),
+    (
+        3,
+        "generation cache",
+        include_str!("../../migrations/sqlite/0003_generation_cache.sql"),
+        include_str!("../../migrations/postgres/0003_generation_cache.sql"),
+    ),
 ];
+
+/// A stored record that cannot be read back (or written as given).
+fn damaged(what: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(what.into()))
+}
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]

@@ -66,16 +66,13 @@ pub struct StoredRun {
     pub created_at_ms: i64,
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A stored record that cannot be read back.
-fn damaged(what: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(what.into()))
-}
+use super::damaged;
 
 impl Database {
     /// Records a new run.

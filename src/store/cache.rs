@@ -1,0 +1,225 @@
+//! The generation cache: a whole model request's hash → the object it made, so an unchanged
+//! scene is never generated twice, with the prompt's embedding for similarity look-ups
+//! (pgvector's HNSW index on Postgres, cosine over stored vectors on SQLite).
+
+use super::{Database, StoreError};
+use crate::objects::ObjectRef;
+
+/// Length of the stored embeddings (the local hashing embedder's; the Postgres column is
+/// `vector(256)` so its HNSW index can exist).
+pub const EMBEDDING_DIMENSIONS: usize = 256;
+
+/// One cached generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry {
+    /// Hash of the whole request.
+    pub request_hash: String,
+    /// What it made.
+    pub object: ObjectRef,
+    /// The model that made it (`provider/model`).
+    pub model: String,
+    /// Length in seconds, for audio.
+    pub seconds: Option<f64>,
+    /// The prompt's embedding.
+    pub embedding: Vec<f32>,
+}
+
+/// A cache row without its embedding.
+type Row = (String, String, String, i64, String, String, Option<f64>);
+/// A cache row with its embedding in the database's form.
+type RowWith<E> = (String, String, String, i64, String, String, Option<f64>, E);
+/// A Postgres cache row with its embedding as text and its similarity to a query.
+type ScoredRow = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<f64>,
+    String,
+    f64,
+);
+
+fn entry(row: Row, embedding: Vec<f32>) -> Result<CacheEntry, StoreError> {
+    let (request_hash, key, sha256, size, media_type, model, seconds) = row;
+    Ok(CacheEntry {
+        request_hash,
+        object: ObjectRef {
+            key,
+            sha256,
+            size: u64::try_from(size).map_err(|e| super::damaged(e.to_string()))?,
+            media_type,
+        },
+        model,
+        seconds,
+        embedding,
+    })
+}
+
+fn to_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_blob(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// pgvector's text form, `[0.1,0.2,…]`.
+fn to_pgvector(vector: &[f32]) -> String {
+    let parts: Vec<String> = vector.iter().map(f32::to_string).collect();
+    format!("[{}]", parts.join(","))
+}
+
+fn from_pgvector(text: &str) -> Result<Vec<f32>, StoreError> {
+    text.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.trim()
+                .parse::<f32>()
+                .map_err(|e| super::damaged(format!("vector {text:?}: {e}")))
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let n = norm(a) * norm(b);
+    if n > 0.0 { dot / n } else { 0.0 }
+}
+
+const COLUMNS: &str = "request_hash, object_key, sha256, size, media_type, model, seconds";
+
+impl Database {
+    /// The cached generation of a request, if any.
+    pub async fn cache_get(&self, request_hash: &str) -> Result<Option<CacheEntry>, StoreError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let row: Option<RowWith<Vec<u8>>> = sqlx::query_as(
+                    "SELECT request_hash, object_key, sha256, size, media_type, model, seconds, embedding \
+                     FROM generation_cache WHERE request_hash = $1",
+                )
+                .bind(request_hash)
+                .fetch_optional(pool)
+                .await?;
+                row.map(|(h, k, s, z, m, o, sec, e)| entry((h, k, s, z, m, o, sec), from_blob(&e)))
+                    .transpose()
+            }
+            Database::Postgres(pool) => {
+                let row: Option<RowWith<String>> = sqlx::query_as(
+                    "SELECT request_hash, object_key, sha256, size, media_type, model, seconds, embedding::text \
+                     FROM generation_cache WHERE request_hash = $1",
+                )
+                .bind(request_hash)
+                .fetch_optional(pool)
+                .await?;
+                row.map(|(h, k, s, z, m, o, sec, e)| {
+                    entry((h, k, s, z, m, o, sec), from_pgvector(&e)?)
+                })
+                .transpose()
+            }
+        }
+    }
+
+    /// Remembers a generation (a second entry for the same request changes nothing).
+    pub async fn cache_put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
+        if entry.embedding.len() != EMBEDDING_DIMENSIONS {
+            return Err(super::damaged(format!(
+                "embeddings have {EMBEDDING_DIMENSIONS} dimensions, not {}",
+                entry.embedding.len()
+            )));
+        }
+        let size = i64::try_from(entry.object.size).map_err(|e| super::damaged(e.to_string()))?;
+        let now = super::runs::now_ms();
+        let insert = "INSERT INTO generation_cache \
+             (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms)";
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_hash) DO NOTHING"
+                )))
+                .bind(&entry.request_hash)
+                .bind(&entry.object.key)
+                .bind(&entry.object.sha256)
+                .bind(size)
+                .bind(&entry.object.media_type)
+                .bind(&entry.model)
+                .bind(entry.seconds)
+                .bind(to_blob(&entry.embedding))
+                .bind(now)
+                .execute(pool)
+                .await?;
+            }
+            Database::Postgres(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9) ON CONFLICT (request_hash) DO NOTHING"
+                )))
+                .bind(&entry.request_hash)
+                .bind(&entry.object.key)
+                .bind(&entry.object.sha256)
+                .bind(size)
+                .bind(&entry.object.media_type)
+                .bind(&entry.model)
+                .bind(entry.seconds)
+                .bind(to_pgvector(&entry.embedding))
+                .bind(now)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `limit` cached generations whose prompts are most like `embedding`, most similar
+    /// first, with their cosine similarity.
+    pub async fn cache_similar(
+        &self,
+        embedding: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(CacheEntry, f32)>, StoreError> {
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Database::Sqlite(pool) => {
+                let rows: Vec<RowWith<Vec<u8>>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS}, embedding FROM generation_cache"
+                )))
+                .fetch_all(pool)
+                .await?;
+                let mut scored = rows
+                    .into_iter()
+                    .map(|(h, k, s, z, m, o, sec, e)| {
+                        let vector = from_blob(&e);
+                        let similarity = cosine(embedding, &vector);
+                        entry((h, k, s, z, m, o, sec), vector).map(|entry| (entry, similarity))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+                scored.truncate(limit);
+                Ok(scored)
+            }
+            Database::Postgres(pool) => {
+                let rows: Vec<ScoredRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLUMNS}, embedding::text, 1 - (embedding <=> $1::vector) FROM generation_cache \
+                         ORDER BY embedding <=> $1::vector LIMIT $2"
+                    )),
+                )
+                .bind(to_pgvector(embedding))
+                .bind(limit_sql)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(h, k, s, z, m, o, sec, e, similarity)| {
+                        entry((h, k, s, z, m, o, sec), from_pgvector(&e)?)
+                            .map(|entry| (entry, similarity as f32))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
