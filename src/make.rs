@@ -8,7 +8,7 @@ use crate::pipeline::request::{self, Draft, RequestError};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunState, Services};
 use crate::providers::{Providers, UnknownProvider};
-use crate::store::{Database, RunStatus, StoreError};
+use crate::store::{AssetRow, Database, LedgerRow, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
 use std::collections::HashMap;
@@ -188,6 +188,7 @@ pub async fn make(
         }
     };
     let _ = watcher.await;
+    keep_lineage(&database, thread.as_str(), &finished).await?;
     database
         .set_run_status(thread.as_str(), RunStatus::Completed, None)
         .await?;
@@ -208,6 +209,66 @@ pub async fn make(
         record,
         out: options.out,
     })
+}
+
+/// Records in the database every object the run made or used, with its scene and round, and
+/// the run's cost ledger.
+async fn keep_lineage(database: &Database, run: &str, state: &RunState) -> Result<(), StoreError> {
+    let scene = |k: usize| u32::try_from(k).ok();
+    let mut assets: Vec<AssetRow> = Vec::new();
+    let mut add = |object: &ObjectRef, kind: &str, scene: Option<u32>, round: Option<u32>| {
+        assets.push(AssetRow {
+            object: object.clone(),
+            kind: kind.to_owned(),
+            scene,
+            round,
+        });
+    };
+    for upload in state.request.audio.iter().chain(&state.request.images) {
+        add(&upload.object, "upload", None, None);
+    }
+    if let Some(music) = &state.music {
+        add(&music.object, "music", None, None);
+    }
+    for (k, asset) in &state.assets {
+        add(&asset.object, "scene", scene(*k), Some(asset.round));
+    }
+    for spoken in state.speech.values() {
+        let line = state.script.get(spoken.line).map(|l| l.scene);
+        add(&spoken.object, "narration", line.and_then(scene), None);
+    }
+    for review in &state.reviews {
+        add(
+            &review.contact_sheet,
+            "contact_sheet",
+            None,
+            Some(review.round),
+        );
+    }
+    if let Some(outputs) = &state.outputs {
+        add(&outputs.preview, "preview", None, None);
+        for video in &outputs.videos {
+            add(&video.object, "video", None, None);
+        }
+        add(&outputs.srt, "captions", None, None);
+        add(&outputs.vtt, "captions", None, None);
+    }
+    for asset in &assets {
+        database.record_asset(run, asset).await?;
+    }
+    let ledger: Vec<LedgerRow> = state
+        .cost
+        .iter()
+        .map(|entry| LedgerRow {
+            node: entry.node.clone(),
+            scene: entry.scene.and_then(scene),
+            capability: entry.capability.clone(),
+            model: entry.model.to_string(),
+            usd: entry.usd,
+            cached: entry.cached,
+        })
+        .collect();
+    database.record_costs(run, &ledger).await
 }
 
 /// Draws a bar per node and per scene from the run's events, times the nodes, and keeps

@@ -262,6 +262,21 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
             .fetch_one(&pool)
             .await
             .unwrap();
+        let (scenes,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assets WHERE kind = 'scene'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (videos,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assets WHERE kind = 'video'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (calls,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cost_ledger")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(videos, 1);
+        assert!(scenes >= 4, "{scenes} scene pictures kept");
+        assert!(calls > scenes, "{calls} model calls in the ledger");
         (statuses, run_status, events)
     });
     assert!(statuses.len() >= 8, "{statuses:?}");

@@ -235,3 +235,77 @@ async fn the_generation_cache_works_on_sqlite() {
 async fn the_generation_cache_works_on_postgres() {
     generation_cache(&postgres().await).await;
 }
+
+/// A run's objects and ledger round-trip, and recording them again changes nothing.
+async fn assets_and_ledger(database: &Database) {
+    use montage::objects::ObjectRef;
+    use montage::store::{AssetRow, LedgerRow, RunStatus};
+    let run = uuid::Uuid::new_v4().to_string();
+    database
+        .create_run(&run, "p", &serde_json::json!({}), RunStatus::Running)
+        .await
+        .unwrap();
+    let object = |key: &str| ObjectRef {
+        key: key.into(),
+        sha256: "ab".into(),
+        size: 10,
+        media_type: "image/png".into(),
+    };
+    let assets = vec![
+        AssetRow {
+            object: object("images/a.png"),
+            kind: "scene".into(),
+            scene: Some(0),
+            round: Some(1),
+        },
+        AssetRow {
+            object: object("images/b.png"),
+            kind: "scene".into(),
+            scene: Some(1),
+            round: Some(2),
+        },
+        AssetRow {
+            object: object("videos/v.mp4"),
+            kind: "video".into(),
+            scene: None,
+            round: None,
+        },
+    ];
+    for asset in assets.iter().chain(&assets) {
+        database.record_asset(&run, asset).await.unwrap();
+    }
+    assert_eq!(database.assets_of(&run).await.unwrap(), assets);
+    let ledger = vec![
+        LedgerRow {
+            node: "intent".into(),
+            scene: None,
+            capability: "text".into(),
+            model: "local/heuristic-1".into(),
+            usd: 0.0,
+            cached: false,
+        },
+        LedgerRow {
+            node: "assets".into(),
+            scene: Some(1),
+            capability: "image".into(),
+            model: "remote/x".into(),
+            usd: 0.04,
+            cached: true,
+        },
+    ];
+    database.record_costs(&run, &ledger).await.unwrap();
+    database.record_costs(&run, &ledger).await.unwrap();
+    assert_eq!(database.ledger_of(&run).await.unwrap(), ledger);
+    assert!(database.assets_of("other").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_and_the_ledger_are_kept_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    assets_and_ledger(&Database::open_default(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_and_the_ledger_are_kept_on_postgres() {
+    assets_and_ledger(&postgres().await).await;
+}

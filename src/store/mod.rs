@@ -6,6 +6,7 @@
 //!   either database.
 //! - [`runs`]: runs (status, configuration, lineage) and their events.
 //! - [`cache`]: the generation cache, with embeddings for similarity look-ups.
+//! - [`ledger`]: each run's objects (with lineage) and its cost ledger.
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
 /// written once and compiled for both drivers.
@@ -20,10 +21,12 @@ macro_rules! on_pool {
 
 pub mod cache;
 pub mod checkpoints;
+pub mod ledger;
 pub mod runs;
 
 pub use cache::CacheEntry;
 pub use checkpoints::SqlCheckpointer;
+pub use ledger::{AssetRow, LedgerRow};
 pub use runs::{RunStatus, StoredRun};
 
 use sqlx::SqlSafeStr;
@@ -52,6 +55,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "generation cache",
         include_str!("../../migrations/sqlite/0003_generation_cache.sql"),
         include_str!("../../migrations/postgres/0003_generation_cache.sql"),
+    ),
+    (
+        4,
+        "assets and cost ledger",
+        include_str!("../../migrations/sqlite/0004_assets_ledger.sql"),
+        include_str!("../../migrations/postgres/0004_assets_ledger.sql"),
     ),
 ];
 
