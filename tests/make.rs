@@ -254,26 +254,22 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
         .into_iter()
         .map(|(status,)| status)
         .collect();
-        let (run_status,): (String,) = sqlx::query_as("SELECT status FROM runs")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (scenes,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assets WHERE kind = 'scene'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (videos,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assets WHERE kind = 'video'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (calls,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cost_ledger")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let one = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_as::<_, (String,)>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .0
+            }
+        };
+        let run_status = one("SELECT status FROM runs").await;
+        let count = |sql| async move { one(sql).await.parse::<i64>().unwrap() };
+        let events = count("SELECT CAST(COUNT(*) AS TEXT) FROM events").await;
+        let scenes = count("SELECT CAST(COUNT(*) AS TEXT) FROM assets WHERE kind = 'scene'").await;
+        let videos = count("SELECT CAST(COUNT(*) AS TEXT) FROM assets WHERE kind = 'video'").await;
+        let calls = count("SELECT CAST(COUNT(*) AS TEXT) FROM cost_ledger").await;
         assert_eq!(videos, 1);
         assert!(scenes >= 4, "{scenes} scene pictures kept");
         assert!(calls > scenes, "{calls} model calls in the ledger");
