@@ -24,6 +24,7 @@ use montage_models::{
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -485,35 +486,30 @@ pub async fn asset(
             let image = &services.providers.image;
             let model = image.id();
             let hash = request_hash("image", &model, &request);
-            let (object, cached, usd) = match services
-                .database
-                .cache_get(&hash)
-                .await
-                .map_err(database_error)?
-            {
-                Some(hit) => (hit.object, true, 0.0),
-                None => {
+            let (object, _) = generate_cached(
+                &services,
+                &mut update,
+                k,
+                "image",
+                model.clone(),
+                &hash,
+                &prompt.prompt,
+                || async {
                     let made = image
                         .generate(request)
                         .await
                         .map_err(|e| model_error(&format!("scene {}", k + 1), e))?;
-                    let object = services
-                        .objects
-                        .put("images", &made.media_type, made.bytes)
-                        .await
-                        .map_err(store_error)?;
-                    remember(&services, &hash, &object, &made.model, None, &prompt.prompt).await?;
-                    (object, false, made.cost_usd)
-                }
-            };
-            update.cost.push(CostEntry {
-                node: "assets".into(),
-                scene: Some(k),
-                capability: "image".into(),
-                model: model.clone(),
-                usd,
-                cached,
-            });
+                    Ok(Made {
+                        kind: "images",
+                        media_type: made.media_type,
+                        bytes: made.bytes,
+                        model: made.model,
+                        seconds: None,
+                        usd: made.cost_usd,
+                    })
+                },
+            )
+            .await?;
             SceneAsset {
                 object,
                 request_hash: Some(hash),
@@ -536,43 +532,31 @@ pub async fn asset(
             };
             let model = speech.id();
             let hash = request_hash("speech", &model, &request);
-            let (object, seconds, cached, usd) = match services
-                .database
-                .cache_get(&hash)
-                .await
-                .map_err(database_error)?
-            {
-                Some(hit) => (hit.object, hit.seconds.unwrap_or(0.0), true, 0.0),
-                None => {
+            let (object, seconds) = generate_cached(
+                &services,
+                &mut update,
+                k,
+                "speech",
+                model,
+                &hash,
+                &line.text,
+                || async {
                     let said = speech
                         .speak(request)
                         .await
                         .map_err(|e| model_error("narration", e))?;
-                    let object = services
-                        .objects
-                        .put("speech", "audio/wav", said.wav)
-                        .await
-                        .map_err(store_error)?;
-                    remember(
-                        &services,
-                        &hash,
-                        &object,
-                        &said.model,
-                        Some(said.seconds),
-                        &line.text,
-                    )
-                    .await?;
-                    (object, said.seconds, false, said.cost_usd)
-                }
-            };
-            update.cost.push(CostEntry {
-                node: "assets".into(),
-                scene: Some(k),
-                capability: "speech".into(),
-                model,
-                usd,
-                cached,
-            });
+                    Ok(Made {
+                        kind: "speech",
+                        media_type: "audio/wav".into(),
+                        bytes: said.wav,
+                        model: said.model,
+                        seconds: Some(said.seconds),
+                        usd: said.cost_usd,
+                    })
+                },
+            )
+            .await?;
+            let seconds = seconds.unwrap_or(0.0);
             update.speech.insert(
                 index,
                 SpokenLine {
@@ -591,35 +575,84 @@ pub async fn asset(
     Ok(update)
 }
 
-async fn remember(
-    services: &Services,
-    hash: &str,
-    object: &ObjectRef,
-    model: &ModelId,
+/// What one model call made, ready to be stored.
+struct Made {
+    /// The object-store folder it goes to.
+    kind: &'static str,
+    media_type: String,
+    bytes: Vec<u8>,
+    model: ModelId,
+    /// Its length, for audio.
     seconds: Option<f64>,
+    usd: f64,
+}
+
+/// The object the request hashed as `hash` makes: from the generation cache when the same
+/// request was made before, else made by `generate`, stored, and remembered with the
+/// embedding of `text`. Either way the call goes into the ledger. Returns the object and, for
+/// audio, its length.
+#[allow(clippy::too_many_arguments)]
+async fn generate_cached<F, Fut>(
+    services: &Services,
+    update: &mut Update,
+    scene: usize,
+    capability: &str,
+    model: ModelId,
+    hash: &str,
     text: &str,
-) -> Result<(), NodeError> {
-    let embedding = services
-        .providers
-        .embeddings
-        .embed(&[text.to_owned()])
-        .await
-        .map_err(|e| model_error("embedding the prompt", e))?
-        .vectors
-        .pop()
-        .unwrap_or_default();
-    let entry = CacheEntry {
-        request_hash: hash.to_owned(),
-        object: object.clone(),
-        model: model.to_string(),
-        seconds,
-        embedding,
-    };
-    services
+    generate: F,
+) -> Result<(ObjectRef, Option<f64>), NodeError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Made, NodeError>>,
+{
+    let (object, seconds, cached, usd) = match services
         .database
-        .cache_put(&entry)
+        .cache_get(hash)
         .await
-        .map_err(database_error)
+        .map_err(database_error)?
+    {
+        Some(hit) => (hit.object, hit.seconds, true, 0.0),
+        None => {
+            let made = generate().await?;
+            let object = services
+                .objects
+                .put(made.kind, &made.media_type, made.bytes)
+                .await
+                .map_err(store_error)?;
+            let embedding = services
+                .providers
+                .embeddings
+                .embed(&[text.to_owned()])
+                .await
+                .map_err(|e| model_error("embedding the prompt", e))?
+                .vectors
+                .pop()
+                .unwrap_or_default();
+            let entry = CacheEntry {
+                request_hash: hash.to_owned(),
+                object: object.clone(),
+                model: made.model.to_string(),
+                seconds: made.seconds,
+                embedding,
+            };
+            services
+                .database
+                .cache_put(&entry)
+                .await
+                .map_err(database_error)?;
+            (object, made.seconds, false, made.usd)
+        }
+    };
+    update.cost.push(CostEntry {
+        node: "assets".into(),
+        scene: Some(scene),
+        capability: capability.into(),
+        model,
+        usd,
+        cached,
+    });
+    Ok((object, seconds))
 }
 
 /// Whether an issue is put to the person (the rest are recorded only).

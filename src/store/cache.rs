@@ -136,13 +136,16 @@ impl Database {
         }
         let size = i64::try_from(entry.object.size).map_err(|e| super::damaged(e.to_string()))?;
         let now = super::runs::now_ms();
-        let insert = "INSERT INTO generation_cache \
-             (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms)";
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_hash) DO NOTHING"
-                )))
+        // The same statement for both; only the embedding's form and SQL type differ.
+        macro_rules! insert {
+            ($pool:expr, $embedding_sql:literal, $embedding:expr) => {
+                sqlx::query(concat!(
+                    "INSERT INTO generation_cache \
+                     (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, ",
+                    $embedding_sql,
+                    ", $9) ON CONFLICT (request_hash) DO NOTHING"
+                ))
                 .bind(&entry.request_hash)
                 .bind(&entry.object.key)
                 .bind(&entry.object.sha256)
@@ -150,28 +153,17 @@ impl Database {
                 .bind(&entry.object.media_type)
                 .bind(&entry.model)
                 .bind(entry.seconds)
-                .bind(to_blob(&entry.embedding))
+                .bind($embedding)
                 .bind(now)
-                .execute(pool)
-                .await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9) ON CONFLICT (request_hash) DO NOTHING"
-                )))
-                .bind(&entry.request_hash)
-                .bind(&entry.object.key)
-                .bind(&entry.object.sha256)
-                .bind(size)
-                .bind(&entry.object.media_type)
-                .bind(&entry.model)
-                .bind(entry.seconds)
-                .bind(to_pgvector(&entry.embedding))
-                .bind(now)
-                .execute(pool)
-                .await?;
-            }
+                .execute($pool)
+                .await
+                .map(|_| ())?
+            };
         }
+        match self {
+            Database::Sqlite(pool) => insert!(pool, "$8", to_blob(&entry.embedding)),
+            Database::Postgres(pool) => insert!(pool, "$8::vector", to_pgvector(&entry.embedding)),
+        };
         Ok(())
     }
 

@@ -107,15 +107,16 @@ impl Database {
             path: data_dir.to_owned(),
             source,
         })?;
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("montage.db"))
+        Database::sqlite(SqliteConnectOptions::new().filename(data_dir.join("montage.db"))).await
+    }
+
+    /// A SQLite database from `options`: created when missing, write-ahead logged, waiting
+    /// on a busy lock rather than failing at once.
+    async fn sqlite(options: SqliteConnectOptions) -> Result<Database, StoreError> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10));
-        Database::sqlite(options).await
-    }
-
-    async fn sqlite(options: SqliteConnectOptions) -> Result<Database, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -137,14 +138,7 @@ impl Database {
             database.migrate().await?;
             Ok(database)
         } else if url.starts_with("sqlite:") {
-            let options: SqliteConnectOptions = url.parse()?;
-            Database::sqlite(
-                options
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10)),
-            )
-            .await
+            Database::sqlite(url.parse()?).await
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
