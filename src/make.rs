@@ -8,7 +8,7 @@ use crate::pipeline::request::{self, Draft, RequestError};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunState, Services};
 use crate::providers::{Providers, UnknownProvider};
-use crate::store::{AssetRow, Database, LedgerRow, RunStatus, StoreError};
+use crate::store::{AssetRow, Database, LedgerRow, NewRun, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
 use std::collections::HashMap;
@@ -128,9 +128,13 @@ pub async fn make(
     let config_json = serde_json::to_value(&state.config).unwrap_or_default();
     database
         .create_run(
-            thread.as_str(),
-            &state.request.prompt,
-            &config_json,
+            &NewRun {
+                id: thread.to_string(),
+                prompt: state.request.prompt.clone(),
+                config: config_json,
+                input: None,
+                parent: None,
+            },
             RunStatus::Running,
         )
         .await?;

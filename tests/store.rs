@@ -20,6 +20,17 @@ async fn postgres() -> Database {
     Database::connect(&format!("{base}/{name}")).await.unwrap()
 }
 
+/// A run with nothing but an id.
+fn plain_run(id: &str) -> montage::store::NewRun {
+    montage::store::NewRun {
+        id: id.into(),
+        prompt: "p".into(),
+        config: serde_json::json!({}),
+        input: None,
+        parent: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sqlite_checkpointer_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,13 +76,20 @@ async fn runs_and_events(database: &Database) {
     use montage_graph::{Event, EventKind, ThreadId};
     let run = ThreadId::random();
     let config = serde_json::json!({ "render": { "crf": 20 } });
+    let new_run = |prompt: &str| montage::store::NewRun {
+        id: run.to_string(),
+        prompt: prompt.into(),
+        config: config.clone(),
+        input: None,
+        parent: None,
+    };
     database
-        .create_run(run.as_str(), "a calm beach", &config, RunStatus::Queued)
+        .create_run(&new_run("a calm beach"), RunStatus::Queued)
         .await
         .unwrap();
     assert!(
         database
-            .create_run(run.as_str(), "again", &config, RunStatus::Queued)
+            .create_run(&new_run("again"), RunStatus::Queued)
             .await
             .is_err(),
         "ids are unique"
@@ -242,7 +260,7 @@ async fn assets_and_ledger(database: &Database) {
     use montage::store::{AssetRow, LedgerRow, RunStatus};
     let run = uuid::Uuid::new_v4().to_string();
     database
-        .create_run(&run, "p", &serde_json::json!({}), RunStatus::Running)
+        .create_run(&plain_run(&run), RunStatus::Running)
         .await
         .unwrap();
     let object = |key: &str| ObjectRef {
@@ -308,4 +326,108 @@ async fn assets_and_the_ledger_are_kept_on_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn assets_and_the_ledger_are_kept_on_postgres() {
     assets_and_ledger(&postgres().await).await;
+}
+
+/// The queue hands out answered runs first, then the oldest; a stopped server's running runs
+/// go back in the queue; revisions count up within their family; uploads and run objects are
+/// found by checksum.
+async fn queue_revisions_and_uploads(database: &Database) {
+    use montage::objects::ObjectRef;
+    use montage::store::{AssetRow, NewRun, RunStatus, StoredUpload};
+    let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for id in &ids {
+        let run = NewRun {
+            input: Some(serde_json::json!({ "id": id })),
+            ..plain_run(id)
+        };
+        database.create_run(&run, RunStatus::Queued).await.unwrap();
+    }
+    // The third waits for an answer, then gets one: it goes first.
+    assert!(database.move_run(&ids[2], RunStatus::Queued, RunStatus::Waiting).await.unwrap());
+    assert!(!database.move_run(&ids[2], RunStatus::Queued, RunStatus::Running).await.unwrap());
+    let answer = serde_json::json!({ "action": "skip" });
+    assert!(database.queue_answer(&ids[2], &answer).await.unwrap());
+    assert!(!database.queue_answer(&ids[2], &answer).await.unwrap(), "only a waiting run takes an answer");
+    let first = database.claim_next_run().await.unwrap().unwrap();
+    assert_eq!((first.id.as_str(), first.answer.as_ref()), (ids[2].as_str(), Some(&answer)));
+    let second = database.claim_next_run().await.unwrap().unwrap();
+    assert_eq!(second.id, ids[0]);
+    assert_eq!(second.input, Some(serde_json::json!({ "id": ids[0] })));
+    assert_eq!(second.answer, None);
+    // A restart puts both back, in their order, ahead of the rest.
+    assert_eq!(database.requeue_running().await.unwrap(), 2);
+    let mut claimed = Vec::new();
+    while let Some(run) = database.claim_next_run().await.unwrap() {
+        claimed.push(run.id);
+    }
+    assert_eq!(claimed, [ids[2].clone(), ids[0].clone(), ids[1].clone(), ids[3].clone()]);
+    database.set_run_status(&ids[2], RunStatus::Completed, None).await.unwrap();
+    assert_eq!(database.claim_next_run().await.unwrap(), None);
+    let counts = database.count_runs().await.unwrap();
+    assert_eq!(
+        counts.iter().map(|(s, n)| (s.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+        [("completed", 1), ("running", 3)].into_iter().collect()
+    );
+
+    // Revisions: v2 of the first run, and v3 when its revision is revised.
+    let v2 = uuid::Uuid::new_v4().to_string();
+    let v3 = uuid::Uuid::new_v4().to_string();
+    database
+        .create_run(&NewRun { parent: Some(ids[2].clone()), ..plain_run(&v2) }, RunStatus::Queued)
+        .await
+        .unwrap();
+    database
+        .create_run(&NewRun { parent: Some(v2.clone()), ..plain_run(&v3) }, RunStatus::Queued)
+        .await
+        .unwrap();
+    let stored = database.run(&v3).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.parent.as_deref()), (3, Some(v2.as_str())));
+    assert_eq!(database.run(&ids[2]).await.unwrap().unwrap().version, 1);
+    assert!(
+        database
+            .create_run(&NewRun { parent: Some("nope".into()), ..plain_run("orphan") }, RunStatus::Queued)
+            .await
+            .is_err(),
+        "a revision of nothing is refused"
+    );
+    let listed = database.list_runs(2, None).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].created_at_ms >= listed[1].created_at_ms);
+
+    // Uploads and run objects by checksum.
+    let object = |sha: &str| ObjectRef {
+        key: format!("uploads/{sha}.png"),
+        sha256: sha.into(),
+        size: 7,
+        media_type: "image/png".into(),
+    };
+    let upload = StoredUpload {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: "my <script> photo.png".into(),
+        kind: "image".into(),
+        object: object("aa11"),
+        created_at_ms: 5,
+    };
+    database.record_upload(&upload).await.unwrap();
+    assert_eq!(database.upload(&upload.id).await.unwrap(), Some(upload.clone()));
+    assert_eq!(database.upload("missing").await.unwrap(), None);
+    assert_eq!(database.object_by_sha("aa11").await.unwrap(), Some(object("aa11")));
+    database
+        .record_asset(&ids[0], &AssetRow { object: object("bb22"), kind: "scene".into(), scene: Some(0), round: Some(1) })
+        .await
+        .unwrap();
+    assert_eq!(database.object_by_sha("bb22").await.unwrap(), Some(object("bb22")));
+    assert_eq!(database.object_by_sha("cc33").await.unwrap(), None);
+    assert_eq!(database.last_event_seq(&ids[0]).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_revisions_and_uploads_work_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    queue_revisions_and_uploads(&Database::open_default(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_revisions_and_uploads_work_on_postgres() {
+    queue_revisions_and_uploads(&postgres().await).await;
 }

@@ -7,6 +7,7 @@
 //! - [`runs`]: runs (status, configuration, lineage) and their events.
 //! - [`cache`]: the generation cache, with embeddings for similarity look-ups.
 //! - [`ledger`]: each run's objects (with lineage) and its cost ledger.
+//! - [`uploads`]: files people uploaded for their runs.
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
 /// written once and compiled for both drivers.
@@ -23,11 +24,13 @@ pub mod cache;
 pub mod checkpoints;
 pub mod ledger;
 pub mod runs;
+pub mod uploads;
 
 pub use cache::CacheEntry;
 pub use checkpoints::SqlCheckpointer;
 pub use ledger::{AssetRow, LedgerRow};
-pub use runs::{RunStatus, StoredRun};
+pub use runs::{ClaimedRun, NewRun, RunStatus, StoredRun};
+pub use uploads::StoredUpload;
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -61,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "assets and cost ledger",
         include_str!("../../migrations/sqlite/0004_assets_ledger.sql"),
         include_str!("../../migrations/postgres/0004_assets_ledger.sql"),
+    ),
+    (
+        5,
+        "run queue and uploads",
+        include_str!("../../migrations/sqlite/0005_queue_uploads.sql"),
+        include_str!("../../migrations/postgres/0005_queue_uploads.sql"),
     ),
 ];
 

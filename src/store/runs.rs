@@ -24,7 +24,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    /// Its name, as stored and as the API spells it.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
@@ -35,7 +36,8 @@ impl RunStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<RunStatus> {
+    /// The status named `text`.
+    pub fn parse(text: &str) -> Option<RunStatus> {
         [
             RunStatus::Queued,
             RunStatus::Running,
@@ -60,13 +62,47 @@ pub struct StoredRun {
     pub prompt: String,
     /// The resolved configuration, as JSON.
     pub config: serde_json::Value,
-    /// The error, when failed.
+    /// The error, when failed (for the server's log: may hold internal detail).
     pub error: Option<String>,
+    /// The run this one revises.
+    pub parent: Option<String>,
+    /// Its version among the revisions of the first run, from 1.
+    pub version: u32,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// Last change of status, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
 }
 
-pub(super) fn now_ms() -> i64 {
+/// A run to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    /// Its id (its graph thread).
+    pub id: String,
+    /// What was asked.
+    pub prompt: String,
+    /// The resolved configuration.
+    pub config: serde_json::Value,
+    /// The state a worker starts it from; `None` when its thread already has a checkpoint
+    /// (a fork) or it runs in the caller.
+    pub input: Option<serde_json::Value>,
+    /// The run it revises.
+    pub parent: Option<String>,
+}
+
+/// A queued run a worker has taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    /// Its id.
+    pub id: String,
+    /// The state to start from, when its thread has not started.
+    pub input: Option<serde_json::Value>,
+    /// The answer to its open question, when it was waiting.
+    pub answer: Option<serde_json::Value>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -74,30 +110,100 @@ pub(super) fn now_ms() -> i64 {
 
 use super::damaged;
 
+/// Columns of `runs` read into a [`StoredRun`], with the JSON as text on both databases.
+const RUN_COLUMNS_SQLITE: &str =
+    "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms";
+const RUN_COLUMNS_POSTGRES: &str =
+    "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms";
+
+type RunTuple = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+
+fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
+    let (id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms) = row;
+    Ok(StoredRun {
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| damaged(format!("run {id} has status {status:?}")))?,
+        config: serde_json::from_str(&config)
+            .map_err(|e| damaged(format!("run {id}'s configuration: {e}")))?,
+        version: u32::try_from(version).map_err(|e| damaged(e.to_string()))?,
+        id,
+        prompt,
+        error,
+        parent,
+        created_at_ms,
+        updated_at_ms,
+    })
+}
+
+fn json_column(text: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| damaged(e.to_string())))
+        .transpose()
+}
+
 impl Database {
-    /// Records a new run.
-    pub async fn create_run(
-        &self,
-        id: &str,
-        prompt: &str,
-        config: &serde_json::Value,
-        status: RunStatus,
-    ) -> Result<(), StoreError> {
+    fn run_columns(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => RUN_COLUMNS_SQLITE,
+            Database::Postgres(_) => RUN_COLUMNS_POSTGRES,
+        }
+    }
+
+    /// Records a new run in `status`. A revision gets the next version of its family.
+    pub async fn create_run(&self, run: &NewRun, status: RunStatus) -> Result<(), StoreError> {
         let now = now_ms();
+        let (root, version) = match &run.parent {
+            Some(parent) => {
+                let root: Option<(Option<String>,)> = on_pool!(self, pool => sqlx::query_as(
+                    "SELECT root FROM runs WHERE id = $1",
+                )
+                .bind(parent)
+                .fetch_optional(pool)
+                .await)?;
+                let root = match root {
+                    Some((root,)) => root.unwrap_or_else(|| parent.clone()),
+                    None => return Err(damaged(format!("run {parent} does not exist"))),
+                };
+                let (latest,): (i64,) = on_pool!(self, pool => sqlx::query_as(
+                    "SELECT CAST(COALESCE(MAX(version), 1) AS BIGINT) FROM runs WHERE id = $1 OR root = $1",
+                )
+                .bind(&root)
+                .fetch_one(pool)
+                .await)?;
+                (Some(root), latest + 1)
+            }
+            None => (None, 1),
+        };
         let sql = match self {
             Database::Sqlite(_) => {
-                "INSERT INTO runs (id, status, prompt, config, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $5)"
+                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms, submitted) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, (SELECT COALESCE(MAX(submitted), 0) + 1 FROM runs))"
             }
             Database::Postgres(_) => {
-                "INSERT INTO runs (id, status, prompt, config, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4::jsonb, $5, $5)"
+                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $9)"
             }
         };
-        let config = config.to_string();
+        let config = run.config.to_string();
+        let input = run.input.as_ref().map(serde_json::Value::to_string);
         on_pool!(self, pool => sqlx::query(sql)
-            .bind(id)
+            .bind(&run.id)
             .bind(status.as_str())
-            .bind(prompt)
+            .bind(&run.prompt)
             .bind(&config)
+            .bind(&input)
+            .bind(&run.parent)
+            .bind(&root)
+            .bind(version)
             .bind(now)
             .execute(pool)
             .await
@@ -105,14 +211,14 @@ impl Database {
         Ok(())
     }
 
-    /// Moves a run to `status` (with the error when it failed).
+    /// Moves a run to `status` (with the error when it failed), dropping any answer it held.
     pub async fn set_run_status(
         &self,
         id: &str,
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query("UPDATE runs SET status = $1, error = $2, updated_at_ms = $3 WHERE id = $4")
+        on_pool!(self, pool => sqlx::query("UPDATE runs SET status = $1, error = $2, answer = NULL, updated_at_ms = $3 WHERE id = $4")
             .bind(status.as_str())
             .bind(error)
             .bind(now_ms())
@@ -123,31 +229,138 @@ impl Database {
         Ok(())
     }
 
-    /// One run, if it exists.
-    pub async fn run(&self, id: &str) -> Result<Option<StoredRun>, StoreError> {
+    /// Moves a run from `from` to `to`; false when it was not in `from` (someone else moved
+    /// it first, or it does not exist).
+    pub async fn move_run(
+        &self,
+        id: &str,
+        from: RunStatus,
+        to: RunStatus,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query("UPDATE runs SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Queues a waiting run with the answer to its question; false when it was not waiting.
+    pub async fn queue_answer(
+        &self,
+        id: &str,
+        answer: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
         let sql = match self {
             Database::Sqlite(_) => {
-                "SELECT id, status, prompt, config, error, created_at_ms FROM runs WHERE id = $1"
+                "UPDATE runs SET status = 'queued', answer = $1, updated_at_ms = $2 WHERE id = $3 AND status = 'waiting'"
             }
             Database::Postgres(_) => {
-                "SELECT id, status, prompt, config::text, error, created_at_ms FROM runs WHERE id = $1"
+                "UPDATE runs SET status = 'queued', answer = $1::jsonb, updated_at_ms = $2 WHERE id = $3 AND status = 'waiting'"
             }
         };
-        let row: Option<(String, String, String, String, Option<String>, i64)> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
-        row.map(|(id, status, prompt, config, error, created_at_ms)| {
-            Ok(StoredRun {
-                status: RunStatus::parse(&status)
-                    .ok_or_else(|| damaged(format!("run {id} has status {status:?}")))?,
-                config: serde_json::from_str(&config)
-                    .map_err(|e| damaged(format!("run {id}'s configuration: {e}")))?,
+        let answer = answer.to_string();
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(&answer)
+            .bind(now_ms())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Takes the next queued run and marks it running: answered runs first (someone is
+    /// waiting on them), then in the order they were submitted.
+    pub async fn claim_next_run(&self) -> Result<Option<ClaimedRun>, StoreError> {
+        let sql = match self {
+            Database::Sqlite(_) => {
+                "UPDATE runs SET status = 'running', updated_at_ms = $1 WHERE id = \
+                 (SELECT id FROM runs WHERE status = 'queued' ORDER BY (answer IS NULL), submitted LIMIT 1) \
+                 RETURNING id, input, answer"
+            }
+            Database::Postgres(_) => {
+                "UPDATE runs SET status = 'running', updated_at_ms = $1 WHERE id = \
+                 (SELECT id FROM runs WHERE status = 'queued' ORDER BY (answer IS NULL), submitted LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, input::text, answer::text"
+            }
+        };
+        let row: Option<(String, Option<String>, Option<String>)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await)?;
+        row.map(|(id, input, answer)| {
+            Ok(ClaimedRun {
                 id,
-                prompt,
-                error,
-                created_at_ms,
+                input: json_column(input)?,
+                answer: json_column(answer)?,
             })
         })
         .transpose()
+    }
+
+    /// Puts runs a stopped server left running back in the queue, ahead of newer ones;
+    /// returns how many.
+    pub async fn requeue_running(&self) -> Result<u64, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query("UPDATE runs SET status = 'queued', updated_at_ms = $1 WHERE status = 'running'")
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
+
+    /// One run, if it exists.
+    pub async fn run(&self, id: &str) -> Result<Option<StoredRun>, StoreError> {
+        let sql = format!("SELECT {} FROM runs WHERE id = $1", self.run_columns());
+        let row: Option<RunTuple> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?;
+        row.map(stored_run).transpose()
+    }
+
+    /// Runs, newest first: at most `limit`, submitted before `before_ms` when given.
+    pub async fn list_runs(
+        &self,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> Result<Vec<StoredRun>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM runs WHERE created_at_ms < $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+            self.run_columns()
+        );
+        let rows: Vec<RunTuple> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(before_ms.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(stored_run).collect()
+    }
+
+    /// How many runs stand in each status.
+    pub async fn count_runs(&self) -> Result<Vec<(RunStatus, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status")
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter()
+            .map(|(status, count)| {
+                Ok((
+                    RunStatus::parse(&status)
+                        .ok_or_else(|| damaged(format!("a run has status {status:?}")))?,
+                    u64::try_from(count).map_err(|e| damaged(e.to_string()))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The seq of a run's last kept event (0 when none).
+    pub async fn last_event_seq(&self, run: &str) -> Result<u64, StoreError> {
+        let (seq,): (i64,) = on_pool!(self, pool => sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run = $1")
+            .bind(run)
+            .fetch_one(pool)
+            .await)?;
+        u64::try_from(seq).map_err(|e| damaged(e.to_string()))
     }
 
     /// Keeps one event of a run (its seq is its place; storing it twice is harmless).

@@ -1,0 +1,96 @@
+//! Files people uploaded, kept for their runs, and finding any stored object by its checksum.
+
+use super::{Database, StoreError, damaged};
+use crate::objects::ObjectRef;
+use serde::Serialize;
+
+/// An uploaded file, checked and stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredUpload {
+    /// Its id, for runs to name it.
+    pub id: String,
+    /// The file's name as uploaded (data, never interpreted).
+    pub name: String,
+    /// `audio` or `image`.
+    pub kind: String,
+    /// The stored bytes.
+    pub object: ObjectRef,
+    /// Upload time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+type UploadTuple = (String, String, String, String, String, i64, String, i64);
+
+fn size_of(size: i64) -> Result<u64, StoreError> {
+    u64::try_from(size).map_err(|e| damaged(e.to_string()))
+}
+
+impl Database {
+    /// Keeps a checked upload.
+    pub async fn record_upload(&self, upload: &StoredUpload) -> Result<(), StoreError> {
+        let size = i64::try_from(upload.object.size).map_err(|e| damaged(e.to_string()))?;
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO uploads (id, name, kind, object_key, sha256, size, media_type, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&upload.id)
+        .bind(&upload.name)
+        .bind(&upload.kind)
+        .bind(&upload.object.key)
+        .bind(&upload.object.sha256)
+        .bind(size)
+        .bind(&upload.object.media_type)
+        .bind(upload.created_at_ms)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// One upload, if it exists.
+    pub async fn upload(&self, id: &str) -> Result<Option<StoredUpload>, StoreError> {
+        let row: Option<UploadTuple> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, name, kind, object_key, sha256, size, media_type, created_at_ms \
+             FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        row.map(|(id, name, kind, key, sha256, size, media_type, created_at_ms)| {
+            Ok(StoredUpload {
+                id,
+                name,
+                kind,
+                object: ObjectRef {
+                    key,
+                    sha256,
+                    size: size_of(size)?,
+                    media_type,
+                },
+                created_at_ms,
+            })
+        })
+        .transpose()
+    }
+
+    /// The object with checksum `sha256` that a run made or someone uploaded, if any.
+    pub async fn object_by_sha(&self, sha256: &str) -> Result<Option<ObjectRef>, StoreError> {
+        let row: Option<(String, i64, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT object_key, size, media_type FROM assets WHERE sha256 = $1 \
+             UNION ALL SELECT object_key, size, media_type FROM uploads WHERE sha256 = $1 LIMIT 1",
+        )
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await)?;
+        row.map(|(key, size, media_type)| {
+            Ok(ObjectRef {
+                key,
+                sha256: sha256.to_owned(),
+                size: size_of(size)?,
+                media_type,
+            })
+        })
+        .transpose()
+    }
+}
+
