@@ -20,6 +20,42 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Where data lives.
     pub storage: StorageConfig,
+    /// How `montage serve` serves.
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// How `montage serve` serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address to listen on (`--addr` overrides it).
+    pub addr: String,
+    /// Runs executed at once; the rest wait in the queue.
+    pub runs_at_once: usize,
+    /// The largest upload accepted, in megabytes (images are also held to 50 MB).
+    pub max_upload_mb: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: "127.0.0.1:8080".into(),
+            runs_at_once: 2,
+            max_upload_mb: 500,
+        }
+    }
+}
+
+/// What a run does when the critic has a question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackPolicy {
+    /// Ask the person and wait for the answer.
+    #[default]
+    Ask,
+    /// Take the critic's suggested fixes without asking.
+    Accept,
 }
 
 /// Which provider serves each capability: `local` (offline) or `none` where a capability
@@ -67,6 +103,10 @@ pub struct PipelineConfig {
     pub concurrency: usize,
     /// Attempts per model call, the first included.
     pub attempts: u32,
+    /// Ask about the critic's issues, or accept its fixes (the server; `montage make` asks
+    /// only with `--interactive`).
+    #[serde(default)]
+    pub feedback: FeedbackPolicy,
 }
 
 /// Where data lives.
@@ -103,11 +143,13 @@ impl Default for Config {
                 max_iterations: 3,
                 concurrency: 4,
                 attempts: 3,
+                feedback: FeedbackPolicy::Ask,
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),
                 database_url: None,
             },
+            server: ServerConfig::default(),
         }
     }
 }
@@ -127,6 +169,8 @@ impl Config {
         }
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&path))
+            // The conventional variable names the database too; MONTAGE_STORAGE__DATABASE_URL wins.
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "storage.database_url".into()))
             // Only `MONTAGE_<SECTION>__<KEY>`: other MONTAGE_ variables are not configuration.
             .merge(
                 Env::prefixed("MONTAGE_")
@@ -156,6 +200,17 @@ impl Config {
         if self.pipeline.max_iterations > 10 {
             return Err(ConfigError("pipeline.max_iterations is at most 10".into()));
         }
+        if self.server.runs_at_once == 0 || self.server.max_upload_mb == 0 {
+            return Err(ConfigError(
+                "server.runs_at_once and server.max_upload_mb must be at least 1".into(),
+            ));
+        }
+        if self.server.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError(format!(
+                "server.addr {:?} is not HOST:PORT",
+                self.server.addr
+            )));
+        }
         if self.pipeline.concurrency == 0 || self.pipeline.attempts == 0 {
             return Err(ConfigError(
                 "pipeline.concurrency and pipeline.attempts must be at least 1".into(),
@@ -184,6 +239,19 @@ mod tests {
             assert_eq!(config.render.crf, 18);
             assert_eq!(config.pipeline.max_iterations, 2);
             assert_eq!(config.models.image, "local");
+            jail.set_env("DATABASE_URL", "postgres://db/montage");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.storage.database_url.as_deref(),
+                Some("postgres://db/montage")
+            );
+            jail.set_env("MONTAGE_STORAGE__DATABASE_URL", "sqlite://other.db");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.storage.database_url.as_deref(), Some("sqlite://other.db"));
+            jail.set_env("MONTAGE_SERVER__RUNS_AT_ONCE", "0");
+            assert!(Config::load(None).is_err());
+            jail.set_env("MONTAGE_SERVER__RUNS_AT_ONCE", "3");
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.server.runs_at_once, 3);
             jail.set_env("MONTAGE_RENDER__CRF", "80");
             assert!(Config::load(None).is_err());
             jail.create_file("bad.toml", "[render]\nwhat = 1\n")?;

@@ -14,11 +14,14 @@
 //! - [`store`]: the database (SQLite or Postgres) and the graph checkpointer on it.
 //! - [`telemetry`]: tracing set-up for the binary.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod make;
+pub mod metrics;
 pub mod objects;
 pub mod pipeline;
 pub mod providers;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -2,13 +2,12 @@
 //! with `--interactive`, the critic's questions asked in the terminal.
 
 use crate::config::{Config, ConfigError};
-use crate::objects::{ObjectError, ObjectRef, Objects};
+use crate::app::{App, OpenError, keep_lineage};
+use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::record::{OutputFile, RunRecord, Timings};
 use crate::pipeline::request::{self, Draft, RequestError};
-use crate::pipeline::templates::Templates;
-use crate::pipeline::{FeedbackAnswer, Pipeline, RunState, Services};
-use crate::providers::{Providers, UnknownProvider};
-use crate::store::{AssetRow, Database, LedgerRow, NewRun, RunStatus, StoreError};
+use crate::pipeline::{FeedbackAnswer, RunState};
+use crate::store::{Database, NewRun, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
 use std::collections::HashMap;
@@ -39,21 +38,15 @@ pub enum MakeError {
     /// The configuration is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A configured provider does not exist.
+    /// Montage's services could not be opened.
     #[error(transparent)]
-    Provider(#[from] UnknownProvider),
+    Open(#[from] OpenError),
     /// The request is wrong.
     #[error(transparent)]
     Request(#[from] RequestError),
-    /// The media store failed.
-    #[error(transparent)]
-    Store(#[from] ObjectError),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] StoreError),
-    /// The graph could not be built.
-    #[error("the pipeline does not build: {0}")]
-    Build(#[from] montage_graph::BuildError),
     /// The run failed.
     #[error("the run failed: {0}")]
     Run(#[from] GraphError),
@@ -93,30 +86,10 @@ pub async fn make(
         config.pipeline.max_iterations = max;
         config.check()?;
     }
-    let (providers, notices) = Providers::resolve(&config.models).await?;
-    let data = config.storage.data_dir.clone();
-    let objects = Objects::local(&data.join("objects"))?;
-    let run_request = request::prepare(options.draft.clone(), &objects).await?;
-    let models = providers.resolved();
-    let database = match &config.storage.database_url {
-        Some(url) => Database::connect(url).await?,
-        None => Database::open_default(&data).await?,
-    };
-    let services = Services {
-        providers,
-        objects: objects.clone(),
-        database: database.clone(),
-        templates: Templates::embedded(),
-        segments: data.join("segments"),
-        scratch: data.join("renders"),
-    };
-    let pipeline = Pipeline::new(
-        services,
-        config.pipeline.concurrency,
-        config.pipeline.attempts,
-    )?
-    .with_checkpointer(Arc::new(database.checkpointer()));
-    let state = RunState::new(run_request, config, models, notices);
+    let app = App::open(config).await?;
+    let run_request = request::prepare(options.draft.clone(), &app.objects).await?;
+    let state = app.new_state(run_request, app.config.clone());
+    let (pipeline, database, objects) = (&app.pipeline, &app.database, &app.objects);
     let thread = ThreadId::random();
 
     let bars = MultiProgress::with_draw_target(if options.progress {
@@ -213,66 +186,6 @@ pub async fn make(
         record,
         out: options.out,
     })
-}
-
-/// Records in the database every object the run made or used, with its scene and round, and
-/// the run's cost ledger.
-async fn keep_lineage(database: &Database, run: &str, state: &RunState) -> Result<(), StoreError> {
-    let scene = |k: usize| u32::try_from(k).ok();
-    let mut assets: Vec<AssetRow> = Vec::new();
-    let mut add = |object: &ObjectRef, kind: &str, scene: Option<u32>, round: Option<u32>| {
-        assets.push(AssetRow {
-            object: object.clone(),
-            kind: kind.to_owned(),
-            scene,
-            round,
-        });
-    };
-    for upload in state.request.audio.iter().chain(&state.request.images) {
-        add(&upload.object, "upload", None, None);
-    }
-    if let Some(music) = &state.music {
-        add(&music.object, "music", None, None);
-    }
-    for (k, asset) in &state.assets {
-        add(&asset.object, "scene", scene(*k), Some(asset.round));
-    }
-    for spoken in state.speech.values() {
-        let line = state.script.get(spoken.line).map(|l| l.scene);
-        add(&spoken.object, "narration", line.and_then(scene), None);
-    }
-    for review in &state.reviews {
-        add(
-            &review.contact_sheet,
-            "contact_sheet",
-            None,
-            Some(review.round),
-        );
-    }
-    if let Some(outputs) = &state.outputs {
-        add(&outputs.preview, "preview", None, None);
-        for video in &outputs.videos {
-            add(&video.object, "video", None, None);
-        }
-        add(&outputs.srt, "captions", None, None);
-        add(&outputs.vtt, "captions", None, None);
-    }
-    for asset in &assets {
-        database.record_asset(run, asset).await?;
-    }
-    let ledger: Vec<LedgerRow> = state
-        .cost
-        .iter()
-        .map(|entry| LedgerRow {
-            node: entry.node.clone(),
-            scene: entry.scene.and_then(scene),
-            capability: entry.capability.clone(),
-            model: entry.model.to_string(),
-            usd: entry.usd,
-            cached: entry.cached,
-        })
-        .collect();
-    database.record_costs(run, &ledger).await
 }
 
 /// Draws a bar per node and per scene from the run's events, times the nodes, and keeps

@@ -76,8 +76,8 @@ impl Pipeline {
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
         graph
-            .add_node("critic", move |state, _| {
-                nodes::critic(state, Arc::clone(&s))
+            .add_node("critic", move |state, ctx| {
+                nodes::critic(state, ctx, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
@@ -132,6 +132,12 @@ impl Pipeline {
         config: RunConfig,
     ) -> Result<RunOutcome<RunState>, GraphError> {
         self.graph.invoke(thread, state, config).await
+    }
+
+    /// Checks `answer` against the open question of a run in `state` without changing
+    /// anything: the reason it does not answer it, if it does not.
+    pub fn check_answer(state: &RunState, answer: serde_json::Value) -> Result<(), String> {
+        nodes::answer(state, answer).map(|_| ()).map_err(|e| e.message)
     }
 
     /// Answers the open question (a [`FeedbackAnswer`] as JSON) and runs on. An answer the

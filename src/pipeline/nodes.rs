@@ -569,7 +569,7 @@ pub async fn asset(
     }
     ctx.emit(
         "asset.ready",
-        json!({ "scene": k, "key": asset.object.key }),
+        json!({ "scene": k, "round": asset.round, "object": asset.object }),
     );
     update.assets.insert(k, asset);
     Ok(update)
@@ -662,7 +662,11 @@ pub fn actionable(issue: &Issue) -> bool {
 
 /// critic: the first and last frame of every scene, as the main format frames them, and the
 /// contact sheet, shown to the vision model.
-pub async fn critic(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+pub async fn critic(
+    state: Arc<RunState>,
+    ctx: NodeContext,
+    services: Arc<Services>,
+) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let frame = intent
@@ -756,6 +760,10 @@ pub async fn critic(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
         })
         .await
         .map_err(|e| model_error("the critic", e))?;
+    ctx.emit(
+        "critic.report",
+        json!({ "round": state.round, "issues": critique.issues, "contact_sheet": contact_sheet }),
+    );
     Ok(Command::update(Update {
         templates: vec![template],
         cost: vec![CostEntry {
@@ -980,39 +988,59 @@ pub async fn compose(
             cancel.cancel();
         })
     };
-    let rendered = {
-        let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || {
-            let preview = compositor.render_preview(
-                &timeline,
-                &target,
-                &|p| ctx.progress((p.percent / 100.0 * 0.2) as f32, "preview"),
-                &cancel,
-            )?;
-            ctx.emit("preview.ready", json!({ "frames": preview.frames }));
-            let report = compositor.render(
-                &timeline,
-                &target,
-                &|p| ctx.progress((0.2 + p.percent / 100.0 * 0.8) as f32, "final video"),
-                &cancel,
-            )?;
-            ctx.emit("final.ready", json!({ "outputs": report.outputs.len() }));
-            Ok::<_, montage_compositor::CompositorError>((preview, report))
-        })
-        .await
+    let compositor_error = |e: montage_compositor::CompositorError| match e {
+        montage_compositor::CompositorError::Cancelled => NodeError::cancelled(),
+        other => NodeError::permanent(format!("rendering: {other}")),
     };
+    let rendered = async {
+        // The preview is stored and announced before the final encode starts, so a person
+        // can watch it while the final videos render.
+        let preview = {
+            let (ctx, compositor, timeline, target, cancel) = (
+                ctx.clone(),
+                compositor.clone(),
+                timeline.clone(),
+                target.clone(),
+                cancel.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                compositor.render_preview(
+                    &timeline,
+                    &target,
+                    &|p| ctx.progress((p.percent / 100.0 * 0.2) as f32, "preview"),
+                    &cancel,
+                )
+            })
+            .await
+            .map_err(|e| NodeError::permanent(format!("the compositor stopped: {e}")))?
+            .map_err(compositor_error)?
+        };
+        let preview = services
+            .objects
+            .put_file("videos", "video/mp4", &preview.path)
+            .await
+            .map_err(store_error)?;
+        ctx.emit("preview.ready", json!({ "object": preview }));
+        let report = {
+            let ctx = ctx.clone();
+            tokio::task::spawn_blocking(move || {
+                compositor.render(
+                    &timeline,
+                    &target,
+                    &|p| ctx.progress((0.2 + p.percent / 100.0 * 0.8) as f32, "final video"),
+                    &cancel,
+                )
+            })
+            .await
+            .map_err(|e| NodeError::permanent(format!("the compositor stopped: {e}")))?
+            .map_err(compositor_error)?
+        };
+        Ok::<_, NodeError>((preview, report))
+    }
+    .await;
     watcher.abort();
-    let (preview, report) = rendered
-        .map_err(|e| NodeError::permanent(format!("the compositor stopped: {e}")))?
-        .map_err(|e| match e {
-            montage_compositor::CompositorError::Cancelled => NodeError::cancelled(),
-            other => NodeError::permanent(format!("rendering: {other}")),
-        })?;
+    let (preview, report) = rendered?;
     let objects = &services.objects;
-    let preview = objects
-        .put_file("videos", "video/mp4", &preview.path)
-        .await
-        .map_err(store_error)?;
     let mut videos = Vec::new();
     for (format, output) in intent.formats.iter().zip(&report.outputs) {
         let object = objects
@@ -1063,14 +1091,16 @@ pub async fn compose(
             if open.len() == 1 { "" } else { "s" }
         ));
     }
+    let outputs = Outputs {
+        preview,
+        videos,
+        srt,
+        vtt,
+        contact_sheet: review.contact_sheet.clone(),
+    };
+    ctx.emit("final.ready", json!({ "outputs": outputs }));
     Ok(Command::update(Update {
-        outputs: Some(Outputs {
-            preview,
-            videos,
-            srt,
-            vtt,
-            contact_sheet: review.contact_sheet.clone(),
-        }),
+        outputs: Some(outputs),
         open_issues: Some(open),
         notices,
         ..Update::default()

@@ -433,6 +433,9 @@ pub struct Update {
     pub notices: Vec<String>,
     /// The videos.
     pub outputs: Option<Outputs>,
+    /// A revision: the changed request, and a fresh start for the rounds, reviews, answers,
+    /// costs and videos of the new version (what was made stays, for the caches to reuse).
+    pub revision: Option<RunRequest>,
 }
 
 fn set<T>(
@@ -452,6 +455,17 @@ impl State for RunState {
     type Update = Update;
 
     fn merge(&mut self, update: Update, writes: &mut StepWrites) -> Result<(), MergeError> {
+        if let Some(request) = update.revision {
+            writes.claim("request")?;
+            self.request = request;
+            self.round = 0;
+            self.pending.clear();
+            self.reviews.clear();
+            self.answers.clear();
+            self.open_issues.clear();
+            self.cost.clear();
+            self.outputs = None;
+        }
         for template in update.templates {
             self.templates.insert(template.id.clone(), template);
         }

@@ -1,0 +1,152 @@
+//! What `montage make` and `montage serve` both stand on: the configuration, the models,
+//! the media store, the database and the compiled pipeline, opened once.
+
+use crate::config::{Config, ConfigError};
+use crate::objects::{ObjectError, ObjectRef, Objects};
+use crate::pipeline::templates::Templates;
+use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
+use crate::providers::{Providers, ResolvedModels, UnknownProvider};
+use crate::store::{AssetRow, Database, LedgerRow, StoreError};
+use std::sync::Arc;
+
+/// Why Montage could not open its services.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A configured provider does not exist.
+    #[error(transparent)]
+    Provider(#[from] UnknownProvider),
+    /// The media store cannot be opened.
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Database(#[from] StoreError),
+    /// The graph does not build.
+    #[error("the pipeline does not build: {0}")]
+    Build(#[from] montage_graph::BuildError),
+}
+
+/// The opened services.
+pub struct App {
+    /// The configuration in force.
+    pub config: Config,
+    /// The models in force.
+    pub models: ResolvedModels,
+    /// What people should know about the models (narration unavailable, …).
+    pub notices: Vec<String>,
+    /// The media store.
+    pub objects: Objects,
+    /// The database.
+    pub database: Database,
+    /// The video graph, checkpointing into the database.
+    pub pipeline: Pipeline,
+}
+
+impl App {
+    /// Resolves the models and opens the store, the database and the graph for `config`.
+    pub async fn open(config: Config) -> Result<App, OpenError> {
+        let (providers, notices) = Providers::resolve(&config.models).await?;
+        let data = config.storage.data_dir.clone();
+        let objects = Objects::local(&data.join("objects"))?;
+        let database = match &config.storage.database_url {
+            Some(url) => Database::connect(url).await?,
+            None => Database::open_default(&data).await?,
+        };
+        let models = providers.resolved();
+        let services = Services {
+            providers,
+            objects: objects.clone(),
+            database: database.clone(),
+            templates: Templates::embedded(),
+            segments: data.join("segments"),
+            scratch: data.join("renders"),
+        };
+        let pipeline = Pipeline::new(
+            services,
+            config.pipeline.concurrency,
+            config.pipeline.attempts,
+        )?
+        .with_checkpointer(Arc::new(database.checkpointer()));
+        Ok(App {
+            config,
+            models,
+            notices,
+            objects,
+            database,
+            pipeline,
+        })
+    }
+
+    /// The first state of a run of `request` under `config` (this app's, or one with a run's
+    /// own options applied).
+    pub fn new_state(&self, request: RunRequest, config: Config) -> RunState {
+        RunState::new(request, config, self.models.clone(), self.notices.clone())
+    }
+}
+
+/// Records in the database every object a finished run made or used, with its scene and
+/// round, and the run's cost ledger.
+pub async fn keep_lineage(
+    database: &Database,
+    run: &str,
+    state: &RunState,
+) -> Result<(), StoreError> {
+    let scene = |k: usize| u32::try_from(k).ok();
+    let mut assets: Vec<AssetRow> = Vec::new();
+    let mut add = |object: &ObjectRef, kind: &str, scene: Option<u32>, round: Option<u32>| {
+        assets.push(AssetRow {
+            object: object.clone(),
+            kind: kind.to_owned(),
+            scene,
+            round,
+        });
+    };
+    for upload in state.request.audio.iter().chain(&state.request.images) {
+        add(&upload.object, "upload", None, None);
+    }
+    if let Some(music) = &state.music {
+        add(&music.object, "music", None, None);
+    }
+    for (k, asset) in &state.assets {
+        add(&asset.object, "scene", scene(*k), Some(asset.round));
+    }
+    for spoken in state.speech.values() {
+        let line = state.script.get(spoken.line).map(|l| l.scene);
+        add(&spoken.object, "narration", line.and_then(scene), None);
+    }
+    for review in &state.reviews {
+        add(
+            &review.contact_sheet,
+            "contact_sheet",
+            None,
+            Some(review.round),
+        );
+    }
+    if let Some(outputs) = &state.outputs {
+        add(&outputs.preview, "preview", None, None);
+        for video in &outputs.videos {
+            add(&video.object, "video", None, None);
+        }
+        add(&outputs.srt, "captions", None, None);
+        add(&outputs.vtt, "captions", None, None);
+    }
+    for asset in &assets {
+        database.record_asset(run, asset).await?;
+    }
+    let ledger: Vec<LedgerRow> = state
+        .cost
+        .iter()
+        .map(|entry| LedgerRow {
+            node: entry.node.clone(),
+            scene: entry.scene.and_then(scene),
+            capability: entry.capability.clone(),
+            model: entry.model.to_string(),
+            usd: entry.usd,
+            cached: entry.cached,
+        })
+        .collect();
+    database.record_costs(run, &ledger).await
+}

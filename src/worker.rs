@@ -1,0 +1,486 @@
+//! The run worker of `montage serve`: a queue in the database and a bounded number of runs
+//! executing at once, each persisting its checkpoints and events as it goes.
+//!
+//! A worker claims the next queued run and looks at its graph thread to know what to do:
+//! no thread yet → start it from the stored input; an answer waiting → resume with it; a
+//! thread that stopped mid-way (the server died) → continue from its last checkpoint, so
+//! no finished node runs again. A run that asks a question frees its slot and waits in the
+//! database, across restarts, until someone answers.
+
+use crate::app::{App, keep_lineage};
+use crate::config::FeedbackPolicy;
+use crate::metrics::Metrics;
+use crate::pipeline::{FeedbackAnswer, Pipeline, RunRequest, RunState};
+use crate::store::{ClaimedRun, NewRun, RunStatus, StoreError, StoredRun};
+use montage_graph::{
+    EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How long a worker waits for a run's last events to reach the database before it records
+/// the run's new status.
+const EVENT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why a request about a run cannot be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// No run has that id.
+    #[error("no run {0}")]
+    NotFound(String),
+    /// The run is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong (an answer that does not answer the question, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The graph's store failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The run had not started, or was waiting: it is cancelled now.
+    Now,
+    /// The run is executing: it stops at its next safe point.
+    Requested,
+}
+
+struct Shared {
+    app: App,
+    metrics: Arc<Metrics>,
+    slots: usize,
+    active: AtomicUsize,
+    wake: Notify,
+    tokens: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// The queue and its workers. Cheap to clone.
+#[derive(Clone)]
+pub struct Workers {
+    shared: Arc<Shared>,
+}
+
+impl Workers {
+    /// Puts runs a previous server left running back in the queue and starts dispatching,
+    /// `app.config.server.runs_at_once` runs at a time.
+    pub async fn start(app: App, metrics: Arc<Metrics>) -> Result<Workers, StoreError> {
+        let resumed = app.database.requeue_running().await?;
+        if resumed > 0 {
+            tracing::info!(runs = resumed, "resuming runs a previous server left running");
+        }
+        let slots = app.config.server.runs_at_once.max(1);
+        let workers = Workers {
+            shared: Arc::new(Shared {
+                app,
+                metrics,
+                slots,
+                active: AtomicUsize::new(0),
+                wake: Notify::new(),
+                tokens: Mutex::new(HashMap::new()),
+            }),
+        };
+        tokio::spawn(dispatch(Arc::clone(&workers.shared)));
+        Ok(workers)
+    }
+
+    /// The services the runs use.
+    pub fn app(&self) -> &App {
+        &self.shared.app
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Queues a new run starting from `state`; returns it as stored.
+    pub async fn submit(&self, state: RunState) -> Result<StoredRun, WorkerError> {
+        let id = ThreadId::random();
+        let input = serde_json::to_value(&state)
+            .map_err(|e| WorkerError::Invalid(format!("the run cannot be stored: {e}")))?;
+        let run = NewRun {
+            id: id.to_string(),
+            prompt: state.request.prompt.clone(),
+            config: serde_json::to_value(&state.config).unwrap_or_default(),
+            input: Some(input),
+            parent: None,
+        };
+        self.record_and_wake(run).await
+    }
+
+    async fn record_and_wake(&self, run: NewRun) -> Result<StoredRun, WorkerError> {
+        let database = &self.shared.app.database;
+        database.create_run(&run, RunStatus::Queued).await?;
+        self.shared.wake.notify_one();
+        database
+            .run(&run.id)
+            .await?
+            .ok_or(WorkerError::NotFound(run.id))
+    }
+
+    /// A run, or [`WorkerError::NotFound`].
+    pub async fn run(&self, id: &str) -> Result<StoredRun, WorkerError> {
+        self.shared
+            .app
+            .database
+            .run(id)
+            .await?
+            .ok_or_else(|| WorkerError::NotFound(id.to_owned()))
+    }
+
+    /// Answers the question a waiting run asked. An answer that does not answer it is
+    /// refused and nothing changes; a good one queues the run to go on.
+    pub async fn answer(&self, id: &str, answer: serde_json::Value) -> Result<(), WorkerError> {
+        let run = self.run(id).await?;
+        if run.status != RunStatus::Waiting {
+            return Err(WorkerError::Conflict(format!(
+                "the run is {}, not waiting for an answer",
+                run.status.as_str()
+            )));
+        }
+        let thread = self.shared.app.pipeline.graph().state(&ThreadId::new(id)).await?;
+        if thread.interrupt.is_none() {
+            return Err(WorkerError::Conflict(
+                "the run has no open question".into(),
+            ));
+        }
+        Pipeline::check_answer(&thread.state, answer.clone()).map_err(WorkerError::Invalid)?;
+        if !self.shared.app.database.queue_answer(id, &answer).await? {
+            return Err(WorkerError::Conflict(
+                "the run was answered or cancelled meanwhile".into(),
+            ));
+        }
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Cancels a queued, waiting or executing run.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled, WorkerError> {
+        let database = &self.shared.app.database;
+        let run = self.run(id).await?;
+        match run.status {
+            RunStatus::Queued | RunStatus::Waiting => {
+                if !database.move_run(id, run.status, RunStatus::Cancelled).await? {
+                    // A worker took it meanwhile: stop it there.
+                    return Box::pin(self.cancel(id)).await;
+                }
+                let thread = ThreadId::new(id);
+                self.publish(&thread, EventKind::RunCancelled).await?;
+                self.shared.app.pipeline.graph().event_hub().forget(&thread);
+                Ok(Cancelled::Now)
+            }
+            RunStatus::Running => {
+                token(&self.shared, id).cancel();
+                Ok(Cancelled::Requested)
+            }
+            status => Err(WorkerError::Conflict(format!(
+                "the run is already {}",
+                status.as_str()
+            ))),
+        }
+    }
+
+    /// Publishes an event the graph did not emit (a cancel before the run started), after
+    /// the run's stored events, and keeps it.
+    async fn publish(&self, thread: &ThreadId, kind: EventKind) -> Result<(), StoreError> {
+        let database = &self.shared.app.database;
+        let hub = self.shared.app.pipeline.graph().event_hub();
+        hub.advance_to(thread, database.last_event_seq(thread.as_str()).await?);
+        let mut stream = hub.subscribe(thread, hub.last_seq(thread) + 1);
+        hub.publish(thread, kind);
+        if let Some(event) = stream.next().await {
+            database.append_event(&event).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes a new version of a finished (or waiting, failed, cancelled) run: its latest
+    /// checkpoint is forked with `request` and runs again from the intent. What did not
+    /// change comes from the generation and segment caches, not the models.
+    pub async fn revise(&self, id: &str, request: RunRequest) -> Result<StoredRun, WorkerError> {
+        let run = self.run(id).await?;
+        if matches!(run.status, RunStatus::Queued | RunStatus::Running) {
+            return Err(WorkerError::Conflict(format!(
+                "the run is {}: revise it when it stops",
+                run.status.as_str()
+            )));
+        }
+        let graph = self.shared.app.pipeline.graph();
+        let source = ThreadId::new(id);
+        let latest = graph.state(&source).await?;
+        let new_thread = ThreadId::random();
+        let prompt = request.prompt.clone();
+        graph
+            .fork(
+                &source,
+                latest.checkpoint,
+                &new_thread,
+                Fork {
+                    edit: Some(crate::pipeline::state::Update {
+                        revision: Some(request),
+                        ..Default::default()
+                    }),
+                    next: Some(vec!["intent".into()]),
+                },
+            )
+            .await?;
+        self.record_and_wake(NewRun {
+            id: new_thread.to_string(),
+            prompt,
+            config: run.config,
+            input: None,
+            parent: Some(run.id),
+        })
+        .await
+    }
+
+    /// Runs executing now.
+    pub fn active(&self) -> usize {
+        self.shared.active.load(Ordering::SeqCst)
+    }
+}
+
+/// The cancel token of run `id`, made on first use so a cancel that comes before the
+/// worker starts is not lost.
+fn token(shared: &Shared, id: &str) -> CancellationToken {
+    shared
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id.to_owned())
+        .or_default()
+        .clone()
+}
+
+/// Hands queued runs to workers while slots are free; wakes on submissions, answers,
+/// finished runs, and every few seconds (another process may have queued work).
+async fn dispatch(shared: Arc<Shared>) {
+    loop {
+        while shared.active.load(Ordering::SeqCst) < shared.slots {
+            match shared.app.database.claim_next_run().await {
+                Ok(Some(run)) => {
+                    shared.active.fetch_add(1, Ordering::SeqCst);
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let id = run.id.clone();
+                        execute(&shared, run).await;
+                        shared
+                            .tokens
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&id);
+                        shared.active.fetch_sub(1, Ordering::SeqCst);
+                        shared.wake.notify_one();
+                    });
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, "cannot take runs from the queue");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// Where a run's event keeper has got to: the last seq it stored, and whether that event
+/// ended the run's stretch of work.
+type Kept = (u64, bool);
+
+/// Stores a run's events as they come, records the objects they announce, and times nodes.
+fn keep_events(
+    shared: &Arc<Shared>,
+    thread: &ThreadId,
+    from_seq: u64,
+) -> (watch::Receiver<Kept>, tokio::task::JoinHandle<()>) {
+    let (kept, receiver) = watch::channel((from_seq.saturating_sub(1), false));
+    let mut events = shared.app.pipeline.graph().subscribe(thread, from_seq);
+    let shared = Arc::clone(shared);
+    let run = thread.to_string();
+    let keeper = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Err(error) = shared.app.database.append_event(&event).await {
+                tracing::warn!(%error, run, seq = event.seq, "could not keep an event");
+            }
+            match &event.kind {
+                EventKind::NodeFinished {
+                    node, duration_ms, ..
+                } => shared
+                    .metrics
+                    .node_finished(node, *duration_ms as f64 / 1000.0),
+                EventKind::Custom { name, payload, .. } => {
+                    record_announced(&shared, &run, name, payload).await;
+                }
+                _ => {}
+            }
+            let terminal = event.kind.is_terminal();
+            kept.send_replace((event.seq, terminal));
+            if terminal {
+                break;
+            }
+        }
+    });
+    (receiver, keeper)
+}
+
+/// Records the objects a node announces as soon as they exist, so they can be downloaded
+/// while the run goes on.
+async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serde_json::Value) {
+    use crate::objects::ObjectRef;
+    use crate::store::AssetRow;
+    let object = |value: Option<&serde_json::Value>| {
+        value.and_then(|v| serde_json::from_value::<ObjectRef>(v.clone()).ok())
+    };
+    let small = |key: &str| {
+        payload
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    let mut rows = Vec::new();
+    match name {
+        "asset.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
+            object,
+            kind: "scene".into(),
+            scene: small("scene"),
+            round: small("round"),
+        })),
+        "preview.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
+            object,
+            kind: "preview".into(),
+            scene: None,
+            round: None,
+        })),
+        "critic.report" => rows.extend(object(payload.get("contact_sheet")).map(|object| {
+            AssetRow {
+                object,
+                kind: "contact_sheet".into(),
+                scene: None,
+                round: small("round"),
+            }
+        })),
+        _ => {}
+    }
+    for row in rows {
+        if let Err(error) = shared.app.database.record_asset(run, &row).await {
+            tracing::warn!(%error, run, "could not record an object");
+        }
+    }
+}
+
+/// Executes one claimed run until it completes, asks, is cancelled or fails, and records
+/// where it stopped.
+async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
+    let id = claimed.id.clone();
+    let thread = ThreadId::new(&claimed.id);
+    let database = &shared.app.database;
+    let graph = shared.app.pipeline.graph();
+    // Seqs go on after what is stored: a killed server may have kept events past its
+    // last checkpoint.
+    let stored = match database.last_event_seq(&id).await {
+        Ok(seq) => seq,
+        Err(error) => {
+            tracing::error!(%error, run = id, "cannot read the run's events; it stays queued");
+            let _ = database.move_run(&id, RunStatus::Running, RunStatus::Queued).await;
+            return;
+        }
+    };
+    graph.event_hub().advance_to(&thread, stored);
+    let (kept, keeper) = keep_events(shared, &thread, stored + 1);
+    let config = || RunConfig::default().cancel_token(token(shared, &id));
+    let mut outcome = match claimed.answer {
+        Some(answer) => shared.app.pipeline.answer(&thread, answer, config()).await,
+        None => match graph.state(&thread).await {
+            Ok(existing) if existing.status == ThreadStatus::Interrupted => {
+                Err(GraphError::AwaitingAnswer(id.clone()))
+            }
+            Ok(_) => graph.continue_thread(&thread, config()).await,
+            Err(GraphError::ThreadNotFound(_)) => match claimed
+                .input
+                .map(serde_json::from_value::<RunState>)
+            {
+                Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
+                Some(Err(error)) => Err(GraphError::Serde(error)),
+                None => Err(GraphError::ThreadNotFound(id.clone())),
+            },
+            Err(error) => Err(error),
+        },
+    };
+    // Runs that take the critic's fixes without asking answer their own questions.
+    while let Ok(RunOutcome::Interrupted { state, .. }) = &outcome {
+        if state.config.pipeline.feedback != FeedbackPolicy::Accept {
+            break;
+        }
+        let accept = serde_json::to_value(FeedbackAnswer::Accept).unwrap_or_default();
+        outcome = shared.app.pipeline.answer(&thread, accept, config()).await;
+    }
+    let (status, error) = match &outcome {
+        Ok(RunOutcome::Completed(state)) => match keep_lineage(database, &id, state).await {
+            Ok(()) => (RunStatus::Completed, None),
+            Err(error) => (RunStatus::Failed, Some(error.to_string())),
+        },
+        Ok(RunOutcome::Interrupted { .. }) => (RunStatus::Waiting, None),
+        Ok(RunOutcome::Cancelled(_)) => (RunStatus::Cancelled, None),
+        Err(GraphError::AwaitingAnswer(_)) => (RunStatus::Waiting, None),
+        Err(GraphError::InvalidAnswer(reason)) => {
+            tracing::warn!(run = id, reason, "a queued answer no longer fits; the run waits");
+            (RunStatus::Waiting, None)
+        }
+        Err(error) => (RunStatus::Failed, Some(error.to_string())),
+    };
+    flush_events(shared, &thread, kept, status).await;
+    keeper.abort();
+    if let Some(error) = &error {
+        tracing::error!(run = id, error, "the run failed");
+    }
+    if let Err(store_error) = database.set_run_status(&id, status, error.as_deref()).await {
+        tracing::error!(%store_error, run = id, "cannot record the run's status");
+    }
+    if matches!(
+        status,
+        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+    ) {
+        graph.event_hub().forget(&thread);
+    }
+}
+
+/// Waits until the run's events up to the last published are stored; a failure the graph
+/// did not announce (it happened before the graph ran) gets its `run_failed` event here.
+async fn flush_events(
+    shared: &Shared,
+    thread: &ThreadId,
+    mut kept: watch::Receiver<Kept>,
+    status: RunStatus,
+) {
+    let hub = shared.app.pipeline.graph().event_hub();
+    let published = hub.last_seq(thread);
+    let _ = tokio::time::timeout(
+        EVENT_FLUSH_LIMIT,
+        kept.wait_for(|(seq, _)| *seq >= published),
+    )
+    .await;
+    let (_, terminal) = *kept.borrow();
+    if status == RunStatus::Failed && !terminal {
+        hub.publish(
+            thread,
+            EventKind::RunFailed {
+                error: "the run could not start".into(),
+            },
+        );
+        let _ = tokio::time::timeout(EVENT_FLUSH_LIMIT, kept.wait_for(|(_, t)| *t)).await;
+    }
+}
