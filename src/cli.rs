@@ -59,6 +59,19 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Serves the REST API, the WebSocket and the run workers (see docs/protocol.md).
+    Serve {
+        /// HOST:PORT to listen on (default from montage.toml's [server], 127.0.0.1:8080;
+        /// port 0 picks a free one).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Configuration file (default ./montage.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop when standard input closes (for a parent process that owns the server).
+        #[arg(long, hide = true)]
+        exit_with_stdin: bool,
+    },
 }
 
 /// Why a command failed.
@@ -78,6 +91,12 @@ pub enum CliError {
     /// Making the video failed.
     #[error("{0}")]
     Make(#[from] MakeError),
+    /// The configuration is wrong.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The server failed.
+    #[error("{0}")]
+    Serve(#[from] crate::server::ServeError),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -139,8 +158,60 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             ))?;
             write_make_summary(out, &report)?;
         }
+        Some(Command::Serve {
+            addr,
+            config,
+            exit_with_stdin,
+        }) => {
+            let mut config = crate::config::Config::load(config.as_deref())?;
+            if let Some(addr) = addr {
+                config.server.addr = addr;
+                config.check()?;
+            }
+            let addr = config.server.addr.parse().map_err(|_| {
+                crate::config::ConfigError(format!("{:?} is not HOST:PORT", config.server.addr))
+            })?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut announced = Ok(());
+            runtime.block_on(crate::server::serve(
+                config,
+                addr,
+                |bound| {
+                    announced = writeln!(out, "montage listening on http://{bound}")
+                        .and_then(|()| out.flush());
+                },
+                stop_signal(exit_with_stdin),
+            ))?;
+            announced?;
+        }
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C, SIGTERM, or (when asked) the end of standard input.
+async fn stop_signal(exit_with_stdin: bool) {
+    let stdin_closed = async move {
+        if exit_with_stdin {
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut sink).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+        () = stdin_closed => {}
+    }
+    tracing::info!("stopping: runs in progress resume when the server starts again");
 }
 
 fn write_make_summary(out: &mut dyn Write, report: &MakeReport) -> std::io::Result<()> {

@@ -170,7 +170,11 @@ impl Config {
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&path))
             // The conventional variable names the database too; MONTAGE_STORAGE__DATABASE_URL wins.
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "storage.database_url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "storage.database_url".into()),
+            )
             // Only `MONTAGE_<SECTION>__<KEY>`: other MONTAGE_ variables are not configuration.
             .merge(
                 Env::prefixed("MONTAGE_")
@@ -247,11 +251,20 @@ mod tests {
             );
             jail.set_env("MONTAGE_STORAGE__DATABASE_URL", "sqlite://other.db");
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(config.storage.database_url.as_deref(), Some("sqlite://other.db"));
+            assert_eq!(
+                config.storage.database_url.as_deref(),
+                Some("sqlite://other.db")
+            );
             jail.set_env("MONTAGE_SERVER__RUNS_AT_ONCE", "0");
             assert!(Config::load(None).is_err());
             jail.set_env("MONTAGE_SERVER__RUNS_AT_ONCE", "3");
-            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.server.runs_at_once, 3);
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .server
+                    .runs_at_once,
+                3
+            );
             jail.set_env("MONTAGE_RENDER__CRF", "80");
             assert!(Config::load(None).is_err());
             jail.create_file("bad.toml", "[render]\nwhat = 1\n")?;

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod objects;
 pub mod pipeline;
 pub mod providers;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -1,8 +1,8 @@
 //! `montage make`: one command from a prompt to finished videos, with progress bars and,
 //! with `--interactive`, the critic's questions asked in the terminal.
 
-use crate::config::{Config, ConfigError};
 use crate::app::{App, OpenError, keep_lineage};
+use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::record::{OutputFile, RunRecord, Timings};
 use crate::pipeline::request::{self, Draft, RequestError};

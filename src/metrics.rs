@@ -57,10 +57,9 @@ impl Metrics {
             queue_depth.clone(),
         );
         // 10 ms to about 20 minutes.
-        let node_seconds =
-            Family::<NodeLabel, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.01, 2.0, 18))
-            });
+        let node_seconds = Family::<NodeLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 18))
+        });
         registry.register(
             "node_duration_seconds",
             "Time a pipeline node (or one scene of it) took",

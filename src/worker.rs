@@ -76,7 +76,10 @@ impl Workers {
     pub async fn start(app: App, metrics: Arc<Metrics>) -> Result<Workers, StoreError> {
         let resumed = app.database.requeue_running().await?;
         if resumed > 0 {
-            tracing::info!(runs = resumed, "resuming runs a previous server left running");
+            tracing::info!(
+                runs = resumed,
+                "resuming runs a previous server left running"
+            );
         }
         let slots = app.config.server.runs_at_once.max(1);
         let workers = Workers {
@@ -148,11 +151,15 @@ impl Workers {
                 run.status.as_str()
             )));
         }
-        let thread = self.shared.app.pipeline.graph().state(&ThreadId::new(id)).await?;
+        let thread = self
+            .shared
+            .app
+            .pipeline
+            .graph()
+            .state(&ThreadId::new(id))
+            .await?;
         if thread.interrupt.is_none() {
-            return Err(WorkerError::Conflict(
-                "the run has no open question".into(),
-            ));
+            return Err(WorkerError::Conflict("the run has no open question".into()));
         }
         Pipeline::check_answer(&thread.state, answer.clone()).map_err(WorkerError::Invalid)?;
         if !self.shared.app.database.queue_answer(id, &answer).await? {
@@ -170,7 +177,10 @@ impl Workers {
         let run = self.run(id).await?;
         match run.status {
             RunStatus::Queued | RunStatus::Waiting => {
-                if !database.move_run(id, run.status, RunStatus::Cancelled).await? {
+                if !database
+                    .move_run(id, run.status, RunStatus::Cancelled)
+                    .await?
+                {
                     // A worker took it meanwhile: stop it there.
                     return Box::pin(self.cancel(id)).await;
                 }
@@ -365,14 +375,14 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
             scene: None,
             round: None,
         })),
-        "critic.report" => rows.extend(object(payload.get("contact_sheet")).map(|object| {
-            AssetRow {
+        "critic.report" => {
+            rows.extend(object(payload.get("contact_sheet")).map(|object| AssetRow {
                 object,
                 kind: "contact_sheet".into(),
                 scene: None,
                 round: small("round"),
-            }
-        })),
+            }))
+        }
         _ => {}
     }
     for row in rows {
@@ -395,7 +405,9 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         Ok(seq) => seq,
         Err(error) => {
             tracing::error!(%error, run = id, "cannot read the run's events; it stays queued");
-            let _ = database.move_run(&id, RunStatus::Running, RunStatus::Queued).await;
+            let _ = database
+                .move_run(&id, RunStatus::Running, RunStatus::Queued)
+                .await;
             return;
         }
     };
@@ -409,14 +421,13 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
                 Err(GraphError::AwaitingAnswer(id.clone()))
             }
             Ok(_) => graph.continue_thread(&thread, config()).await,
-            Err(GraphError::ThreadNotFound(_)) => match claimed
-                .input
-                .map(serde_json::from_value::<RunState>)
-            {
-                Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
-                Some(Err(error)) => Err(GraphError::Serde(error)),
-                None => Err(GraphError::ThreadNotFound(id.clone())),
-            },
+            Err(GraphError::ThreadNotFound(_)) => {
+                match claimed.input.map(serde_json::from_value::<RunState>) {
+                    Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
+                    Some(Err(error)) => Err(GraphError::Serde(error)),
+                    None => Err(GraphError::ThreadNotFound(id.clone())),
+                }
+            }
             Err(error) => Err(error),
         },
     };
@@ -437,7 +448,11 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         Ok(RunOutcome::Cancelled(_)) => (RunStatus::Cancelled, None),
         Err(GraphError::AwaitingAnswer(_)) => (RunStatus::Waiting, None),
         Err(GraphError::InvalidAnswer(reason)) => {
-            tracing::warn!(run = id, reason, "a queued answer no longer fits; the run waits");
+            tracing::warn!(
+                run = id,
+                reason,
+                "a queued answer no longer fits; the run waits"
+            );
             (RunStatus::Waiting, None)
         }
         Err(error) => (RunStatus::Failed, Some(error.to_string())),

@@ -343,13 +343,29 @@ async fn queue_revisions_and_uploads(database: &Database) {
         database.create_run(&run, RunStatus::Queued).await.unwrap();
     }
     // The third waits for an answer, then gets one: it goes first.
-    assert!(database.move_run(&ids[2], RunStatus::Queued, RunStatus::Waiting).await.unwrap());
-    assert!(!database.move_run(&ids[2], RunStatus::Queued, RunStatus::Running).await.unwrap());
+    assert!(
+        database
+            .move_run(&ids[2], RunStatus::Queued, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !database
+            .move_run(&ids[2], RunStatus::Queued, RunStatus::Running)
+            .await
+            .unwrap()
+    );
     let answer = serde_json::json!({ "action": "skip" });
     assert!(database.queue_answer(&ids[2], &answer).await.unwrap());
-    assert!(!database.queue_answer(&ids[2], &answer).await.unwrap(), "only a waiting run takes an answer");
+    assert!(
+        !database.queue_answer(&ids[2], &answer).await.unwrap(),
+        "only a waiting run takes an answer"
+    );
     let first = database.claim_next_run().await.unwrap().unwrap();
-    assert_eq!((first.id.as_str(), first.answer.as_ref()), (ids[2].as_str(), Some(&answer)));
+    assert_eq!(
+        (first.id.as_str(), first.answer.as_ref()),
+        (ids[2].as_str(), Some(&answer))
+    );
     let second = database.claim_next_run().await.unwrap().unwrap();
     assert_eq!(second.id, ids[0]);
     assert_eq!(second.input, Some(serde_json::json!({ "id": ids[0] })));
@@ -360,12 +376,26 @@ async fn queue_revisions_and_uploads(database: &Database) {
     while let Some(run) = database.claim_next_run().await.unwrap() {
         claimed.push(run.id);
     }
-    assert_eq!(claimed, [ids[2].clone(), ids[0].clone(), ids[1].clone(), ids[3].clone()]);
-    database.set_run_status(&ids[2], RunStatus::Completed, None).await.unwrap();
+    assert_eq!(
+        claimed,
+        [
+            ids[2].clone(),
+            ids[0].clone(),
+            ids[1].clone(),
+            ids[3].clone()
+        ]
+    );
+    database
+        .set_run_status(&ids[2], RunStatus::Completed, None)
+        .await
+        .unwrap();
     assert_eq!(database.claim_next_run().await.unwrap(), None);
     let counts = database.count_runs().await.unwrap();
     assert_eq!(
-        counts.iter().map(|(s, n)| (s.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+        counts
+            .iter()
+            .map(|(s, n)| (s.as_str(), *n))
+            .collect::<std::collections::BTreeMap<_, _>>(),
         [("completed", 1), ("running", 3)].into_iter().collect()
     );
 
@@ -373,19 +403,40 @@ async fn queue_revisions_and_uploads(database: &Database) {
     let v2 = uuid::Uuid::new_v4().to_string();
     let v3 = uuid::Uuid::new_v4().to_string();
     database
-        .create_run(&NewRun { parent: Some(ids[2].clone()), ..plain_run(&v2) }, RunStatus::Queued)
+        .create_run(
+            &NewRun {
+                parent: Some(ids[2].clone()),
+                ..plain_run(&v2)
+            },
+            RunStatus::Queued,
+        )
         .await
         .unwrap();
     database
-        .create_run(&NewRun { parent: Some(v2.clone()), ..plain_run(&v3) }, RunStatus::Queued)
+        .create_run(
+            &NewRun {
+                parent: Some(v2.clone()),
+                ..plain_run(&v3)
+            },
+            RunStatus::Queued,
+        )
         .await
         .unwrap();
     let stored = database.run(&v3).await.unwrap().unwrap();
-    assert_eq!((stored.version, stored.parent.as_deref()), (3, Some(v2.as_str())));
+    assert_eq!(
+        (stored.version, stored.parent.as_deref()),
+        (3, Some(v2.as_str()))
+    );
     assert_eq!(database.run(&ids[2]).await.unwrap().unwrap().version, 1);
     assert!(
         database
-            .create_run(&NewRun { parent: Some("nope".into()), ..plain_run("orphan") }, RunStatus::Queued)
+            .create_run(
+                &NewRun {
+                    parent: Some("nope".into()),
+                    ..plain_run("orphan")
+                },
+                RunStatus::Queued
+            )
             .await
             .is_err(),
         "a revision of nothing is refused"
@@ -409,14 +460,31 @@ async fn queue_revisions_and_uploads(database: &Database) {
         created_at_ms: 5,
     };
     database.record_upload(&upload).await.unwrap();
-    assert_eq!(database.upload(&upload.id).await.unwrap(), Some(upload.clone()));
+    assert_eq!(
+        database.upload(&upload.id).await.unwrap(),
+        Some(upload.clone())
+    );
     assert_eq!(database.upload("missing").await.unwrap(), None);
-    assert_eq!(database.object_by_sha("aa11").await.unwrap(), Some(object("aa11")));
+    assert_eq!(
+        database.object_by_sha("aa11").await.unwrap(),
+        Some(object("aa11"))
+    );
     database
-        .record_asset(&ids[0], &AssetRow { object: object("bb22"), kind: "scene".into(), scene: Some(0), round: Some(1) })
+        .record_asset(
+            &ids[0],
+            &AssetRow {
+                object: object("bb22"),
+                kind: "scene".into(),
+                scene: Some(0),
+                round: Some(1),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(database.object_by_sha("bb22").await.unwrap(), Some(object("bb22")));
+    assert_eq!(
+        database.object_by_sha("bb22").await.unwrap(),
+        Some(object("bb22"))
+    );
     assert_eq!(database.object_by_sha("cc33").await.unwrap(), None);
     assert_eq!(database.last_event_seq(&ids[0]).await.unwrap(), 0);
 }

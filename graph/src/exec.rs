@@ -130,6 +130,8 @@ impl<S: State> CompiledGraph<S> {
         config: &RunConfig,
     ) -> Result<StepEnd<S::Update>, GraphError> {
         let mut tasks = Vec::new();
+        // Fan-outs with no items finish at once, with no update: they still route on.
+        let mut empty = Vec::new();
         for name in &cursor.next {
             let spec = self
                 .topology
@@ -150,7 +152,15 @@ impl<S: State> CompiledGraph<S> {
                 }),
                 NodeBody::FanOut { items, concurrency } => {
                     let limit = Arc::new(Semaphore::new(*concurrency));
-                    for (i, item) in items(&cursor.state).into_iter().enumerate() {
+                    let items = items(&cursor.state);
+                    if items.is_empty() {
+                        empty.push(Finished {
+                            node: name.clone(),
+                            key: name.clone(),
+                            command: Command::none(),
+                        });
+                    }
+                    for (i, item) in items.into_iter().enumerate() {
                         tasks.push(Task {
                             node: Arc::clone(&node),
                             item: Some(i),
@@ -254,6 +264,7 @@ impl<S: State> CompiledGraph<S> {
                 done.remove(&key)
                     .map(|command| Finished { node, key, command })
             })
+            .chain(empty)
             .collect();
         Ok(match failure {
             None => StepEnd::Done(ordered),

@@ -57,6 +57,28 @@ async fn fan_out_never_exceeds_its_limit_and_uses_it() {
 }
 
 #[tokio::test]
+async fn an_empty_fan_out_still_routes_to_what_follows_it() {
+    let mut g = StateGraph::<Video>::new();
+    g.add_fan_out(
+        "assets",
+        |s: &Video| s.items.clone(),
+        |_, item: u32, _| async move { Ok(Up::Log(format!("item {item}"))) },
+    );
+    g.add_node("critic", |_, _| async {
+        Ok(montage_graph::Command::update(Up::Log("critic".into())))
+    });
+    g.add_edge(START, "assets")
+        .add_edge("assets", "critic")
+        .add_edge("critic", END);
+    let graph = g.compile().unwrap();
+    let out = graph
+        .invoke(&ThreadId::random(), Video::default(), RunConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(out.into_state().log, ["critic"]);
+}
+
+#[tokio::test]
 async fn an_empty_fan_out_is_a_no_op_step() {
     let (video, peak) = fan_out(Vec::new(), 2).await;
     assert!(video.log.is_empty());

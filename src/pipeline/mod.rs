@@ -137,7 +137,9 @@ impl Pipeline {
     /// Checks `answer` against the open question of a run in `state` without changing
     /// anything: the reason it does not answer it, if it does not.
     pub fn check_answer(state: &RunState, answer: serde_json::Value) -> Result<(), String> {
-        nodes::answer(state, answer).map(|_| ()).map_err(|e| e.message)
+        nodes::answer(state, answer)
+            .map(|_| ())
+            .map_err(|e| e.message)
     }
 
     /// Answers the open question (a [`FeedbackAnswer`] as JSON) and runs on. An answer the

@@ -662,11 +662,7 @@ pub fn actionable(issue: &Issue) -> bool {
 
 /// critic: the first and last frame of every scene, as the main format frames them, and the
 /// contact sheet, shown to the vision model.
-pub async fn critic(
-    state: Arc<RunState>,
-    ctx: NodeContext,
-    services: Arc<Services>,
-) -> NodeResult {
+pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Services>) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let frame = intent

@@ -69,22 +69,32 @@ pub struct Draft {
     pub seed: u64,
 }
 
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, RequestError> {
-    let file_error = |reason: String| RequestError::File {
-        path: path.to_owned(),
-        reason,
-    };
+fn check_size(path: &Path, limit: u64) -> Result<(), RequestError> {
     let size = std::fs::metadata(path)
-        .map_err(|e| file_error(format!("cannot read it: {e}")))?
+        .map_err(|e| RequestError::File {
+            path: path.to_owned(),
+            reason: format!("cannot read it: {e}"),
+        })?
         .len();
     if size > limit {
-        return Err(file_error(format!(
-            "{} MB is more than the {} MB allowed",
-            size >> 20,
-            limit >> 20
-        )));
+        return Err(RequestError::File {
+            path: path.to_owned(),
+            reason: format!(
+                "{} MB is more than the {} MB allowed",
+                size >> 20,
+                limit >> 20
+            ),
+        });
     }
-    std::fs::read(path).map_err(|e| file_error(format!("cannot read it: {e}")))
+    Ok(())
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, RequestError> {
+    check_size(path, limit)?;
+    std::fs::read(path).map_err(|e| RequestError::File {
+        path: path.to_owned(),
+        reason: format!("cannot read it: {e}"),
+    })
 }
 
 fn display_name(path: &Path) -> String {
@@ -92,10 +102,9 @@ fn display_name(path: &Path) -> String {
         .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// Checks a draft — the words, the length, every file decoded — and stores the files.
-/// Nothing is stored unless all of it is good.
-pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, RequestError> {
-    let prompt = draft.prompt.trim().to_owned();
+/// Checks the words of a request and the length asked for.
+pub fn check_prompt(prompt: &str, duration: Option<f64>) -> Result<String, RequestError> {
+    let prompt = prompt.trim().to_owned();
     if prompt.is_empty() {
         return Err(RequestError::Invalid(
             "the prompt is empty: describe the video you want".into(),
@@ -106,7 +115,7 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
             "the prompt is longer than {MAX_PROMPT_CHARS} characters"
         )));
     }
-    if let Some(duration) = draft.duration
+    if let Some(duration) = duration
         && !(duration.is_finite() && DURATION_RANGE.contains(&duration))
     {
         return Err(RequestError::Invalid(format!(
@@ -115,6 +124,67 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
             DURATION_RANGE.end()
         )));
     }
+    Ok(prompt)
+}
+
+/// Checks that `bytes` are a PNG or JPEG picture of at least 16×16 pixels that decodes;
+/// its media type, or why not.
+pub fn check_image(bytes: &[u8]) -> Result<&'static str, String> {
+    let format = image::guess_format(bytes)
+        .ok()
+        .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg))
+        .ok_or("not a PNG or JPEG image")?;
+    let decoded = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| format!("the image does not decode: {e}"))?;
+    if decoded.width() < 16 || decoded.height() < 16 {
+        return Err("the image is smaller than 16×16 pixels".into());
+    }
+    Ok(if format == image::ImageFormat::Png {
+        "image/png"
+    } else {
+        "image/jpeg"
+    })
+}
+
+/// The media type of an audio file, from its first bytes.
+fn audio_media_type(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+        Some("audio/wav")
+    } else if starts(b"fLaC") {
+        Some("audio/flac")
+    } else if starts(b"OggS") {
+        Some("audio/ogg")
+    } else if bytes.get(4..8) == Some(b"ftyp") {
+        Some("audio/mp4")
+    } else if starts(b"ID3") || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
+        Some("audio/mpeg")
+    } else {
+        None
+    }
+}
+
+/// Checks that the file at `path` is music Montage can cut to — decoded and analysed in
+/// full — and gives its media type, or says why not.
+pub async fn check_audio(path: &Path) -> Result<&'static str, String> {
+    let mut head = [0_u8; 12];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let media_type = audio_media_type(&head[..read])
+        .ok_or("not audio Montage reads (WAV, MP3, FLAC, OGG/Vorbis or M4A)")?;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || montage_audio::analyze_file(&path))
+        .await
+        .map_err(|e| format!("checking the audio stopped: {e}"))?
+        .map_err(|e| format!("not usable audio: {e}"))?;
+    Ok(media_type)
+}
+
+/// Checks a draft — the words, the length, every file decoded — and stores the files.
+/// Nothing is stored unless all of it is good.
+pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, RequestError> {
+    let prompt = check_prompt(&draft.prompt, draft.duration)?;
     if draft.images.len() > MAX_IMAGES {
         return Err(RequestError::Invalid(format!(
             "at most {MAX_IMAGES} images per video"
@@ -123,57 +193,22 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
     let mut images = Vec::new();
     for path in &draft.images {
         let bytes = read_limited(path, MAX_IMAGE_BYTES)?;
-        let format = image::guess_format(&bytes)
-            .ok()
-            .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg));
-        let Some(format) = format else {
-            return Err(RequestError::File {
-                path: path.clone(),
-                reason: "not a PNG or JPEG image".into(),
-            });
-        };
-        let decoded = image::load_from_memory_with_format(&bytes, format).map_err(|e| {
-            RequestError::File {
-                path: path.clone(),
-                reason: format!("the image does not decode: {e}"),
-            }
+        let media_type = check_image(&bytes).map_err(|reason| RequestError::File {
+            path: path.clone(),
+            reason,
         })?;
-        if decoded.width() < 16 || decoded.height() < 16 {
-            return Err(RequestError::File {
-                path: path.clone(),
-                reason: "the image is smaller than 16×16 pixels".into(),
-            });
-        }
-        let media_type = if format == image::ImageFormat::Png {
-            "image/png"
-        } else {
-            "image/jpeg"
-        };
         images.push((display_name(path), media_type, bytes));
     }
     let audio = match &draft.audio {
         Some(path) => {
-            let bytes = read_limited(path, MAX_AUDIO_BYTES)?;
-            let extension = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            let media_type = match extension.as_deref() {
-                Some("mp3") => "audio/mpeg",
-                Some("flac") => "audio/flac",
-                Some("ogg") => "audio/ogg",
-                Some("m4a" | "mp4" | "aac") => "audio/mp4",
-                _ => "audio/wav",
-            };
-            let check = bytes.clone();
-            let grid = tokio::task::spawn_blocking(move || montage_audio::analyze_bytes(check))
+            check_size(path, MAX_AUDIO_BYTES)?;
+            let media_type = check_audio(path)
                 .await
-                .map_err(|e| RequestError::Invalid(format!("checking the audio stopped: {e}")))?;
-            grid.map_err(|e| RequestError::File {
-                path: path.clone(),
-                reason: format!("not usable audio: {e}"),
-            })?;
-            Some((display_name(path), media_type, bytes))
+                .map_err(|reason| RequestError::File {
+                    path: path.clone(),
+                    reason,
+                })?;
+            Some((display_name(path), media_type, path))
         }
         None => None,
     };
@@ -185,9 +220,9 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
         });
     }
     let audio = match audio {
-        Some((name, media_type, bytes)) => Some(Upload {
+        Some((name, media_type, path)) => Some(Upload {
             name,
-            object: objects.put("uploads", media_type, bytes).await?,
+            object: objects.put_file("uploads", media_type, path).await?,
         }),
         None => None,
     };

@@ -113,8 +113,7 @@ use super::damaged;
 /// Columns of `runs` read into a [`StoredRun`], with the JSON as text on both databases.
 const RUN_COLUMNS_SQLITE: &str =
     "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms";
-const RUN_COLUMNS_POSTGRES: &str =
-    "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms";
+const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms";
 
 type RunTuple = (
     String,

@@ -56,20 +56,22 @@ impl Database {
         .bind(id)
         .fetch_optional(pool)
         .await)?;
-        row.map(|(id, name, kind, key, sha256, size, media_type, created_at_ms)| {
-            Ok(StoredUpload {
-                id,
-                name,
-                kind,
-                object: ObjectRef {
-                    key,
-                    sha256,
-                    size: size_of(size)?,
-                    media_type,
-                },
-                created_at_ms,
-            })
-        })
+        row.map(
+            |(id, name, kind, key, sha256, size, media_type, created_at_ms)| {
+                Ok(StoredUpload {
+                    id,
+                    name,
+                    kind,
+                    object: ObjectRef {
+                        key,
+                        sha256,
+                        size: size_of(size)?,
+                        media_type,
+                    },
+                    created_at_ms,
+                })
+            },
+        )
         .transpose()
     }
 
@@ -93,4 +95,3 @@ impl Database {
         .transpose()
     }
 }
-

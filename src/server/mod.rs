@@ -1,0 +1,196 @@
+//! `montage serve`: the REST API under `/api` (described by `/api/openapi.json`), the
+//! WebSocket at `/api/ws`, `/healthz` and `/metrics`, over the run workers.
+//!
+//! - [`runs`]: `/api/runs` and its actions.
+//! - [`uploads`]: `/api/uploads` and `/api/assets/{id}`.
+//! - [`ws`]: the WebSocket session; [`protocol`]: its messages.
+//! - [`error`]: the `{code, message}` error answers.
+
+pub mod error;
+pub mod protocol;
+pub mod runs;
+pub mod uploads;
+pub mod ws;
+
+use crate::app::{App, OpenError};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::worker::Workers;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use error::ApiError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// The queue, its workers, and through them the services.
+    pub workers: Workers,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The services could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The workers could not start.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server stopped on an error.
+    #[error("the server stopped: {0}")]
+    Stopped(std::io::Error),
+}
+
+/// The OpenAPI document of the REST API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Montage",
+        description = "Turns a chat into a finished, beat-cut video. Events stream over the WebSocket at /api/ws (docs/protocol.md)."
+    ),
+    paths(
+        runs::create_run,
+        runs::list_runs,
+        runs::get_run,
+        runs::answer_run,
+        runs::cancel_run,
+        runs::revise_run,
+        uploads::upload,
+        uploads::asset,
+        healthz,
+        metrics
+    ),
+    components(schemas(error::ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The routes over `shared`.
+pub fn router(shared: Shared) -> Router {
+    let upload_limit = usize::try_from(shared.workers.app().config.server.max_upload_mb << 20)
+        .unwrap_or(usize::MAX)
+        // Room for the multipart framing around a file of the largest size.
+        .saturating_add(1 << 20);
+    Router::new()
+        .route("/api/runs", post(runs::create_run).get(runs::list_runs))
+        .route("/api/runs/{id}", get(runs::get_run))
+        .route("/api/runs/{id}/feedback", post(runs::answer_run))
+        .route("/api/runs/{id}/cancel", post(runs::cancel_run))
+        .route("/api/runs/{id}/revise", post(runs::revise_run))
+        .route(
+            "/api/uploads",
+            post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/assets/{id}", get(uploads::asset))
+        .route("/api/ws", get(ws::upgrade))
+        .route("/api/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("no such path") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// Liveness and readiness: the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up"), (status = 503, description = "The database does not answer")))]
+pub async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
+    match shared.workers.app().database.count_runs().await {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(
+                serde_json::json!({ "status": "ok", "active_runs": shared.workers.active() }),
+            ),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "health check: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "unavailable" })),
+            )
+        }
+    }
+}
+
+/// Prometheus metrics: runs by status, queue depth, node durations, WebSocket clients.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(shared): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let text = shared
+        .workers
+        .metrics()
+        .render(&shared.workers.app().database)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// Opens the services, resumes what a previous server left, and serves on `addr` until
+/// `stop` resolves. `on_listen` learns the bound address (port 0 picks a free one).
+pub async fn serve(
+    config: Config,
+    addr: SocketAddr,
+    on_listen: impl FnOnce(SocketAddr),
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = App::open(config).await?;
+    let workers = Workers::start(app, Arc::new(Metrics::new())).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
+    on_listen(bound);
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, router(Shared { workers }))
+        .with_graceful_shutdown(stopping.clone().cancelled_owned());
+    // Open WebSockets would hold a graceful shutdown forever: they get a moment, no more.
+    let deadline = async {
+        stop.await;
+        stopping.cancel();
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(ServeError::Stopped),
+        () = deadline => Ok(()),
+    }
+}
+
+/// How long requests in flight get to finish once the server is asked to stop.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);

@@ -1,0 +1,548 @@
+//! `/api/runs`: create, list, read, answer, cancel and revise runs.
+
+use super::Shared;
+use super::error::{ApiError, Body, ErrorBody, Query};
+use super::protocol::asset_url;
+use crate::config::FeedbackPolicy;
+use crate::objects::ObjectRef;
+use crate::pipeline::request::{self, RequestError};
+use crate::pipeline::state::{SceneSource, Upload};
+use crate::pipeline::{RunRequest, RunState};
+use crate::store::{RunStatus, StoredRun};
+use crate::worker::Cancelled;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use montage_graph::ThreadId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// What `POST /api/runs` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRun {
+    /// What the video should be ("a 20 second upbeat neon city music video, vertical").
+    pub prompt: String,
+    /// Formats, overriding the prompt: any of "16:9", "9:16", "1:1".
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
+    /// Length in seconds, overriding the prompt.
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// The same prompt, files and seed make the same video (default 1).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// An uploaded audio file's id: the music to cut to.
+    #[serde(default)]
+    pub audio: Option<String>,
+    /// Uploaded images' ids, used as scenes.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Rounds of fixes after the critic's first review (0–10).
+    #[serde(default)]
+    pub max_iterations: Option<u32>,
+    /// "ask" (default): wait for an answer when the critic finds something; "accept":
+    /// take its fixes without asking.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub feedback: Option<FeedbackPolicy>,
+}
+
+/// What `POST /api/runs/{id}/revise` takes: at least one change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseRun {
+    /// What to change, in words ("slower cuts, warmer colours"); added to the prompt.
+    #[serde(default)]
+    pub instruction: Option<String>,
+    /// New formats.
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
+    /// A new length in seconds.
+    #[serde(default)]
+    pub duration: Option<f64>,
+}
+
+/// `GET /api/runs` paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListRuns {
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+    /// Only runs created before this time (milliseconds since the Unix epoch): pass the
+    /// last `created_at_ms` of a page to get the next.
+    pub before: Option<i64>,
+}
+
+/// A run in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSummary {
+    /// Its id.
+    pub id: String,
+    /// queued, running, waiting, completed, failed or cancelled.
+    pub status: String,
+    /// What was asked.
+    pub prompt: String,
+    /// Its version among the revisions of the first run, from 1.
+    pub version: u32,
+    /// The run it revises.
+    pub parent: Option<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Last change of status, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+impl From<&StoredRun> for RunSummary {
+    fn from(run: &StoredRun) -> RunSummary {
+        RunSummary {
+            id: run.id.clone(),
+            status: run.status.as_str().to_owned(),
+            prompt: run.prompt.clone(),
+            version: run.version,
+            parent: run.parent.clone(),
+            created_at_ms: run.created_at_ms,
+            updated_at_ms: run.updated_at_ms,
+        }
+    }
+}
+
+/// A stored object, as a download.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetLink {
+    /// Its id (the SHA-256 of its bytes).
+    pub id: String,
+    /// Where to download it.
+    pub url: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl From<&ObjectRef> for AssetLink {
+    fn from(object: &ObjectRef) -> AssetLink {
+        AssetLink {
+            id: object.sha256.clone(),
+            url: asset_url(&object.sha256),
+            media_type: object.media_type.clone(),
+            size: object.size,
+        }
+    }
+}
+
+/// One planned scene.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SceneView {
+    /// Its number, from 0.
+    pub index: usize,
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// Beats it lasts.
+    pub beats: u32,
+    /// The music's section it is in.
+    pub section: String,
+    /// "generated" or "upload".
+    pub source: String,
+    /// The prompt written for it.
+    pub prompt: Option<String>,
+    /// Its picture, once made.
+    pub thumbnail: Option<AssetLink>,
+    /// The critic's latest issues with it.
+    #[schema(value_type = Vec<Object>)]
+    pub issues: Vec<Value>,
+}
+
+/// The plan: scenes on the beat grid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// Length, seconds.
+    pub duration: f64,
+    /// Tempo of the music.
+    pub bpm: f64,
+    /// The scenes, in order.
+    pub scenes: Vec<SceneView>,
+}
+
+/// One rendered video.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoView {
+    /// "16:9", "9:16" or "1:1".
+    pub format: String,
+    /// The MP4.
+    pub asset: AssetLink,
+}
+
+/// What a finished run made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputsView {
+    /// The 480p preview.
+    pub preview: AssetLink,
+    /// One video per format.
+    pub videos: Vec<VideoView>,
+    /// SubRip captions.
+    pub srt: AssetLink,
+    /// WebVTT captions.
+    pub vtt: AssetLink,
+    /// Thumbnails of the final scenes.
+    pub contact_sheet: AssetLink,
+}
+
+/// What the run's model calls cost.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CostView {
+    /// In US dollars.
+    pub usd: f64,
+    /// Model calls.
+    pub calls: usize,
+    /// Of which served from the generation cache.
+    pub cached: usize,
+}
+
+/// A run in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    /// Its id, status, prompt, version and times.
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// Why it failed, for people (details stay in the server's log).
+    pub error: Option<String>,
+    /// The open question when waiting: text, issues and choices.
+    #[schema(value_type = Option<Object>)]
+    pub question: Option<Value>,
+    /// The structured request.
+    #[schema(value_type = Option<Object>)]
+    pub intent: Option<Value>,
+    /// The plan.
+    pub plan: Option<PlanView>,
+    /// The critic's latest issues.
+    #[schema(value_type = Vec<Object>)]
+    pub issues: Vec<Value>,
+    /// The videos, when finished.
+    pub outputs: Option<OutputsView>,
+    /// What it cost so far.
+    pub cost: CostView,
+    /// Things to know (no narration, music shorter than asked, …).
+    pub notices: Vec<String>,
+}
+
+fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>>) -> RunView {
+    let error = (run.status == RunStatus::Failed)
+        .then(|| "the run stopped on an error; the server's log has the details".to_owned());
+    let mut view = RunView {
+        summary: RunSummary::from(run),
+        error,
+        question: None,
+        intent: None,
+        plan: None,
+        issues: Vec::new(),
+        outputs: None,
+        cost: CostView {
+            usd: 0.0,
+            calls: 0,
+            cached: 0,
+        },
+        notices: Vec::new(),
+    };
+    let Some(thread) = thread else {
+        return view;
+    };
+    let state = &thread.state;
+    if run.status == RunStatus::Waiting {
+        view.question = thread.interrupt.as_ref().map(|i| i.question.clone());
+    }
+    view.intent = state
+        .intent
+        .as_ref()
+        .and_then(|i| serde_json::to_value(i).ok());
+    let issues = state
+        .reviews
+        .last()
+        .map(|r| r.issues.clone())
+        .unwrap_or_default();
+    let to_json = |issue: &montage_models::Issue| serde_json::to_value(issue).unwrap_or_default();
+    view.issues = issues.iter().map(to_json).collect();
+    view.plan = state.plan.as_ref().map(|plan| PlanView {
+        duration: plan.duration,
+        bpm: plan.bpm,
+        scenes: plan
+            .scenes
+            .iter()
+            .enumerate()
+            .map(|(k, scene)| SceneView {
+                index: k,
+                start: scene.start,
+                end: scene.end,
+                beats: scene.beats,
+                section: scene.section.clone(),
+                source: match scene.source {
+                    SceneSource::Generated => "generated".into(),
+                    SceneSource::Upload { .. } => "upload".into(),
+                },
+                prompt: state.prompts.get(&k).map(|p| p.prompt.clone()),
+                thumbnail: state.assets.get(&k).map(|a| AssetLink::from(&a.object)),
+                issues: issues
+                    .iter()
+                    .filter(|i| i.scene == k)
+                    .map(to_json)
+                    .collect(),
+            })
+            .collect(),
+    });
+    view.outputs = state.outputs.as_ref().map(|o| OutputsView {
+        preview: AssetLink::from(&o.preview),
+        videos: o
+            .videos
+            .iter()
+            .map(|v| VideoView {
+                format: v.format.ratio().to_owned(),
+                asset: AssetLink::from(&v.object),
+            })
+            .collect(),
+        srt: AssetLink::from(&o.srt),
+        vtt: AssetLink::from(&o.vtt),
+        contact_sheet: AssetLink::from(&o.contact_sheet),
+    });
+    view.cost = CostView {
+        usd: state.cost.iter().map(|c| c.usd).sum(),
+        calls: state.cost.len(),
+        cached: state.cost.iter().filter(|c| c.cached).count(),
+    };
+    view.notices = state.notices.clone();
+    view
+}
+
+/// The full view of run `id`.
+async fn view_of(shared: &Shared, id: &str) -> Result<RunView, ApiError> {
+    let run = shared.workers.run(id).await?;
+    let thread = match shared
+        .workers
+        .app()
+        .pipeline
+        .graph()
+        .state(&ThreadId::new(id))
+        .await
+    {
+        Ok(thread) => Some(thread),
+        Err(montage_graph::GraphError::ThreadNotFound(_)) => None,
+        Err(error) => return Err(ApiError::internal(&error)),
+    };
+    Ok(run_view(&run, thread))
+}
+
+fn request_error(error: RequestError) -> ApiError {
+    match error {
+        RequestError::Store(store) => ApiError::internal(&store),
+        other => ApiError::invalid(other.to_string()),
+    }
+}
+
+fn formats(names: Option<&Vec<String>>) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
+    names
+        .map(|names| request::parse_formats(&names.join(",")).map_err(request_error))
+        .transpose()
+}
+
+/// An upload of `kind` by id, as a run's input.
+async fn upload_of(shared: &Shared, id: &str, kind: &str) -> Result<Upload, ApiError> {
+    let upload = shared
+        .workers
+        .app()
+        .database
+        .upload(id)
+        .await?
+        .filter(|u| u.kind == kind)
+        .ok_or_else(|| ApiError::invalid(format!("no {kind} upload {id:?}")))?;
+    Ok(Upload {
+        name: upload.name,
+        object: upload.object,
+    })
+}
+
+/// Start a run.
+#[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = CreateRun,
+    responses(
+        (status = 201, description = "Queued", body = RunView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "Not a run Montage can make", body = ErrorBody),
+    ))]
+pub async fn create_run(
+    State(shared): State<Shared>,
+    Body(body): Body<CreateRun>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let prompt = request::check_prompt(&body.prompt, body.duration).map_err(request_error)?;
+    if body.images.len() > request::MAX_IMAGES {
+        return Err(ApiError::invalid(format!(
+            "at most {} images per video",
+            request::MAX_IMAGES
+        )));
+    }
+    let formats = formats(body.formats.as_ref())?;
+    let audio = match &body.audio {
+        Some(id) => Some(upload_of(&shared, id, "audio").await?),
+        None => None,
+    };
+    let mut images = Vec::with_capacity(body.images.len());
+    for id in &body.images {
+        images.push(upload_of(&shared, id, "image").await?);
+    }
+    let app = shared.workers.app();
+    let mut config = app.config.clone();
+    if let Some(max) = body.max_iterations {
+        config.pipeline.max_iterations = max;
+    }
+    if let Some(policy) = body.feedback {
+        config.pipeline.feedback = policy;
+    }
+    config
+        .check()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let request = RunRequest {
+        prompt,
+        audio,
+        images,
+        formats,
+        duration: body.duration,
+        seed: body.seed.unwrap_or(1),
+    };
+    let run = shared
+        .workers
+        .submit(app.new_state(request, config))
+        .await?;
+    Ok((StatusCode::CREATED, Json(run_view(&run, None))))
+}
+
+/// List runs, newest first.
+#[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListRuns),
+    responses((status = 200, description = "Runs, newest first", body = Vec<RunSummary>)))]
+pub async fn list_runs(
+    State(shared): State<Shared>,
+    Query(query): Query<ListRuns>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let runs = shared
+        .workers
+        .app()
+        .database
+        .list_runs(limit, query.before)
+        .await?;
+    Ok(Json(runs.iter().map(RunSummary::from).collect()))
+}
+
+/// One run: status, plan, scenes with thumbnails, the critic's issues, outputs, cost.
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 404, description = "No such run", body = ErrorBody),
+    ))]
+pub async fn get_run(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    Ok(Json(view_of(&shared, &id).await?))
+}
+
+/// Answer the run's open question: `{"action":"accept"}`, `{"action":"skip"}`,
+/// `{"action":"regenerate","scenes":[2],"instruction":"brighter"}` (scenes from 0), or
+/// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`.
+#[utoipa::path(post, path = "/api/runs/{id}/feedback", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    request_body(content = Object, description = "The answer"),
+    responses(
+        (status = 202, description = "Answered; the run goes on", body = RunView),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run is not waiting for an answer", body = ErrorBody),
+        (status = 422, description = "Not an answer to the question", body = ErrorBody),
+    ))]
+pub async fn answer_run(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    Body(answer): Body<Value>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    shared.workers.answer(&id, answer).await?;
+    Ok((StatusCode::ACCEPTED, Json(view_of(&shared, &id).await?)))
+}
+
+/// Cancel a queued, waiting or running run.
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = RunView),
+        (status = 202, description = "Running: it stops at its next safe point", body = RunView),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run has already ended", body = ErrorBody),
+    ))]
+pub async fn cancel_run(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let status = match shared.workers.cancel(&id).await? {
+        Cancelled::Now => StatusCode::OK,
+        Cancelled::Requested => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(view_of(&shared, &id).await?)))
+}
+
+/// Make a new version of a run with an instruction and/or changed options; what did not
+/// change is reused, not generated again.
+#[utoipa::path(post, path = "/api/runs/{id}/revise", tag = "runs", request_body = ReviseRun,
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 201, description = "The new version, queued", body = RunView),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run has not stopped yet", body = ErrorBody),
+        (status = 422, description = "No change, or an impossible one", body = ErrorBody),
+    ))]
+pub async fn revise_run(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    Body(body): Body<ReviseRun>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let instruction = body
+        .instruction
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty());
+    if instruction.is_none() && body.formats.is_none() && body.duration.is_none() {
+        return Err(ApiError::invalid(
+            "say what to change: an instruction, formats or a duration",
+        ));
+    }
+    let current = shared
+        .workers
+        .app()
+        .pipeline
+        .graph()
+        .state(&ThreadId::new(&id))
+        .await;
+    let mut request = match current {
+        Ok(thread) => thread.state.request,
+        Err(montage_graph::GraphError::ThreadNotFound(_)) => {
+            // Either no such run, or one that never started.
+            shared.workers.run(&id).await?;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the run never started: there is nothing to revise",
+            ));
+        }
+        Err(error) => return Err(ApiError::internal(&error)),
+    };
+    if let Some(instruction) = instruction {
+        request.prompt = format!("{}. {instruction}", request.prompt.trim_end_matches('.'));
+    }
+    if let Some(formats) = formats(body.formats.as_ref())? {
+        request.formats = Some(formats);
+    }
+    if body.duration.is_some() {
+        request.duration = body.duration;
+    }
+    request.prompt =
+        request::check_prompt(&request.prompt, request.duration).map_err(request_error)?;
+    let run = shared.workers.revise(&id, request).await?;
+    Ok((StatusCode::CREATED, Json(run_view(&run, None))))
+}

@@ -1,0 +1,230 @@
+//! `/api/uploads` (files people bring, checked by decoding them) and `/api/assets/{id}`
+//! (downloads of anything stored, with range requests).
+
+use super::Shared;
+use super::error::{ApiError, ErrorBody};
+use super::runs::AssetLink;
+use crate::pipeline::request;
+use crate::store::StoredUpload;
+use axum::Json;
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use utoipa::ToSchema;
+
+/// An upload, checked and stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    /// Its id: name it in `audio` or `images` of a new run.
+    pub id: String,
+    /// `audio` or `image`.
+    pub kind: String,
+    /// The file's name as uploaded.
+    pub name: String,
+    /// The stored bytes.
+    pub asset: AssetLink,
+}
+
+impl From<&StoredUpload> for UploadView {
+    fn from(upload: &StoredUpload) -> UploadView {
+        UploadView {
+            id: upload.id.clone(),
+            kind: upload.kind.clone(),
+            name: upload.name.clone(),
+            asset: AssetLink::from(&upload.object),
+        }
+    }
+}
+
+fn multipart_error(rejection: MultipartRejection) -> ApiError {
+    ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+}
+
+/// Streams one field to a temporary file, refusing it past `limit` bytes.
+async fn receive(
+    field: &mut Field<'_>,
+    scratch: &std::path::Path,
+    limit: u64,
+) -> Result<tempfile::NamedTempFile, ApiError> {
+    std::fs::create_dir_all(scratch).map_err(|e| ApiError::internal(&e))?;
+    let file = tempfile::NamedTempFile::new_in(scratch).map_err(|e| ApiError::internal(&e))?;
+    let mut out = tokio::fs::File::from_std(file.reopen().map_err(|e| ApiError::internal(&e))?);
+    let mut size: u64 = 0;
+    while let Some(chunk) = field.chunk().await.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, e.body_text())
+    })? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    out.flush().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(file)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the file is larger than the {} MB allowed", limit >> 20),
+    )
+}
+
+/// Upload audio (WAV, MP3, FLAC, OGG/Vorbis, M4A) or images (PNG, JPEG) as multipart
+/// form fields named `file`. Each is decoded before it is kept; nothing is kept unless
+/// every file is good.
+#[utoipa::path(post, path = "/api/uploads", tag = "uploads",
+    request_body(content_type = "multipart/form-data", description = "One or more `file` fields"),
+    responses(
+        (status = 201, description = "Stored", body = Vec<UploadView>),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 415, description = "Not audio or an image Montage reads", body = ErrorBody),
+    ))]
+pub async fn upload(
+    State(shared): State<Shared>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Vec<UploadView>>), ApiError> {
+    let mut multipart = multipart.map_err(multipart_error)?;
+    let app = shared.workers.app();
+    let limit = app.config.server.max_upload_mb << 20;
+    let scratch = app.config.storage.data_dir.join("incoming");
+    let mut checked = Vec::new();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            return Err(ApiError::invalid(format!(
+                "unexpected form field {:?}: send files as `file`",
+                field.name().unwrap_or("")
+            )));
+        }
+        let name = field
+            .file_name()
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect())
+            .filter(|n: &String| !n.is_empty())
+            .unwrap_or_else(|| "file".to_owned());
+        let file = receive(&mut field, &scratch, limit).await?;
+        let unsupported = |reason: String| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("{name}: {reason}"),
+            )
+        };
+        let size = file
+            .as_file()
+            .metadata()
+            .map_err(|e| ApiError::internal(&e))?
+            .len();
+        if size == 0 {
+            return Err(unsupported("the file is empty".into()));
+        }
+        let mut head = Vec::with_capacity(16);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file.reopen().map_err(|e| ApiError::internal(&e))?, 16),
+            &mut head,
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+        let (kind, media_type) = if image::guess_format(&head).is_ok() {
+            if size > request::MAX_IMAGE_BYTES {
+                return Err(too_large(request::MAX_IMAGE_BYTES));
+            }
+            let bytes = tokio::fs::read(file.path())
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            let media_type = tokio::task::spawn_blocking(move || request::check_image(&bytes))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(unsupported)?;
+            ("image", media_type)
+        } else {
+            let media_type = request::check_audio(file.path())
+                .await
+                .map_err(unsupported)?;
+            ("audio", media_type)
+        };
+        checked.push((name, kind, media_type, file));
+    }
+    if checked.is_empty() {
+        return Err(ApiError::invalid(
+            "no file: send them as form fields named `file`",
+        ));
+    }
+    let mut stored = Vec::with_capacity(checked.len());
+    for (name, kind, media_type, file) in checked {
+        let object = app
+            .objects
+            .put_file("uploads", media_type, file.path())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let upload = StoredUpload {
+            id: uuid::Uuid::now_v7().to_string(),
+            name,
+            kind: kind.to_owned(),
+            object,
+            created_at_ms: crate::store::runs::now_ms(),
+        };
+        app.database.record_upload(&upload).await?;
+        stored.push(UploadView::from(&upload));
+    }
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// Download a stored object (a video, picture, caption file, upload) by id; videos
+/// support range requests for seeking.
+#[utoipa::path(get, path = "/api/assets/{id}", tag = "assets",
+    params(("id" = String, Path, description = "The object's id (SHA-256 of its bytes)")),
+    responses(
+        (status = 200, description = "The bytes"),
+        (status = 206, description = "The range asked for"),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 416, description = "The range is outside the object"),
+    ))]
+pub async fn asset(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("no asset {id}"));
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let app = shared.workers.app();
+    let object = app
+        .database
+        .object_by_sha(&id.to_ascii_lowercase())
+        .await?
+        .ok_or_else(not_found)?;
+    let path = app.objects.local_path(&object);
+    if !path.is_file() {
+        return Err(ApiError::internal(&format!(
+            "object {} is in the database but not on disk",
+            object.key
+        )));
+    }
+    let mime: mime::Mime = object
+        .media_type
+        .parse()
+        .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+    let response = ServeFile::new_with_mime(path, &mime)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(response.into_response())
+}

@@ -1,0 +1,216 @@
+//! `/api/ws`: the WebSocket. Clients subscribe to runs and get their events as they
+//! happen (after replaying what they missed), answer questions and cancel runs. A frame
+//! the server cannot use gets an `error` reply; the connection stays open.
+
+use super::Shared;
+use super::error::ApiError;
+use super::protocol::{self, ClientMessage, Envelope};
+use crate::store::RunStatus;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use montage_graph::ThreadId;
+use serde_json::json;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Messages queued for one client; a client this far behind waits its runs' forwarders.
+const OUTBOX: usize = 1024;
+/// The largest frame a client may send.
+const MAX_FRAME: usize = 64 << 10;
+
+/// Upgrades to the WebSocket protocol of docs/protocol.md.
+pub async fn upgrade(State(shared): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .on_upgrade(move |socket| session(shared, socket))
+}
+
+async fn session(shared: Shared, socket: WebSocket) {
+    let _counted = shared.workers.metrics().websocket_connected();
+    let (mut sink, mut stream) = socket.split();
+    let (outbox, mut pending) = mpsc::channel::<Envelope>(OUTBOX);
+    let writer = tokio::spawn(async move {
+        while let Some(envelope) = pending.recv().await {
+            let Ok(text) = serde_json::to_string(&envelope) else {
+                continue;
+            };
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut follows: HashMap<String, JoinHandle<()>> = HashMap::new();
+    while let Some(Ok(message)) = stream.next().await {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let _ = outbox
+                    .send(Envelope::error(None, "bad_frame", "send JSON text frames"))
+                    .await;
+                continue;
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let reply = match serde_json::from_str::<ClientMessage>(&text) {
+            Err(error) => Some(Envelope::error(
+                None,
+                "bad_message",
+                &format!("not a message of protocol v{}: {error}", protocol::VERSION),
+            )),
+            Ok(message) if message.version() != protocol::VERSION => Some(Envelope::error(
+                None,
+                "unsupported_version",
+                &format!("this server speaks protocol v{}", protocol::VERSION),
+            )),
+            Ok(message) => handle(&shared, message, &outbox, &mut follows).await,
+        };
+        if let Some(reply) = reply
+            && outbox.send(reply).await.is_err()
+        {
+            break;
+        }
+    }
+    for (_, follow) in follows {
+        follow.abort();
+    }
+    drop(outbox);
+    let _ = writer.await;
+}
+
+fn refused(run_id: &str, error: ApiError) -> Envelope {
+    let body = error.body();
+    Envelope::error(Some(run_id), body.code, &body.message)
+}
+
+async fn handle(
+    shared: &Shared,
+    message: ClientMessage,
+    outbox: &mpsc::Sender<Envelope>,
+    follows: &mut HashMap<String, JoinHandle<()>>,
+) -> Option<Envelope> {
+    match message {
+        ClientMessage::Subscribe { run_id, seq, .. } => {
+            let run = match shared.workers.run(&run_id).await {
+                Ok(run) => run,
+                Err(error) => return Some(refused(&run_id, error.into())),
+            };
+            if let Some(previous) = follows.remove(&run_id) {
+                previous.abort();
+            }
+            // The acknowledgement goes out before the forwarder starts sending.
+            let ack = Envelope::reply(
+                "subscribed",
+                Some(&run_id),
+                json!({ "status": run.status.as_str(), "after_seq": seq }),
+            );
+            if outbox.send(ack).await.is_err() {
+                return None;
+            }
+            let follow = tokio::spawn(forward(
+                shared.clone(),
+                run_id.clone(),
+                seq,
+                run.status,
+                outbox.clone(),
+            ));
+            follows.insert(run_id, follow);
+            None
+        }
+        ClientMessage::Unsubscribe { run_id, .. } => {
+            if let Some(follow) = follows.remove(&run_id) {
+                follow.abort();
+            }
+            Some(Envelope::reply("unsubscribed", Some(&run_id), json!({})))
+        }
+        ClientMessage::Feedback { run_id, data, .. } => {
+            Some(match shared.workers.answer(&run_id, data).await {
+                Ok(()) => Envelope::reply("feedback.accepted", Some(&run_id), json!({})),
+                Err(error) => refused(&run_id, error.into()),
+            })
+        }
+        ClientMessage::Cancel { run_id, .. } => Some(match shared.workers.cancel(&run_id).await {
+            Ok(outcome) => Envelope::reply(
+                "cancel.accepted",
+                Some(&run_id),
+                json!({ "stopping": outcome == crate::worker::Cancelled::Requested }),
+            ),
+            Err(error) => refused(&run_id, error.into()),
+        }),
+    }
+}
+
+/// Sends a run's events after `after_seq`: the stored ones, then live ones, each once and
+/// in order. A run that has ended needs only the stored ones.
+async fn forward(
+    shared: Shared,
+    run_id: String,
+    after_seq: u64,
+    status: RunStatus,
+    outbox: mpsc::Sender<Envelope>,
+) {
+    let database = &shared.workers.app().database;
+    let thread = ThreadId::new(&run_id);
+    let ended = matches!(
+        status,
+        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+    );
+    // Subscribed before reading the store, so nothing falls between the two.
+    let mut live = (!ended).then(|| {
+        shared
+            .workers
+            .app()
+            .pipeline
+            .graph()
+            .subscribe(&thread, after_seq + 1)
+    });
+    let mut last = after_seq;
+    match database.events_since(&run_id, last).await {
+        Ok(events) => {
+            for event in events {
+                last = event.seq;
+                let over = protocol::ends_run(&event);
+                if outbox.send(protocol::event_envelope(&event)).await.is_err() || over {
+                    return;
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, run = run_id, "cannot replay events");
+            let _ = outbox
+                .send(Envelope::error(
+                    Some(&run_id),
+                    "internal",
+                    "the run's past events cannot be read now",
+                ))
+                .await;
+        }
+    }
+    let Some(live) = live.as_mut() else {
+        return;
+    };
+    while let Some(event) = live.next().await {
+        if event.seq <= last {
+            continue;
+        }
+        if event.seq > last + 1 {
+            // Fell behind the live channel's memory: the rest is in the store.
+            if let Ok(missed) = database.events_since(&run_id, last).await {
+                for old in missed.into_iter().take_while(|e| e.seq < event.seq) {
+                    if outbox.send(protocol::event_envelope(&old)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        last = event.seq;
+        if outbox.send(protocol::event_envelope(&event)).await.is_err()
+            || protocol::ends_run(&event)
+        {
+            return;
+        }
+    }
+}
