@@ -13,18 +13,20 @@ use crate::metrics::Metrics;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunRequest, RunState};
 use crate::store::{ClaimedRun, NewRun, RunStatus, StoreError, StoredRun};
 use montage_graph::{
-    EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
+    Event, EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How long a worker waits for a run's last events to reach the database before it records
 /// the run's new status.
 const EVENT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+/// How long a request waits for a worker to record that its run stopped to ask.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Why a request about a run cannot be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,42 @@ pub enum Cancelled {
     Requested,
 }
 
+/// Each run's stored events, for live listeners: an event is sent here only once it is in
+/// the database, so what a client has seen survives any crash with the same seq.
+#[derive(Default)]
+struct Broadcasts {
+    runs: Mutex<HashMap<String, broadcast::Sender<Event>>>,
+}
+
+/// Events a slow listener may fall behind by before it catches up from the database.
+const BROADCAST_CAPACITY: usize = 256;
+
+impl Broadcasts {
+    fn subscribe(&self, run: &str) -> broadcast::Receiver<Event> {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.entry(run.to_owned())
+            .or_insert_with(|| broadcast::channel(BROADCAST_CAPACITY).0)
+            .subscribe()
+    }
+
+    fn send(&self, event: &Event) {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = runs.get(event.thread.as_str()) {
+            let _ = sender.send(event.clone());
+        }
+    }
+
+    /// The run has ended: its listeners get what was sent, then the end of the stream.
+    fn close(&self, run: &str) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(run);
+    }
+}
+
 struct Shared {
+    broadcasts: Broadcasts,
     app: App,
     metrics: Arc<Metrics>,
     slots: usize,
@@ -84,6 +121,7 @@ impl Workers {
         let slots = app.config.server.runs_at_once.max(1);
         let workers = Workers {
             shared: Arc::new(Shared {
+                broadcasts: Broadcasts::default(),
                 app,
                 metrics,
                 slots,
@@ -144,7 +182,7 @@ impl Workers {
     /// Answers the question a waiting run asked. An answer that does not answer it is
     /// refused and nothing changes; a good one queues the run to go on.
     pub async fn answer(&self, id: &str, answer: serde_json::Value) -> Result<(), WorkerError> {
-        let run = self.run(id).await?;
+        let run = self.settled(id).await?;
         if run.status != RunStatus::Waiting {
             return Err(WorkerError::Conflict(format!(
                 "the run is {}, not waiting for an answer",
@@ -174,7 +212,7 @@ impl Workers {
     /// Cancels a queued, waiting or executing run.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, WorkerError> {
         let database = &self.shared.app.database;
-        let run = self.run(id).await?;
+        let run = self.settled(id).await?;
         match run.status {
             RunStatus::Queued | RunStatus::Waiting => {
                 if !database
@@ -185,8 +223,9 @@ impl Workers {
                     return Box::pin(self.cancel(id)).await;
                 }
                 let thread = ThreadId::new(id);
-                self.publish(&thread, EventKind::RunCancelled).await?;
+                announce(&self.shared, &thread, EventKind::RunCancelled).await?;
                 self.shared.app.pipeline.graph().event_hub().forget(&thread);
+                self.shared.broadcasts.close(id);
                 Ok(Cancelled::Now)
             }
             RunStatus::Running => {
@@ -198,20 +237,6 @@ impl Workers {
                 status.as_str()
             ))),
         }
-    }
-
-    /// Publishes an event the graph did not emit (a cancel before the run started), after
-    /// the run's stored events, and keeps it.
-    async fn publish(&self, thread: &ThreadId, kind: EventKind) -> Result<(), StoreError> {
-        let database = &self.shared.app.database;
-        let hub = self.shared.app.pipeline.graph().event_hub();
-        hub.advance_to(thread, database.last_event_seq(thread.as_str()).await?);
-        let mut stream = hub.subscribe(thread, hub.last_seq(thread) + 1);
-        hub.publish(thread, kind);
-        if let Some(event) = stream.next().await {
-            database.append_event(&event).await?;
-        }
-        Ok(())
     }
 
     /// Makes a new version of a finished (or waiting, failed, cancelled) run: its latest
@@ -254,10 +279,56 @@ impl Workers {
         .await
     }
 
+    /// Live events of run `id`, each sent once it is stored. Subscribe before reading the
+    /// stored events, then skip what was already read. The stream ends when the run does.
+    pub fn listen(&self, id: &str) -> broadcast::Receiver<Event> {
+        self.shared.broadcasts.subscribe(id)
+    }
+
+    /// Waits (briefly) while a worker is still recording where a run stopped: a client may
+    /// act on a question the moment it is announced, before the run is marked waiting.
+    async fn settled(&self, id: &str) -> Result<StoredRun, WorkerError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        loop {
+            let run = self.run(id).await?;
+            let interrupted = || async {
+                self.shared
+                    .app
+                    .pipeline
+                    .graph()
+                    .state(&ThreadId::new(id))
+                    .await
+                    .is_ok_and(|t| t.status == ThreadStatus::Interrupted)
+            };
+            if run.status != RunStatus::Running
+                || tokio::time::Instant::now() >= deadline
+                || !interrupted().await
+            {
+                return Ok(run);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs executing now.
     pub fn active(&self) -> usize {
         self.shared.active.load(Ordering::SeqCst)
     }
+}
+
+/// Publishes an event the graph did not emit (a cancel outside a running graph), after the
+/// run's stored events, and keeps it.
+async fn announce(shared: &Shared, thread: &ThreadId, kind: EventKind) -> Result<(), StoreError> {
+    let database = &shared.app.database;
+    let hub = shared.app.pipeline.graph().event_hub();
+    hub.advance_to(thread, database.last_event_seq(thread.as_str()).await?);
+    let mut stream = hub.subscribe(thread, hub.last_seq(thread) + 1);
+    hub.publish(thread, kind);
+    if let Some(event) = stream.next().await {
+        database.append_event(&event).await?;
+        shared.broadcasts.send(&event);
+    }
+    Ok(())
 }
 
 /// The cancel token of run `id`, made on first use so a cancel that comes before the
@@ -323,8 +394,11 @@ fn keep_events(
     let run = thread.to_string();
     let keeper = tokio::spawn(async move {
         while let Some(event) = events.next().await {
-            if let Err(error) = shared.app.database.append_event(&event).await {
-                tracing::warn!(%error, run, seq = event.seq, "could not keep an event");
+            match shared.app.database.append_event(&event).await {
+                Ok(()) => shared.broadcasts.send(&event),
+                Err(error) => {
+                    tracing::warn!(%error, run, seq = event.seq, "could not keep an event")
+                }
             }
             match &event.kind {
                 EventKind::NodeFinished {
@@ -375,6 +449,27 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
             scene: None,
             round: None,
         })),
+        "final.ready" => {
+            let outputs = payload.get("outputs");
+            let field = |key: &str| outputs.and_then(|o| o.get(key));
+            let videos = field("videos").and_then(serde_json::Value::as_array);
+            for video in videos.into_iter().flatten() {
+                rows.extend(object(video.get("object")).map(|object| AssetRow {
+                    object,
+                    kind: "video".into(),
+                    scene: None,
+                    round: None,
+                }));
+            }
+            for captions in ["srt", "vtt"] {
+                rows.extend(object(field(captions)).map(|object| AssetRow {
+                    object,
+                    kind: "captions".into(),
+                    scene: None,
+                    round: None,
+                }));
+            }
+        }
         "critic.report" => {
             rows.extend(object(payload.get("contact_sheet")).map(|object| AssetRow {
                 object,
@@ -459,6 +554,15 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     };
     flush_events(shared, &thread, kept, status).await;
     keeper.abort();
+    // A cancel that came as the run stopped to ask still cancels it.
+    let status = if status == RunStatus::Waiting && token(shared, &id).is_cancelled() {
+        if let Err(error) = announce(shared, &thread, EventKind::RunCancelled).await {
+            tracing::warn!(%error, run = id, "could not announce the cancel");
+        }
+        RunStatus::Cancelled
+    } else {
+        status
+    };
     if let Some(error) = &error {
         tracing::error!(run = id, error, "the run failed");
     }
@@ -470,6 +574,7 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
     ) {
         graph.event_hub().forget(&thread);
+        shared.broadcasts.close(&id);
     }
 }
 

@@ -173,9 +173,8 @@ impl<S: State> CompiledGraph<S> {
             }
         }
 
-        let several = tasks.len() > 1;
         let mut done: HashMap<String, Command<S::Update>> = HashMap::new();
-        if several && let (Some(store), Some(after)) = (&self.checkpointer, cursor.checkpoint) {
+        if let (Some(store), Some(after)) = (&self.checkpointer, cursor.checkpoint) {
             for write in store.pending_writes(&cursor.thread, after).await? {
                 done.insert(write.task, serde_json::from_slice(&write.output)?);
             }
@@ -186,8 +185,8 @@ impl<S: State> CompiledGraph<S> {
             step: cursor.step + 1,
             hub: Arc::clone(&self.hub),
             cancel: config.cancel.clone(),
-            pending: match (several, &self.checkpointer, cursor.checkpoint) {
-                (true, Some(store), Some(after)) => Some((Arc::clone(store), after)),
+            pending: match (&self.checkpointer, cursor.checkpoint) {
+                (Some(store), Some(after)) => Some((Arc::clone(store), after)),
                 _ => None,
             },
         });
@@ -466,14 +465,9 @@ async fn run_task<S: State>(task: Task<S>, env: Arc<TaskEnv<S>>) -> TaskResult<S
         };
         match result {
             Ok(command) => {
-                env.hub.publish(
-                    &env.thread,
-                    EventKind::NodeFinished {
-                        node: task.node.to_string(),
-                        item: task.item,
-                        duration_ms: started.elapsed().as_millis() as u64,
-                    },
-                );
+                let duration_ms = started.elapsed().as_millis() as u64;
+                // Kept before it is announced: whoever sees a task finish can rely on it
+                // never running again, whatever happens to this process next.
                 if let Some((store, after)) = &env.pending {
                     let write = PendingWrite {
                         task: task.key(),
@@ -485,6 +479,14 @@ async fn run_task<S: State>(task: Task<S>, env: Arc<TaskEnv<S>>) -> TaskResult<S
                         tracing::warn!(%error, task = %write.task, "could not keep a finished task");
                     }
                 }
+                env.hub.publish(
+                    &env.thread,
+                    EventKind::NodeFinished {
+                        node: task.node.to_string(),
+                        item: task.item,
+                        duration_ms,
+                    },
+                );
                 return Ok(command);
             }
             Err(error) if task.retry.should_retry(attempt, &error) => {

@@ -200,6 +200,25 @@ pub struct CostView {
     pub calls: usize,
     /// Of which served from the generation cache.
     pub cached: usize,
+    /// Every call.
+    pub ledger: Vec<LedgerEntry>,
+}
+
+/// One model call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntry {
+    /// The node that called.
+    pub node: String,
+    /// The scene, for per-scene calls.
+    pub scene: Option<usize>,
+    /// What was asked: image, speech, music, vision, text.
+    pub capability: String,
+    /// The model, as provider/model.
+    pub model: String,
+    /// In US dollars.
+    pub usd: f64,
+    /// Served from the generation cache.
+    pub cached: bool,
 }
 
 /// A run in full.
@@ -244,6 +263,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
             usd: 0.0,
             calls: 0,
             cached: 0,
+            ledger: Vec::new(),
         },
         notices: Vec::new(),
     };
@@ -251,7 +271,18 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         return view;
     };
     let state = &thread.state;
-    if run.status == RunStatus::Waiting {
+    // The graph knows a moment before the worker has recorded it.
+    if run.status == RunStatus::Running {
+        let caught_up = match thread.status {
+            montage_graph::RunStatus::Completed => Some(RunStatus::Completed),
+            montage_graph::RunStatus::Interrupted => Some(RunStatus::Waiting),
+            _ => None,
+        };
+        if let Some(status) = caught_up {
+            view.summary.status = status.as_str().to_owned();
+        }
+    }
+    if view.summary.status == RunStatus::Waiting.as_str() {
         view.question = thread.interrupt.as_ref().map(|i| i.question.clone());
     }
     view.intent = state
@@ -310,6 +341,18 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         usd: state.cost.iter().map(|c| c.usd).sum(),
         calls: state.cost.len(),
         cached: state.cost.iter().filter(|c| c.cached).count(),
+        ledger: state
+            .cost
+            .iter()
+            .map(|c| LedgerEntry {
+                node: c.node.clone(),
+                scene: c.scene,
+                capability: c.capability.clone(),
+                model: c.model.to_string(),
+                usd: c.usd,
+                cached: c.cached,
+            })
+            .collect(),
     };
     view.notices = state.notices.clone();
     view

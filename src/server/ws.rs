@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use montage_graph::ThreadId;
 use serde_json::json;
 use std::collections::HashMap;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -153,20 +153,12 @@ async fn forward(
     outbox: mpsc::Sender<Envelope>,
 ) {
     let database = &shared.workers.app().database;
-    let thread = ThreadId::new(&run_id);
     let ended = matches!(
         status,
         RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
     );
     // Subscribed before reading the store, so nothing falls between the two.
-    let mut live = (!ended).then(|| {
-        shared
-            .workers
-            .app()
-            .pipeline
-            .graph()
-            .subscribe(&thread, after_seq + 1)
-    });
+    let mut live = (!ended).then(|| shared.workers.listen(&run_id));
     let mut last = after_seq;
     match database.events_since(&run_id, last).await {
         Ok(events) => {
@@ -187,30 +179,32 @@ async fn forward(
                     "the run's past events cannot be read now",
                 ))
                 .await;
+            return;
         }
     }
     let Some(live) = live.as_mut() else {
         return;
     };
-    while let Some(event) = live.next().await {
-        if event.seq <= last {
-            continue;
-        }
-        if event.seq > last + 1 {
-            // Fell behind the live channel's memory: the rest is in the store.
-            if let Ok(missed) = database.events_since(&run_id, last).await {
-                for old in missed.into_iter().take_while(|e| e.seq < event.seq) {
-                    if outbox.send(protocol::event_envelope(&old)).await.is_err() {
-                        return;
-                    }
+    loop {
+        let fresh = match live.recv().await {
+            Ok(event) if event.seq <= last => continue,
+            Ok(event) if event.seq == last + 1 => vec![event],
+            // Behind the live channel (or it skipped ahead): the store has everything.
+            Ok(_) | Err(RecvError::Lagged(_)) => match database.events_since(&run_id, last).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(%error, run = run_id, "cannot catch up on events");
+                    return;
                 }
+            },
+            Err(RecvError::Closed) => return,
+        };
+        for event in fresh {
+            last = event.seq;
+            let over = protocol::ends_run(&event);
+            if outbox.send(protocol::event_envelope(&event)).await.is_err() || over {
+                return;
             }
-        }
-        last = event.seq;
-        if outbox.send(protocol::event_envelope(&event)).await.is_err()
-            || protocol::ends_run(&event)
-        {
-            return;
         }
     }
 }

@@ -1,0 +1,940 @@
+//! `montage serve` as a real process on a free port, on SQLite and on a real Postgres,
+//! driven over HTTP (reqwest) and the WebSocket (tokio-tungstenite): whole runs from upload
+//! to a downloaded MP4 checked with ffprobe, feedback, replay after reconnecting, a server
+//! killed with SIGKILL and started again, the queue and cancellation, revisions, and every
+//! kind of bad input.
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a run may take in a debug build on a busy two-core machine.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Where a server keeps its data.
+#[derive(Clone)]
+enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// A fresh database on the test Postgres that `scripts/test` starts.
+    async fn postgres() -> Backend {
+        let admin = std::env::var("MONTAGE_TEST_POSTGRES_URL").expect(
+            "MONTAGE_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts Postgres",
+        );
+        let name = format!("montage_serve_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        Backend::Postgres(format!("{base}/{name}"))
+    }
+}
+
+/// A running `montage serve`, killed (SIGKILL) when dropped; it also stops by itself when
+/// this test process goes away, because its standard input closes.
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+    ws: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(data: &Path, backend: &Backend, settings: &[(&str, &str)]) -> Server {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+        command
+            .args(["serve", "--addr", "127.0.0.1:0", "--exit-with-stdin"])
+            .current_dir(data)
+            .env("MONTAGE_STORAGE__DATA_DIR", data.join("data"))
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Backend::Postgres(url) = backend {
+            command.env("DATABASE_URL", url);
+        }
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("montage serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the server says where it listens within a minute")
+            .unwrap()
+            .expect("the server printed its address");
+        let addr = line
+            .strip_prefix("montage listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            ws: format!("ws://{addr}/api/ws"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// SIGKILL: no chance to save anything.
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        let response = self
+            .http
+            .post(self.url("/api/uploads"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn download(&self, url: &str) -> Vec<u8> {
+        let response = self.http.get(self.url(url)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    async fn socket(&self) -> Socket {
+        let (socket, _) = tokio_tungstenite::connect_async(&self.ws).await.unwrap();
+        Socket(socket)
+    }
+
+    /// Creates a run and returns its id.
+    async fn create(&self, body: Value) -> String {
+        let (status, run) = self.post("/api/runs", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        run["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the run's status is one of `wanted`.
+    async fn wait_status(&self, id: &str, wanted: &[&str]) -> Value {
+        let deadline = tokio::time::Instant::now() + RUN_LIMIT;
+        loop {
+            let (status, run) = self.get(&format!("/api/runs/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+            if wanted.contains(&run["status"].as_str().unwrap_or("")) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {id} still {} after {RUN_LIMIT:?}",
+                run["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client.
+struct Socket(WsStream);
+
+impl Socket {
+    async fn send(&mut self, message: Value) {
+        self.0
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON message from the server.
+    async fn next(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(RUN_LIMIT, self.0.next())
+                .await
+                .expect("the server keeps talking")
+                .expect("the connection is open")
+                .unwrap();
+            match frame {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Subscribes to `run` after `seq` and checks the acknowledgement.
+    async fn subscribe(&mut self, run: &str, seq: u64) {
+        self.send(json!({ "v": 1, "type": "subscribe", "run_id": run, "seq": seq }))
+            .await;
+        let ack = self.next().await;
+        assert_eq!(
+            (ack["type"].as_str(), ack["run_id"].as_str()),
+            (Some("subscribed"), Some(run))
+        );
+    }
+
+    /// Collects messages until one of type `last` (included).
+    async fn until(&mut self, last: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let message = self.next().await;
+            let done = message["type"] == last;
+            seen.push(message);
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+/// The seqs of run events, checked to follow each other from `after + 1`.
+fn contiguous(events: &[Value], after: u64) -> u64 {
+    let mut expected = after + 1;
+    for event in events {
+        assert_eq!(event["v"], 1);
+        assert_eq!(event["seq"].as_u64(), Some(expected), "{event}");
+        expected += 1;
+    }
+    expected - 1
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["type"].as_str()).collect()
+}
+
+/// Music with known beats, as WAV bytes.
+fn song(dir: &Path) -> Vec<u8> {
+    let path = dir.join("song.wav");
+    montage_audio::synth::render(&montage_audio::synth::TrackSpec::steady(104.0, 16.0))
+        .write_wav(&path)
+        .unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// A PNG of one colour.
+fn picture(rgb: [u8; 3]) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// ffprobe's view of a video: (codec, width, height, seconds).
+fn probe(bytes: &[u8], dir: &Path) -> (String, u64, u64, f64) {
+    let path: PathBuf = dir.join(format!("probe-{}.mp4", uuid::Uuid::new_v4()));
+    std::fs::write(&path, bytes).unwrap();
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "stream=codec_name,width,height:format=duration",
+            "-of",
+            "json",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(output.status.success(), "ffprobe reads the video");
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stream = &info["streams"][0];
+    (
+        stream["codec_name"].as_str().unwrap().to_owned(),
+        stream["width"].as_u64().unwrap(),
+        stream["height"].as_u64().unwrap(),
+        info["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    )
+}
+
+/// Generates `sqlite` and `postgres` tests running `$scenario` on each database.
+macro_rules! on_both_databases {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$scenario(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$scenario(super::Backend::postgres().await).await;
+            }
+        }
+    };
+}
+
+on_both_databases!(a_run_goes_from_upload_to_a_downloaded_video);
+on_both_databases!(feedback_is_answered_over_the_socket_and_survives_a_restart);
+on_both_databases!(a_killed_server_finishes_its_run_without_redoing_work);
+on_both_databases!(runs_queue_and_can_be_cancelled);
+on_both_databases!(bad_input_is_refused_and_changes_nothing);
+
+/// Upload music, start a run, watch it over the WebSocket, download the video (whole and
+/// by ranges) and every scene's picture; a second client replays from the middle.
+async fn a_run_goes_from_upload_to_a_downloaded_video(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &backend, &[]).await;
+    let (status, uploaded) = server.upload("my song.wav", song(dir.path())).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    assert_eq!(uploaded[0]["kind"], "audio");
+    assert_eq!(uploaded[0]["name"], "my song.wav");
+    let audio = uploaded[0]["id"].as_str().unwrap().to_owned();
+
+    let mut socket = server.socket().await;
+    let id = server
+        .create(json!({
+            "prompt": "an upbeat neon city video",
+            "audio": audio,
+            "duration": 8,
+            "formats": ["16:9", "9:16"],
+            "feedback": "accept",
+        }))
+        .await;
+    socket.subscribe(&id, 0).await;
+    let events = socket.until("run.completed").await;
+    let last = contiguous(&events, 0);
+    let kinds = types(&events);
+    assert_eq!(kinds.first(), Some(&"run.started"));
+    for node in [
+        "intent", "analyze", "plan", "prompts", "assets", "critic", "compose",
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["type"] == "node.finished" && e["data"]["node"] == node),
+            "{node} finished"
+        );
+    }
+    assert!(kinds.contains(&"progress"));
+    assert!(kinds.contains(&"critic.report"));
+    let preview = kinds.iter().position(|k| *k == "preview.ready").unwrap();
+    let ready = kinds.iter().position(|k| *k == "video.ready").unwrap();
+    assert!(preview < ready, "the preview comes before the final video");
+    assert!(events.iter().all(|e| e["run_id"] == id.as_str()));
+
+    let (status, run) = server.get(&format!("/api/runs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["status"], "completed");
+    let scenes = run["plan"]["scenes"].as_array().unwrap();
+    assert!(scenes.len() >= 3, "{run}");
+    let announced: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "asset.ready")
+        .collect();
+    assert!(announced.len() >= scenes.len());
+    for scene in scenes {
+        let thumbnail = scene["thumbnail"]["url"].as_str().unwrap();
+        let bytes = server.download(thumbnail).await;
+        assert!(
+            image::load_from_memory(&bytes).is_ok(),
+            "scene pictures download"
+        );
+    }
+    assert_eq!(run["cost"]["calls"].as_u64().map(|c| c > 0), Some(true));
+    let video = run["outputs"]["videos"][0]["asset"]["url"]
+        .as_str()
+        .unwrap();
+    let bytes = server.download(video).await;
+    let (codec, width, height, seconds) = probe(&bytes, dir.path());
+    assert_eq!((codec.as_str(), width, height), ("h264", 1920, 1080));
+    assert!((seconds - 8.0).abs() < 0.6, "{seconds} s");
+
+    // Range requests serve exactly the bytes asked for, so players can seek.
+    let partial = server
+        .http
+        .get(server.url(video))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        partial.headers()["content-range"],
+        format!("bytes 1000-1999/{}", bytes.len()).as_str()
+    );
+    assert_eq!(partial.bytes().await.unwrap(), bytes[1000..2000]);
+    let outside = server
+        .http
+        .get(server.url(video))
+        .header("range", format!("bytes={}-", bytes.len() + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let captions = server
+        .download(run["outputs"]["vtt"]["url"].as_str().unwrap())
+        .await;
+    assert!(captions.starts_with(b"WEBVTT"));
+
+    // A client that reconnects with the last seq it saw gets exactly the rest.
+    let middle = last / 2;
+    let mut again = server.socket().await;
+    again.subscribe(&id, middle).await;
+    let replayed = again.until("run.completed").await;
+    contiguous(&replayed, middle);
+    assert_eq!(replayed, events[usize::try_from(middle).unwrap()..]);
+
+    let (_, listed) = server.get("/api/runs").await;
+    assert_eq!(listed[0]["id"], id.as_str());
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("montage_runs{status=\"completed\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("montage_node_duration_seconds_count{node=\"compose\"} 1"));
+    assert!(metrics.contains("montage_websocket_clients 2"));
+    let (status, openapi) = server.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/runs",
+        "/api/runs/{id}",
+        "/api/runs/{id}/feedback",
+        "/api/runs/{id}/cancel",
+        "/api/runs/{id}/revise",
+        "/api/uploads",
+        "/api/assets/{id}",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
+    }
+
+    // A revision with another format is a new version that reuses every picture (they are
+    // drawn to cover every format, and a square fits in what covers 16:9 and 9:16).
+    let (status, revised) = server
+        .post(
+            &format!("/api/runs/{id}/revise"),
+            &json!({ "formats": ["16:9", "9:16", "1:1"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revised}");
+    assert_eq!(
+        (revised["version"].as_u64(), revised["parent"].as_str()),
+        (Some(2), Some(id.as_str()))
+    );
+    let revised = server
+        .wait_status(revised["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(revised["status"], "completed");
+    let cost = &revised["cost"];
+    let images = scenes.iter().filter(|s| s["source"] == "generated").count() as u64;
+    assert!(
+        cost["cached"].as_u64().unwrap() >= images,
+        "pictures come from the cache: {cost}"
+    );
+    let square = server
+        .download(
+            revised["outputs"]["videos"][2]["asset"]["url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    let (_, width, height, _) = probe(&square, dir.path());
+    assert_eq!((width, height), (1080, 1080));
+    // The first version is still there.
+    assert_eq!(server.download(video).await, bytes);
+}
+
+/// A run with a dark upload among bright scenes asks about it; bad answers and garbage
+/// frames are refused on the socket, which stays open; the question survives a SIGKILL,
+/// and an answer over REST finishes the run with seqs that go on where they stopped.
+async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &backend, &[]).await;
+    let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let id = server
+        .create(json!({
+            "prompt": "a bright sunny beach video",
+            "duration": 8,
+            "formats": ["16:9"],
+            "images": [uploaded[0]["id"]],
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    let events = socket.until("feedback.needed").await;
+    let asked = contiguous(&events, 0);
+    let question = &events.last().unwrap()["data"];
+    assert!(
+        !question["issues"].as_array().unwrap().is_empty(),
+        "{question}"
+    );
+    assert_eq!(
+        question["choices"],
+        json!(["accept", "regenerate", "edit", "skip"])
+    );
+    assert!(question["text"].as_str().unwrap().contains("scene"));
+    let run = server.wait_status(&id, &["waiting"]).await;
+    assert_eq!(run["question"], *question);
+
+    // Refusals, each answered with an error while the connection stays up.
+    socket
+        .send(json!({ "type": "feedback", "run_id": id, "data": { "action": "regenerate", "scenes": [99] } }))
+        .await;
+    let refused = socket.next().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["data"]["code"].as_str()),
+        (Some("error"), Some("invalid_request"))
+    );
+    socket.0.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(socket.next().await["data"]["code"], "bad_message");
+    socket
+        .0
+        .send(Message::binary(vec![0_u8, 159, 146, 150]))
+        .await
+        .unwrap();
+    assert_eq!(socket.next().await["data"]["code"], "bad_frame");
+    socket
+        .send(json!({ "v": 9, "type": "cancel", "run_id": id }))
+        .await;
+    assert_eq!(socket.next().await["data"]["code"], "unsupported_version");
+    socket
+        .send(json!({ "type": "subscribe", "run_id": "no-such-run" }))
+        .await;
+    assert_eq!(socket.next().await["data"]["code"], "not_found");
+    assert_eq!(
+        server.wait_status(&id, &["waiting"]).await["status"],
+        "waiting"
+    );
+
+    server.kill().await;
+    let server = Server::start(dir.path(), &backend, &[]).await;
+    let run = server.wait_status(&id, &["waiting"]).await;
+    assert_eq!(
+        run["question"], *question,
+        "the question survives the restart"
+    );
+    let (status, answered) = server
+        .post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "skip" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answered}");
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, asked).await;
+    let rest = socket.until("run.completed").await;
+    contiguous(&rest, asked);
+    assert_eq!(rest[0]["type"], "run.resumed");
+    let run = server.wait_status(&id, &["completed"]).await;
+    assert!(run["outputs"]["videos"][0]["asset"]["url"].is_string());
+    let (status, late) = server
+        .post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "accept" }),
+        )
+        .await;
+    assert_eq!(
+        (status, late["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+}
+
+/// SIGKILL in the middle of the pictures; started again, the server finishes the run from
+/// its last checkpoint: no task that announced it finished runs again, and every picture
+/// is made once.
+async fn a_killed_server_finishes_its_run_without_redoing_work(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &backend,
+        &[("MONTAGE_PIPELINE__CONCURRENCY", "1")],
+    )
+    .await;
+    let id = server
+        .create(json!({
+            "prompt": "a 20 second upbeat neon city video",
+            "formats": ["16:9", "1:1"],
+            "max_iterations": 0,
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    let mut before = Vec::new();
+    loop {
+        let event = socket.next().await;
+        let first_picture = event["type"] == "node.finished" && event["data"]["node"] == "assets";
+        before.push(event);
+        if first_picture {
+            break;
+        }
+    }
+    server.kill().await;
+    let finished_before: Vec<(String, Option<u64>)> = before
+        .iter()
+        .filter(|e| e["type"] == "node.finished")
+        .map(|e| {
+            (
+                e["data"]["node"].as_str().unwrap().to_owned(),
+                e["data"]["scene"].as_u64(),
+            )
+        })
+        .collect();
+
+    let server = Server::start(
+        dir.path(),
+        &backend,
+        &[("MONTAGE_PIPELINE__CONCURRENCY", "1")],
+    )
+    .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    let all = socket.until("run.completed").await;
+    contiguous(&all, 0);
+    assert_eq!(
+        types(&all).iter().filter(|t| **t == "run.resumed").count(),
+        1,
+        "resumed once"
+    );
+    let mut finished: BTreeMap<(String, Option<u64>), usize> = BTreeMap::new();
+    for event in all.iter().filter(|e| e["type"] == "node.finished") {
+        let key = (
+            event["data"]["node"].as_str().unwrap().to_owned(),
+            event["data"]["scene"].as_u64(),
+        );
+        *finished.entry(key).or_default() += 1;
+    }
+    for (task, count) in &finished {
+        assert_eq!(*count, 1, "{task:?} finished {count} times");
+    }
+    for task in &finished_before {
+        assert!(finished.contains_key(task));
+    }
+    assert!(
+        !finished_before.iter().any(|(n, _)| n == "compose"),
+        "killed mid-run"
+    );
+    let run = server.wait_status(&id, &["completed"]).await;
+    let scenes = run["plan"]["scenes"].as_array().unwrap().len() as u64;
+    let pictures: Vec<&Value> = run["cost"]["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["capability"] == "image")
+        .collect();
+    let mut per_scene: BTreeMap<u64, usize> = BTreeMap::new();
+    for entry in &pictures {
+        *per_scene
+            .entry(entry["scene"].as_u64().unwrap())
+            .or_default() += 1;
+    }
+    assert_eq!(per_scene.len() as u64, scenes);
+    assert!(
+        per_scene.values().all(|n| *n == 1),
+        "one picture per scene: {per_scene:?}"
+    );
+    for (node, scene) in &finished_before {
+        if node == "assets" {
+            let entry = pictures
+                .iter()
+                .find(|e| e["scene"].as_u64() == *scene)
+                .unwrap();
+            assert_eq!(
+                entry["cached"], false,
+                "kept from before the kill, not made again"
+            );
+        }
+    }
+    // Only a picture made in the instant between its model call and the kill can come back
+    // from the generation cache: made once, still.
+    assert!(
+        run["cost"]["cached"].as_u64().unwrap() <= 1,
+        "{}",
+        run["cost"]
+    );
+    assert_eq!(run["outputs"]["videos"].as_array().unwrap().len(), 2);
+}
+
+/// One run at a time: the others wait in order; a queued and a running run are cancelled.
+async fn runs_queue_and_can_be_cancelled(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &backend,
+        &[("MONTAGE_SERVER__RUNS_AT_ONCE", "1")],
+    )
+    .await;
+    let body = |prompt: &str| json!({ "prompt": prompt, "duration": 8, "formats": ["16:9"], "feedback": "accept" });
+    let first = server.create(body("a calm forest video")).await;
+    let second = server.create(body("a calm ocean video")).await;
+    let third = server.create(body("a calm desert video")).await;
+    server.wait_status(&first, &["running"]).await;
+    for waiting in [&second, &third] {
+        let (_, queued) = server.get(&format!("/api/runs/{waiting}")).await;
+        assert_eq!(queued["status"], "queued");
+    }
+    let (_, listed) = server.get("/api/runs").await;
+    let running = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "running")
+        .count();
+    assert_eq!(running, 1, "one run at a time: {listed}");
+
+    let (status, cancelled) = server
+        .post(&format!("/api/runs/{third}/cancel"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (status, _) = server
+        .post(&format!("/api/runs/{third}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "cancelled once");
+    let mut socket = server.socket().await;
+    socket.subscribe(&first, 0).await;
+    let (status, _) = server
+        .post(&format!("/api/runs/{first}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let events = socket.until("run.cancelled").await;
+    assert!(!types(&events).contains(&"run.completed"));
+    assert_eq!(
+        server.wait_status(&first, &["cancelled"]).await["status"],
+        "cancelled"
+    );
+    let done = server.wait_status(&second, &["completed", "failed"]).await;
+    assert_eq!(done["status"], "completed");
+    let mut socket = server.socket().await;
+    socket.subscribe(&second, 0).await;
+    let second_events = socket.until("run.completed").await;
+    assert_eq!(second_events[0]["type"], "run.started");
+    contiguous(&second_events, 0);
+    let mut socket = server.socket().await;
+    socket.subscribe(&third, 0).await;
+    assert_eq!(
+        types(&socket.until("run.cancelled").await),
+        ["run.cancelled"]
+    );
+}
+
+/// Malformed and wrong requests get a 4xx with {code, message}; nothing is stored.
+async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &backend,
+        &[("MONTAGE_SERVER__MAX_UPLOAD_MB", "1")],
+    )
+    .await;
+    let bad: Vec<(StatusCode, Value)> = vec![
+        server.post_raw("/api/runs", "{\"prompt\": ").await,
+        server.post_raw("/api/runs", "{\"prompt\": 3}").await,
+        server
+            .post_raw("/api/runs", "{\"prompt\": \"a\", \"colour\": \"red\"}")
+            .await,
+        server.post("/api/runs", &json!({ "prompt": "   " })).await,
+        server
+            .post(
+                "/api/runs",
+                &json!({ "prompt": "a video", "duration": 7200 }),
+            )
+            .await,
+        server
+            .post(
+                "/api/runs",
+                &json!({ "prompt": "a video", "formats": ["4:5"] }),
+            )
+            .await,
+        server
+            .post(
+                "/api/runs",
+                &json!({ "prompt": "a video", "audio": "no-such-upload" }),
+            )
+            .await,
+        server
+            .post(
+                "/api/runs",
+                &json!({ "prompt": "a video", "max_iterations": 99 }),
+            )
+            .await,
+        server.get("/api/runs/no-such-run").await,
+        server
+            .post(
+                "/api/runs/no-such-run/feedback",
+                &json!({ "action": "accept" }),
+            )
+            .await,
+        server
+            .post("/api/runs/no-such-run/cancel", &json!({}))
+            .await,
+        server
+            .post(
+                "/api/runs/no-such-run/revise",
+                &json!({ "instruction": "darker" }),
+            )
+            .await,
+        server.get("/api/assets/not-a-checksum").await,
+        server
+            .get(&format!("/api/assets/{}", "ab".repeat(32)))
+            .await,
+        server.get("/api/runs?limit=lots").await,
+        server.get("/api/nothing-here").await,
+        server
+            .upload("notes.txt", b"just some text, not media".to_vec())
+            .await,
+        server.upload("empty.wav", Vec::new()).await,
+        server
+            .upload("broken.png", picture([200, 10, 10])[..60].to_vec())
+            .await,
+        server.upload("huge.wav", vec![0_u8; 2 << 20]).await,
+    ];
+    let expected = [
+        (400, "malformed_json"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (422, "invalid_request"),
+        (404, "not_found"),
+        (404, "not_found"),
+        (404, "not_found"),
+        (404, "not_found"),
+        (404, "not_found"),
+        (404, "not_found"),
+        (400, "bad_request"),
+        (404, "not_found"),
+        (415, "unsupported_media_type"),
+        (415, "unsupported_media_type"),
+        (415, "unsupported_media_type"),
+        (413, "payload_too_large"),
+    ];
+    for (i, ((status, body), (code, name))) in bad.iter().zip(expected).enumerate() {
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (code, Some(name)),
+            "case {i}: {body}"
+        );
+        assert!(
+            !body["message"].as_str().unwrap_or("").is_empty(),
+            "case {i} says why"
+        );
+    }
+    let (status, wrong_method) = server.get("/api/uploads").await;
+    assert_eq!(
+        (status.as_u16(), wrong_method["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    // Nothing was stored: no run, no upload, no object.
+    let (_, runs) = server.get("/api/runs").await;
+    assert_eq!(runs, json!([]));
+    let objects = dir.path().join("data/objects");
+    let stored = walk(&objects);
+    assert!(stored.is_empty(), "{stored:?}");
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+
+    // A run that exists but is not waiting refuses an answer, and a well-formed answer
+    // that does not fit is refused too.
+    let id = server
+        .create(json!({ "prompt": "a calm lake video", "duration": 8, "formats": ["16:9"], "feedback": "accept" }))
+        .await;
+    let (status, body) = server
+        .post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "accept" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (status, body) = server
+        .post(&format!("/api/runs/{id}/revise"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+    );
+    server.wait_status(&id, &["completed"]).await;
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
