@@ -86,8 +86,11 @@ pub async fn make(
         config.pipeline.max_iterations = max;
         config.check()?;
     }
+    // The request is checked before the database is opened, so bad input leaves nothing.
+    let objects =
+        Objects::local(&config.storage.data_dir.join("objects")).map_err(OpenError::from)?;
+    let run_request = request::prepare(options.draft.clone(), &objects).await?;
     let app = App::open(config).await?;
-    let run_request = request::prepare(options.draft.clone(), &app.objects).await?;
     let state = app.new_state(run_request, app.config.clone());
     let (pipeline, database, objects) = (&app.pipeline, &app.database, &app.objects);
     let thread = ThreadId::random();
@@ -165,11 +168,11 @@ pub async fn make(
         }
     };
     let _ = watcher.await;
-    keep_lineage(&database, thread.as_str(), &finished).await?;
+    keep_lineage(database, thread.as_str(), &finished).await?;
     database
         .set_run_status(thread.as_str(), RunStatus::Completed, None)
         .await?;
-    let outputs = export(&finished, &objects, &options.out).await?;
+    let outputs = export(&finished, objects, &options.out).await?;
     let record = RunRecord::new(
         &finished,
         outputs,

@@ -85,7 +85,12 @@ impl Server {
             child,
             base: format!("http://{addr}"),
             ws: format!("ws://{addr}/api/ws"),
-            http: reqwest::Client::new(),
+            // A fresh connection per request: the server closes one whose upload it refused
+            // half-way, and a reused one would fail the next request.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
         }
     }
 

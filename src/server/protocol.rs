@@ -106,7 +106,13 @@ pub fn event_envelope(event: &Event) -> Envelope {
             message,
         } => (
             "progress",
-            json!({ "node": node, "scene": item, "fraction": fraction, "message": message }),
+            json!({
+                "node": node,
+                "scene": item,
+                // Three decimals: the f32 carries noise past them.
+                "fraction": (f64::from(*fraction) * 1000.0).round() / 1000.0,
+                "message": message,
+            }),
         ),
         EventKind::Custom { name, payload, .. } => custom(name, payload),
         EventKind::Checkpoint { step, .. } => ("checkpoint", json!({ "step": step })),
