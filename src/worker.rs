@@ -411,11 +411,8 @@ fn keep_events(
                 }
                 _ => {}
             }
-            let terminal = event.kind.is_terminal();
-            kept.send_replace((event.seq, terminal));
-            if terminal {
-                break;
-            }
+            // Runs on past a question answered by policy; the worker stops it when done.
+            kept.send_replace((event.seq, event.kind.is_terminal()));
         }
     });
     (receiver, keeper)

@@ -598,6 +598,28 @@ async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Ba
         (status, late["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict"))
     );
+
+    // A run that accepts the critic's fixes by policy announces the question and goes on.
+    let id = server
+        .create(json!({
+            "prompt": "a bright sunny beach video",
+            "duration": 8,
+            "formats": ["16:9"],
+            "images": [uploaded[0]["id"]],
+            "feedback": "accept",
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    let events = socket.until("run.completed").await;
+    contiguous(&events, 0);
+    let kinds = types(&events);
+    let asked = kinds.iter().position(|k| *k == "feedback.needed").unwrap();
+    assert_eq!(kinds[asked + 1], "run.resumed");
+    assert_eq!(
+        server.wait_status(&id, &["completed"]).await["status"],
+        "completed"
+    );
 }
 
 /// SIGKILL in the middle of the pictures; started again, the server finishes the run from
