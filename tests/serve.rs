@@ -353,8 +353,12 @@ async fn a_run_goes_from_upload_to_a_downloaded_video(backend: Backend) {
             "feedback": "accept",
         }))
         .await;
+    // Two clients watch the run live; both see every event, in order.
+    let mut watcher = server.socket().await;
     socket.subscribe(&id, 0).await;
+    watcher.subscribe(&id, 0).await;
     let events = socket.until("run.completed").await;
+    assert_eq!(watcher.until("run.completed").await, events);
     let last = contiguous(&events, 0);
     let kinds = types(&events);
     assert_eq!(kinds.first(), Some(&"run.started"));
@@ -453,7 +457,7 @@ async fn a_run_goes_from_upload_to_a_downloaded_video(backend: Backend) {
         "{metrics}"
     );
     assert!(metrics.contains("montage_node_duration_seconds_count{node=\"compose\"} 1"));
-    assert!(metrics.contains("montage_websocket_clients 2"));
+    assert!(metrics.contains("montage_websocket_clients 3"), "{metrics}");
     let (status, openapi) = server.get("/api/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     for path in [
@@ -598,6 +602,27 @@ async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Ba
         (status, late["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict"))
     );
+
+    // A good answer over the socket: accepted, and the run goes on to its video.
+    let id = server
+        .create(json!({
+            "prompt": "a bright sunny beach video",
+            "duration": 8,
+            "formats": ["16:9"],
+            "images": [uploaded[0]["id"]],
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    socket.until("feedback.needed").await;
+    socket
+        .send(json!({ "v": 1, "type": "feedback", "run_id": id, "data": { "action": "accept" } }))
+        .await;
+    let rest = socket.until("run.completed").await;
+    let kinds = types(&rest);
+    assert!(kinds.contains(&"feedback.accepted"), "{kinds:?}");
+    assert!(kinds.contains(&"run.resumed"));
+    assert!(kinds.contains(&"video.ready"));
 
     // A run that accepts the critic's fixes by policy announces the question and goes on.
     let id = server

@@ -215,6 +215,8 @@ pub(crate) struct Save {
     pub(crate) interrupt: Option<Interrupt>,
     pub(crate) answer: Option<Value>,
     pub(crate) error: Option<String>,
+    /// `NodeFinished` events of tasks this checkpoint keeps, published once it is saved.
+    pub(crate) finished: Vec<EventKind>,
 }
 
 impl Save {
@@ -225,6 +227,7 @@ impl Save {
             interrupt: None,
             answer: None,
             error: None,
+            finished: Vec::new(),
         }
     }
 }
@@ -587,12 +590,18 @@ impl<S: State> CompiledGraph<S> {
                     error: save.error,
                     // Reserves the seqs of the events published below, so a runner that
                     // continues this thread elsewhere never reuses them.
-                    event_seq: self.hub.last_seq(&cursor.thread) + 1 + u64::from(ending.is_some()),
+                    event_seq: self.hub.last_seq(&cursor.thread)
+                        + save.finished.len() as u64
+                        + 1
+                        + u64::from(ending.is_some()),
                     forked_from,
                     created_at_ms: now_ms(),
                 },
             };
             store.put(&checkpoint).await?;
+            for finished in save.finished {
+                self.hub.publish(&cursor.thread, finished);
+            }
             self.hub.publish(
                 &cursor.thread,
                 EventKind::Checkpoint {

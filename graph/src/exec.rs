@@ -53,6 +53,9 @@ struct TaskEnv<S: State> {
     cancel: tokio_util::sync::CancellationToken,
     /// Where to keep finished outputs when the step has several tasks.
     pending: Option<(Arc<dyn Checkpointer>, CheckpointId)>,
+    /// A lone task of a checkpointed step: its result is kept by the step's checkpoint, so
+    /// its `NodeFinished` waits here until that is saved.
+    deferred: Option<std::sync::Mutex<Vec<EventKind>>>,
 }
 
 type TaskResult<U> = Result<Command<U>, (NodeError, u32)>;
@@ -65,7 +68,8 @@ struct Finished<U> {
 }
 
 enum StepEnd<U> {
-    Done(Vec<Finished<U>>),
+    /// The finished tasks, and the events to publish once the step is checkpointed.
+    Done(Vec<Finished<U>>, Vec<EventKind>),
     Failed {
         finished: Vec<Finished<U>>,
         failure: GraphError,
@@ -93,15 +97,16 @@ impl<S: State> CompiledGraph<S> {
                 };
                 return self.fail(cursor, Vec::new(), failure).await;
             }
-            let outputs = match self.run_step(&cursor, config).await? {
-                StepEnd::Done(outputs) => outputs,
+            let (outputs, announce) = match self.run_step(&cursor, config).await? {
+                StepEnd::Done(outputs, announce) => (outputs, announce),
                 StepEnd::Cancelled => return self.cancelled(cursor).await,
                 StepEnd::Failed { finished, failure } => {
                     return self.fail(cursor, finished, failure).await;
                 }
             };
             match self.apply(&mut cursor, outputs) {
-                Ok((save, interrupt)) => {
+                Ok((mut save, interrupt)) => {
+                    save.finished = announce;
                     self.save(&mut cursor, save, None).await?;
                     if let Some(Interrupt { node, question }) = interrupt {
                         return Ok(RunOutcome::Interrupted {
@@ -173,8 +178,9 @@ impl<S: State> CompiledGraph<S> {
             }
         }
 
+        let several = tasks.len() > 1;
         let mut done: HashMap<String, Command<S::Update>> = HashMap::new();
-        if let (Some(store), Some(after)) = (&self.checkpointer, cursor.checkpoint) {
+        if several && let (Some(store), Some(after)) = (&self.checkpointer, cursor.checkpoint) {
             for write in store.pending_writes(&cursor.thread, after).await? {
                 done.insert(write.task, serde_json::from_slice(&write.output)?);
             }
@@ -185,10 +191,12 @@ impl<S: State> CompiledGraph<S> {
             step: cursor.step + 1,
             hub: Arc::clone(&self.hub),
             cancel: config.cancel.clone(),
-            pending: match (&self.checkpointer, cursor.checkpoint) {
-                (Some(store), Some(after)) => Some((Arc::clone(store), after)),
+            pending: match (several, &self.checkpointer, cursor.checkpoint) {
+                (true, Some(store), Some(after)) => Some((Arc::clone(store), after)),
                 _ => None,
             },
+            deferred: (!several && self.checkpointer.is_some())
+                .then(|| std::sync::Mutex::new(Vec::new())),
         });
 
         let keys: Vec<String> = tasks.iter().map(Task::key).collect();
@@ -266,7 +274,13 @@ impl<S: State> CompiledGraph<S> {
             .chain(empty)
             .collect();
         Ok(match failure {
-            None => StepEnd::Done(ordered),
+            None => StepEnd::Done(
+                ordered,
+                env.deferred
+                    .as_ref()
+                    .map(|d| std::mem::take(&mut *d.lock().unwrap_or_else(|e| e.into_inner())))
+                    .unwrap_or_default(),
+            ),
             Some(failure) => StepEnd::Failed {
                 finished: ordered,
                 failure,
@@ -465,9 +479,20 @@ async fn run_task<S: State>(task: Task<S>, env: Arc<TaskEnv<S>>) -> TaskResult<S
         };
         match result {
             Ok(command) => {
-                let duration_ms = started.elapsed().as_millis() as u64;
+                let finished = EventKind::NodeFinished {
+                    node: task.node.to_string(),
+                    item: task.item,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                };
                 // Kept before it is announced: whoever sees a task finish can rely on it
                 // never running again, whatever happens to this process next.
+                if let Some(deferred) = &env.deferred {
+                    deferred
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(finished);
+                    return Ok(command);
+                }
                 if let Some((store, after)) = &env.pending {
                     let write = PendingWrite {
                         task: task.key(),
@@ -479,14 +504,7 @@ async fn run_task<S: State>(task: Task<S>, env: Arc<TaskEnv<S>>) -> TaskResult<S
                         tracing::warn!(%error, task = %write.task, "could not keep a finished task");
                     }
                 }
-                env.hub.publish(
-                    &env.thread,
-                    EventKind::NodeFinished {
-                        node: task.node.to_string(),
-                        item: task.item,
-                        duration_ms,
-                    },
-                );
+                env.hub.publish(&env.thread, finished);
                 return Ok(command);
             }
             Err(error) if task.retry.should_retry(attempt, &error) => {

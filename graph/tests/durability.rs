@@ -448,3 +448,114 @@ proptest! {
         })?;
     }
 }
+
+/// A checkpointer that takes its time to write, as a database does under load: the gap
+/// between a task finishing and its result being kept is wide.
+struct SlowStore(Arc<MemoryCheckpointer>);
+
+#[async_trait::async_trait]
+impl Checkpointer for SlowStore {
+    async fn put(
+        &self,
+        checkpoint: &montage_graph::Checkpoint,
+    ) -> Result<(), montage_graph::CheckpointError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.put(checkpoint).await
+    }
+    async fn get(
+        &self,
+        thread: &ThreadId,
+        id: montage_graph::CheckpointId,
+    ) -> Result<Option<montage_graph::Checkpoint>, montage_graph::CheckpointError> {
+        self.0.get(thread, id).await
+    }
+    async fn latest(
+        &self,
+        thread: &ThreadId,
+    ) -> Result<Option<montage_graph::Checkpoint>, montage_graph::CheckpointError> {
+        self.0.latest(thread).await
+    }
+    async fn history(
+        &self,
+        thread: &ThreadId,
+    ) -> Result<Vec<montage_graph::Checkpoint>, montage_graph::CheckpointError> {
+        self.0.history(thread).await
+    }
+    async fn replay_chain(
+        &self,
+        thread: &ThreadId,
+        id: montage_graph::CheckpointId,
+    ) -> Result<Vec<montage_graph::Checkpoint>, montage_graph::CheckpointError> {
+        self.0.replay_chain(thread, id).await
+    }
+    async fn put_write(
+        &self,
+        thread: &ThreadId,
+        after: montage_graph::CheckpointId,
+        write: &montage_graph::PendingWrite,
+    ) -> Result<(), montage_graph::CheckpointError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.put_write(thread, after, write).await
+    }
+    async fn pending_writes(
+        &self,
+        thread: &ThreadId,
+        after: montage_graph::CheckpointId,
+    ) -> Result<Vec<montage_graph::PendingWrite>, montage_graph::CheckpointError> {
+        self.0.pending_writes(thread, after).await
+    }
+}
+
+#[tokio::test]
+async fn a_task_announced_as_finished_never_runs_again_whenever_the_runner_dies() {
+    // The runner dies right after the k-th `NodeFinished` it announced, for every k.
+    for k in 1..=7 {
+        let memory = Arc::new(MemoryCheckpointer::new());
+        let calls = Arc::new(Calls::default());
+        let quiet = || (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
+        let (block, entered) = quiet();
+        let first = pipeline(
+            Arc::clone(&calls),
+            block,
+            entered,
+            Arc::new(SlowStore(Arc::clone(&memory))),
+        );
+        let thread = ThreadId::random();
+        let mut events = first.subscribe(&thread, 1);
+        let running = {
+            let thread = thread.clone();
+            tokio::spawn(async move {
+                first
+                    .invoke(&thread, Video::default(), RunConfig::default())
+                    .await
+            })
+        };
+        let mut announced = Vec::new();
+        while announced.len() < k {
+            let event = events.next().await.unwrap();
+            if let montage_graph::EventKind::NodeFinished { node, item, .. } = event.kind {
+                announced.push(match item {
+                    Some(i) => format!("{node}#{i}"),
+                    None => node,
+                });
+            }
+        }
+        running.abort();
+        let _ = running.await;
+
+        let (block, entered) = quiet();
+        let second = pipeline(Arc::clone(&calls), block, entered, memory);
+        let outcome = second
+            .continue_thread(&thread, RunConfig::default())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RunOutcome::Completed(_)), "k = {k}");
+        for task in &announced {
+            assert_eq!(
+                calls.get(task),
+                1,
+                "k = {k}: {task} was announced, then ran again"
+            );
+        }
+    }
+}
