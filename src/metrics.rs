@@ -98,15 +98,7 @@ impl Metrics {
     /// The metrics in Prometheus' text format, with the run counts read from `database` now.
     pub async fn render(&self, database: &Database) -> Result<String, MetricsError> {
         let counts = database.count_runs().await?;
-        let all = [
-            RunStatus::Queued,
-            RunStatus::Running,
-            RunStatus::Waiting,
-            RunStatus::Completed,
-            RunStatus::Failed,
-            RunStatus::Cancelled,
-        ];
-        for status in all {
+        for status in RunStatus::ALL {
             let count = counts
                 .iter()
                 .find(|(s, _)| *s == status)

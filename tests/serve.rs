@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
 /// How long a run may take in a debug build on a busy two-core machine.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -25,19 +27,9 @@ enum Backend {
 }
 
 impl Backend {
-    /// A fresh database on the test Postgres that `scripts/test` starts.
+    /// A fresh database on the test Postgres.
     async fn postgres() -> Backend {
-        let admin = std::env::var("MONTAGE_TEST_POSTGRES_URL").expect(
-            "MONTAGE_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts Postgres",
-        );
-        let name = format!("montage_serve_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        Backend::Postgres(format!("{base}/{name}"))
+        Backend::Postgres(common::fresh_postgres_url().await)
     }
 }
 
@@ -265,6 +257,23 @@ fn song(dir: &Path) -> Vec<u8> {
         .write_wav(&path)
         .unwrap();
     std::fs::read(path).unwrap()
+}
+
+/// Starts a run with a dark `upload` among bright generated scenes (so the critic asks),
+/// under feedback policy `policy`, and a socket subscribed to it.
+async fn dark_run(server: &Server, upload: &Value, policy: &str) -> (String, Socket) {
+    let id = server
+        .create(json!({
+            "prompt": "a bright sunny beach video",
+            "duration": 8,
+            "formats": ["16:9"],
+            "images": [upload],
+            "feedback": policy,
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&id, 0).await;
+    (id, socket)
 }
 
 /// A PNG of one colour.
@@ -516,16 +525,7 @@ async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Ba
     let server = Server::start(dir.path(), &backend, &[]).await;
     let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
     assert_eq!(status, StatusCode::CREATED, "{uploaded}");
-    let id = server
-        .create(json!({
-            "prompt": "a bright sunny beach video",
-            "duration": 8,
-            "formats": ["16:9"],
-            "images": [uploaded[0]["id"]],
-        }))
-        .await;
-    let mut socket = server.socket().await;
-    socket.subscribe(&id, 0).await;
+    let (id, mut socket) = dark_run(&server, &uploaded[0]["id"], "ask").await;
     let events = socket.until("feedback.needed").await;
     let asked = contiguous(&events, 0);
     let question = &events.last().unwrap()["data"];
@@ -604,16 +604,7 @@ async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Ba
     );
 
     // A good answer over the socket: accepted, and the run goes on to its video.
-    let id = server
-        .create(json!({
-            "prompt": "a bright sunny beach video",
-            "duration": 8,
-            "formats": ["16:9"],
-            "images": [uploaded[0]["id"]],
-        }))
-        .await;
-    let mut socket = server.socket().await;
-    socket.subscribe(&id, 0).await;
+    let (id, mut socket) = dark_run(&server, &uploaded[0]["id"], "ask").await;
     socket.until("feedback.needed").await;
     socket
         .send(json!({ "v": 1, "type": "feedback", "run_id": id, "data": { "action": "accept" } }))
@@ -625,17 +616,7 @@ async fn feedback_is_answered_over_the_socket_and_survives_a_restart(backend: Ba
     assert!(kinds.contains(&"video.ready"));
 
     // A run that accepts the critic's fixes by policy announces the question and goes on.
-    let id = server
-        .create(json!({
-            "prompt": "a bright sunny beach video",
-            "duration": 8,
-            "formats": ["16:9"],
-            "images": [uploaded[0]["id"]],
-            "feedback": "accept",
-        }))
-        .await;
-    let mut socket = server.socket().await;
-    socket.subscribe(&id, 0).await;
+    let (id, mut socket) = dark_run(&server, &uploaded[0]["id"], "accept").await;
     let events = socket.until("run.completed").await;
     contiguous(&events, 0);
     let kinds = types(&events);

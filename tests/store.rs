@@ -5,20 +5,7 @@
 use montage::store::{Database, StoreError};
 use std::sync::Arc;
 
-/// A fresh Postgres database on the test server.
-async fn postgres() -> Database {
-    let admin = std::env::var("MONTAGE_TEST_POSTGRES_URL").expect(
-        "MONTAGE_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts Postgres",
-    );
-    let name = format!("montage_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    Database::connect(&format!("{base}/{name}")).await.unwrap()
-}
+mod common;
 
 /// A run with nothing but an id.
 fn plain_run(id: &str) -> montage::store::NewRun {
@@ -29,6 +16,13 @@ fn plain_run(id: &str) -> montage::store::NewRun {
         input: None,
         parent: None,
     }
+}
+
+/// A fresh Postgres database on the test server.
+async fn postgres() -> Database {
+    Database::connect(&common::fresh_postgres_url().await)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
