@@ -72,6 +72,25 @@ pub enum Command {
         #[arg(long, hide = true)]
         exit_with_stdin: bool,
     },
+    /// Manages the people who may use `montage serve`.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `montage user` commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a user and prints their API token, once.
+    Add {
+        /// A unique name: letters, digits, '.', '-' or '_'.
+        name: String,
+        /// Configuration file (default ./montage.toml when present): which database.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Why a command failed.
@@ -97,6 +116,12 @@ pub enum CliError {
     /// The server failed.
     #[error("{0}")]
     Serve(#[from] crate::server::ServeError),
+    /// The database failed.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A user could not be added.
+    #[error("{0}")]
+    User(#[from] crate::store::UserError),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -183,6 +208,25 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 stop_signal(exit_with_stdin),
             ))?;
             announced?;
+        }
+        Some(Command::User {
+            action: UserCommand::Add { name, config },
+        }) => {
+            let config = crate::config::Config::load(config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (user, token) = runtime.block_on(async {
+                let database = match &config.storage.database_url {
+                    Some(url) => crate::store::Database::connect(url).await?,
+                    None => crate::store::Database::open_default(&config.storage.data_dir).await?,
+                };
+                Ok::<_, CliError>(database.add_user(&name).await?)
+            })?;
+            writeln!(out, "added user {} ({})", user.name, user.id)?;
+            writeln!(out, "token: {token}")?;
+            writeln!(
+                out,
+                "keep it: it is shown only now (send it as `Authorization: Bearer <token>`)"
+            )?;
         }
     }
     Ok(())

@@ -35,6 +35,20 @@ pub struct ServerConfig {
     pub runs_at_once: usize,
     /// The largest upload accepted, in megabytes (images are also held to 50 MB).
     pub max_upload_mb: u64,
+    /// Who may use the API: `local` (requests without a token act as the one local user;
+    /// only on a loopback address) or `tokens` (every request names its user's token).
+    pub auth: AuthMode,
+}
+
+/// Who may use the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Requests without a token act as the local user (loopback only).
+    #[default]
+    Local,
+    /// Every request carries a user's token.
+    Tokens,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +57,7 @@ impl Default for ServerConfig {
             addr: "127.0.0.1:8080".into(),
             runs_at_once: 2,
             max_upload_mb: 500,
+            auth: AuthMode::Local,
         }
     }
 }

@@ -110,6 +110,7 @@ pub async fn make(
                 config: config_json,
                 input: None,
                 parent: None,
+                owner: Some(database.local_user().await?.id),
             },
             RunStatus::Running,
         )

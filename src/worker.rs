@@ -144,8 +144,8 @@ impl Workers {
         &self.shared.metrics
     }
 
-    /// Queues a new run starting from `state`; returns it as stored.
-    pub async fn submit(&self, state: RunState) -> Result<StoredRun, WorkerError> {
+    /// Queues a new run of `owner` starting from `state`; returns it as stored.
+    pub async fn submit(&self, owner: &str, state: RunState) -> Result<StoredRun, WorkerError> {
         let id = ThreadId::random();
         let input = serde_json::to_value(&state)
             .map_err(|e| WorkerError::Invalid(format!("the run cannot be stored: {e}")))?;
@@ -155,6 +155,7 @@ impl Workers {
             config: serde_json::to_value(&state.config).unwrap_or_default(),
             input: Some(input),
             parent: None,
+            owner: Some(owner.to_owned()),
         };
         self.record_and_wake(run).await
     }
@@ -169,20 +170,27 @@ impl Workers {
             .ok_or(WorkerError::NotFound(run.id))
     }
 
-    /// A run, or [`WorkerError::NotFound`].
-    pub async fn run(&self, id: &str) -> Result<StoredRun, WorkerError> {
+    /// `owner`'s run `id`; [`WorkerError::NotFound`] when it does not exist or is someone
+    /// else's.
+    pub async fn run(&self, owner: &str, id: &str) -> Result<StoredRun, WorkerError> {
         self.shared
             .app
             .database
             .run(id)
             .await?
+            .filter(|run| run.owner.as_deref() == Some(owner))
             .ok_or_else(|| WorkerError::NotFound(id.to_owned()))
     }
 
     /// Answers the question a waiting run asked. An answer that does not answer it is
     /// refused and nothing changes; a good one queues the run to go on.
-    pub async fn answer(&self, id: &str, answer: serde_json::Value) -> Result<(), WorkerError> {
-        let run = self.settled(id).await?;
+    pub async fn answer(
+        &self,
+        owner: &str,
+        id: &str,
+        answer: serde_json::Value,
+    ) -> Result<(), WorkerError> {
+        let run = self.settled(owner, id).await?;
         if run.status != RunStatus::Waiting {
             return Err(WorkerError::Conflict(format!(
                 "the run is {}, not waiting for an answer",
@@ -210,9 +218,9 @@ impl Workers {
     }
 
     /// Cancels a queued, waiting or executing run.
-    pub async fn cancel(&self, id: &str) -> Result<Cancelled, WorkerError> {
+    pub async fn cancel(&self, owner: &str, id: &str) -> Result<Cancelled, WorkerError> {
         let database = &self.shared.app.database;
-        let run = self.settled(id).await?;
+        let run = self.settled(owner, id).await?;
         match run.status {
             RunStatus::Queued | RunStatus::Waiting => {
                 if !database
@@ -220,7 +228,7 @@ impl Workers {
                     .await?
                 {
                     // A worker took it meanwhile: stop it there.
-                    return Box::pin(self.cancel(id)).await;
+                    return Box::pin(self.cancel(owner, id)).await;
                 }
                 let thread = ThreadId::new(id);
                 announce(&self.shared, &thread, EventKind::RunCancelled).await?;
@@ -242,8 +250,13 @@ impl Workers {
     /// Makes a new version of a finished (or waiting, failed, cancelled) run: its latest
     /// checkpoint is forked with `request` and runs again from the intent. What did not
     /// change comes from the generation and segment caches, not the models.
-    pub async fn revise(&self, id: &str, request: RunRequest) -> Result<StoredRun, WorkerError> {
-        let run = self.run(id).await?;
+    pub async fn revise(
+        &self,
+        owner: &str,
+        id: &str,
+        request: RunRequest,
+    ) -> Result<StoredRun, WorkerError> {
+        let run = self.run(owner, id).await?;
         if matches!(run.status, RunStatus::Queued | RunStatus::Running) {
             return Err(WorkerError::Conflict(format!(
                 "the run is {}: revise it when it stops",
@@ -275,6 +288,7 @@ impl Workers {
             config: run.config,
             input: None,
             parent: Some(run.id),
+            owner: run.owner,
         })
         .await
     }
@@ -287,10 +301,10 @@ impl Workers {
 
     /// Waits (briefly) while a worker is still recording where a run stopped: a client may
     /// act on a question the moment it is announced, before the run is marked waiting.
-    async fn settled(&self, id: &str) -> Result<StoredRun, WorkerError> {
+    async fn settled(&self, owner: &str, id: &str) -> Result<StoredRun, WorkerError> {
         let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
         loop {
-            let run = self.run(id).await?;
+            let run = self.run(owner, id).await?;
             let interrupted = || async {
                 self.shared
                     .app

@@ -34,12 +34,38 @@ impl Backend {
 }
 
 /// A running `montage serve`, killed (SIGKILL) when dropped; it also stops by itself when
-/// this test process goes away, because its standard input closes.
+/// this test process goes away, because its standard input closes. Requests go through its
+/// [`Api`], as the local user unless [`Api::as_user`] names another.
 struct Server {
     child: tokio::process::Child,
+    api: Api,
+}
+
+/// A client of the server: HTTP and WebSocket, with or without a user's token.
+#[derive(Clone)]
+struct Api {
     base: String,
     ws: String,
     http: reqwest::Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// An HTTP client that opens a fresh connection per request (the server closes one whose
+/// upload it refused half-way, and a reused one would fail the next request), sending
+/// `headers` with each.
+fn client(headers: reqwest::header::HeaderMap) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl Server {
@@ -47,17 +73,11 @@ impl Server {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_montage"));
         command
             .args(["serve", "--addr", "127.0.0.1:0", "--exit-with-stdin"])
-            .current_dir(data)
-            .env("MONTAGE_STORAGE__DATA_DIR", data.join("data"))
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        if let Backend::Postgres(url) = backend {
-            command.env("DATABASE_URL", url);
-        }
+        on_data(command.as_std_mut(), data, backend);
         for (key, value) in settings {
             command.env(key, value);
         }
@@ -75,14 +95,11 @@ impl Server {
             .to_owned();
         Server {
             child,
-            base: format!("http://{addr}"),
-            ws: format!("ws://{addr}/api/ws"),
-            // A fresh connection per request: the server closes one whose upload it refused
-            // half-way, and a reused one would fail the next request.
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap(),
+            api: Api {
+                base: format!("http://{addr}"),
+                ws: format!("ws://{addr}/api/ws"),
+                http: client(reqwest::header::HeaderMap::new()),
+            },
         }
     }
 
@@ -90,6 +107,49 @@ impl Server {
     async fn kill(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
+    }
+}
+
+/// Points a `montage` command at the test's data folder and database.
+fn on_data(command: &mut std::process::Command, data: &Path, backend: &Backend) {
+    command
+        .current_dir(data)
+        .env("MONTAGE_STORAGE__DATA_DIR", data.join("data"))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    if let Backend::Postgres(url) = backend {
+        command.env("DATABASE_URL", url);
+    }
+}
+
+/// `montage user add NAME` on the test's data: the token it prints.
+fn add_user(data: &Path, backend: &Backend, name: &str) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+    command.args(["user", "add", name]);
+    on_data(&mut command, data, backend);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    printed
+        .lines()
+        .find_map(|line| line.strip_prefix("token: "))
+        .expect("the token is printed")
+        .to_owned()
+}
+
+impl Api {
+    /// The same server, as the user whose token this is.
+    fn as_user(&self, token: &str) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        Api {
+            base: self.base.clone(),
+            ws: format!("{}?token={token}", self.ws),
+            http: client(headers),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -261,7 +321,7 @@ fn song(dir: &Path) -> Vec<u8> {
 
 /// Starts a run with a dark `upload` among bright generated scenes (so the critic asks),
 /// under feedback policy `policy`, and a socket subscribed to it.
-async fn dark_run(server: &Server, upload: &Value, policy: &str) -> (String, Socket) {
+async fn dark_run(server: &Api, upload: &Value, policy: &str) -> (String, Socket) {
     let id = server
         .create(json!({
             "prompt": "a bright sunny beach video",
@@ -340,6 +400,7 @@ on_both_databases!(feedback_is_answered_over_the_socket_and_survives_a_restart);
 on_both_databases!(a_killed_server_finishes_its_run_without_redoing_work);
 on_both_databases!(runs_queue_and_can_be_cancelled);
 on_both_databases!(bad_input_is_refused_and_changes_nothing);
+on_both_databases!(users_see_and_touch_only_their_own_runs);
 
 /// Upload music, start a run, watch it over the WebSocket, download the video (whole and
 /// by ranges) and every scene's picture; a second client replays from the middle.
@@ -970,4 +1031,135 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             }
         })
         .collect()
+}
+
+/// With tokens required, a request without one (or with a wrong one) is refused, and a user
+/// sees and touches only their own runs, uploads, assets and events: another user's ids are
+/// answered as not found, over REST and over the WebSocket, and nothing of theirs changes.
+async fn users_see_and_touch_only_their_own_runs(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let alice_token = add_user(dir.path(), &backend, "alice");
+    let bob_token = add_user(dir.path(), &backend, "bob");
+    let server = Server::start(dir.path(), &backend, &[("MONTAGE_SERVER__AUTH", "tokens")]).await;
+    let (alice, bob) = (server.as_user(&alice_token), server.as_user(&bob_token));
+
+    // Nobody without a valid token.
+    for (status, body) in [
+        server.get("/api/runs").await,
+        server
+            .post("/api/runs", &json!({ "prompt": "a video" }))
+            .await,
+        server.as_user("mtg_not_a_token").get("/api/runs").await,
+        server.get("/metrics").await,
+    ] {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+    }
+    let refused = tokio_tungstenite::connect_async(&server.ws).await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == StatusCode::UNAUTHORIZED),
+        "{refused:?}"
+    );
+    assert_eq!(server.get("/healthz").await.0, StatusCode::OK);
+
+    // Alice's run waits for her answer.
+    let (status, uploaded) = alice.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (id, mut socket) = dark_run(&alice, &uploaded[0]["id"], "ask").await;
+    socket.until("feedback.needed").await;
+    let run = alice.wait_status(&id, &["waiting"]).await;
+    let picture_url = run["plan"]["scenes"][1]["thumbnail"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upload_url = uploaded[0]["asset"]["url"].as_str().unwrap().to_owned();
+    assert!(image::load_from_memory(&alice.download(&picture_url).await).is_ok());
+
+    // Bob finds none of it.
+    let (_, listed) = bob.get("/api/runs").await;
+    assert_eq!(listed, json!([]));
+    for (status, body) in [
+        bob.get(&format!("/api/runs/{id}")).await,
+        bob.post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "skip" }),
+        )
+        .await,
+        bob.post(&format!("/api/runs/{id}/cancel"), &json!({}))
+            .await,
+        bob.post(
+            &format!("/api/runs/{id}/revise"),
+            &json!({ "instruction": "darker" }),
+        )
+        .await,
+        bob.get(&picture_url).await,
+        bob.get(&upload_url).await,
+    ] {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{body}"
+        );
+    }
+    let (status, body) = bob
+        .post(
+            "/api/runs",
+            &json!({ "prompt": "a video", "images": [uploaded[0]["id"]] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+    );
+    let mut spy = bob.socket().await;
+    for message in [
+        json!({ "type": "subscribe", "run_id": id }),
+        json!({ "type": "feedback", "run_id": id, "data": { "action": "skip" } }),
+        json!({ "type": "cancel", "run_id": id }),
+    ] {
+        spy.send(message).await;
+        let reply = spy.next().await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["data"]["code"].as_str()),
+            (Some("error"), Some("not_found"))
+        );
+    }
+
+    // Nothing of Alice's changed; she answers and gets her video.
+    let run = alice.wait_status(&id, &["waiting"]).await;
+    assert_eq!(run["status"], "waiting");
+    let (status, _) = alice
+        .post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "skip" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    socket.until("run.completed").await;
+    let run = alice.wait_status(&id, &["completed"]).await;
+    let video = run["outputs"]["videos"][0]["asset"]["url"]
+        .as_str()
+        .unwrap();
+    assert_eq!(bob.get(video).await.0, StatusCode::NOT_FOUND);
+    assert!(!alice.download(video).await.is_empty());
+    let (_, listed) = alice.get("/api/runs").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}
+
+/// On any address but loopback, the server refuses to start without authentication.
+#[test]
+fn the_server_refuses_to_serve_beyond_this_machine_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+    command.args(["serve", "--addr", "0.0.0.0:0"]);
+    on_data(&mut command, dir.path(), &Backend::Sqlite);
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("refusing to serve on 0.0.0.0:0 without authentication"),
+        "{said}"
+    );
 }

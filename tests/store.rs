@@ -15,6 +15,7 @@ fn plain_run(id: &str) -> montage::store::NewRun {
         config: serde_json::json!({}),
         input: None,
         parent: None,
+        owner: None,
     }
 }
 
@@ -76,6 +77,7 @@ async fn runs_and_events(database: &Database) {
         config: config.clone(),
         input: None,
         parent: None,
+        owner: None,
     };
     database
         .create_run(&new_run("a calm beach"), RunStatus::Queued)
@@ -328,10 +330,25 @@ async fn assets_and_the_ledger_are_kept_on_postgres() {
 async fn queue_revisions_and_uploads(database: &Database) {
     use montage::objects::ObjectRef;
     use montage::store::{AssetRow, NewRun, RunStatus, StoredUpload};
+    let local = database.local_user().await.unwrap();
+    assert_eq!(database.local_user().await.unwrap(), local, "made once");
+    let (alice, token) = database.add_user("alice").await.unwrap();
+    assert_eq!(
+        database.user_by_token(&token).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(database.user_by_token("mtg_guess").await.unwrap(), None);
+    assert!(
+        database.add_user("alice").await.is_err(),
+        "names are unique"
+    );
+    assert!(database.add_user("a b").await.is_err());
+    assert!(database.add_user("local").await.is_err());
     let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     for id in &ids {
         let run = NewRun {
             input: Some(serde_json::json!({ "id": id })),
+            owner: Some(local.id.clone()),
             ..plain_run(id)
         };
         database.create_run(&run, RunStatus::Queued).await.unwrap();
@@ -435,9 +452,16 @@ async fn queue_revisions_and_uploads(database: &Database) {
             .is_err(),
         "a revision of nothing is refused"
     );
-    let listed = database.list_runs(2, None).await.unwrap();
+    let listed = database.list_runs(&local.id, 2, None).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed[0].created_at_ms >= listed[1].created_at_ms);
+    assert!(
+        database
+            .list_runs(&alice.id, 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Uploads and run objects by checksum.
     let object = |sha: &str| ObjectRef {
@@ -452,6 +476,7 @@ async fn queue_revisions_and_uploads(database: &Database) {
         kind: "image".into(),
         object: object("aa11"),
         created_at_ms: 5,
+        owner: local.id.clone(),
     };
     database.record_upload(&upload).await.unwrap();
     assert_eq!(
@@ -460,8 +485,12 @@ async fn queue_revisions_and_uploads(database: &Database) {
     );
     assert_eq!(database.upload("missing").await.unwrap(), None);
     assert_eq!(
-        database.object_by_sha("aa11").await.unwrap(),
+        database.object_by_sha(&local.id, "aa11").await.unwrap(),
         Some(object("aa11"))
+    );
+    assert_eq!(
+        database.object_by_sha(&alice.id, "aa11").await.unwrap(),
+        None
     );
     database
         .record_asset(
@@ -476,10 +505,17 @@ async fn queue_revisions_and_uploads(database: &Database) {
         .await
         .unwrap();
     assert_eq!(
-        database.object_by_sha("bb22").await.unwrap(),
+        database.object_by_sha(&local.id, "bb22").await.unwrap(),
         Some(object("bb22"))
     );
-    assert_eq!(database.object_by_sha("cc33").await.unwrap(), None);
+    assert_eq!(
+        database.object_by_sha(&alice.id, "bb22").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        database.object_by_sha(&local.id, "cc33").await.unwrap(),
+        None
+    );
     assert_eq!(database.last_event_seq(&ids[0]).await.unwrap(), 0);
 }
 

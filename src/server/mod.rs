@@ -6,6 +6,7 @@
 //! - [`ws`]: the WebSocket session; [`protocol`]: its messages.
 //! - [`error`]: the `{code, message}` error answers.
 
+pub mod auth;
 pub mod error;
 pub mod protocol;
 pub mod runs;
@@ -13,7 +14,7 @@ pub mod uploads;
 pub mod ws;
 
 use crate::app::{App, OpenError};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 use crate::worker::Workers;
@@ -32,6 +33,8 @@ use utoipa::OpenApi;
 pub struct Shared {
     /// The queue, its workers, and through them the services.
     pub workers: Workers,
+    /// The user requests without a token act as, when the server allows that.
+    pub local: Option<crate::store::User>,
 }
 
 /// Why the server could not start.
@@ -54,6 +57,13 @@ pub enum ServeError {
     /// The server stopped on an error.
     #[error("the server stopped: {0}")]
     Stopped(std::io::Error),
+    /// Asked to serve beyond this machine without authentication.
+    #[error(
+        "refusing to serve on {0} without authentication: set server.auth = \"tokens\" \
+         (MONTAGE_SERVER__AUTH=tokens) and give each person a token with `montage user add NAME`, \
+         or listen on 127.0.0.1"
+    )]
+    Unprotected(SocketAddr),
 }
 
 /// The OpenAPI document of the REST API.
@@ -140,7 +150,10 @@ pub async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
 /// Prometheus metrics: runs by status, queue depth, node durations, WebSocket clients.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(shared): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(
+    State(shared): State<Shared>,
+    _caller: auth::Caller,
+) -> Result<impl IntoResponse, ApiError> {
     let text = shared
         .workers
         .metrics()
@@ -164,7 +177,16 @@ pub async fn serve(
     on_listen: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let local = match config.server.auth {
+        AuthMode::Tokens => false,
+        AuthMode::Local if addr.ip().is_loopback() => true,
+        AuthMode::Local => return Err(ServeError::Unprotected(addr)),
+    };
     let app = App::open(config).await?;
+    let local = match local {
+        true => Some(app.database.local_user().await?),
+        false => None,
+    };
     let workers = Workers::start(app, Arc::new(Metrics::new())).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -178,7 +200,7 @@ pub async fn serve(
     })?;
     on_listen(bound);
     let stopping = tokio_util::sync::CancellationToken::new();
-    let server = axum::serve(listener, router(Shared { workers }))
+    let server = axum::serve(listener, router(Shared { workers, local }))
         .with_graceful_shutdown(stopping.clone().cancelled_owned());
     // Open WebSockets would hold a graceful shutdown forever: they get a moment, no more.
     let deadline = async {

@@ -1,6 +1,7 @@
 //! `/api/runs`: create, list, read, answer, cancel and revise runs.
 
 use super::Shared;
+use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, Query};
 use super::protocol::asset_url;
 use crate::config::FeedbackPolicy;
@@ -358,9 +359,9 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
     view
 }
 
-/// The full view of run `id`.
-async fn view_of(shared: &Shared, id: &str) -> Result<RunView, ApiError> {
-    let run = shared.workers.run(id).await?;
+/// The full view of `owner`'s run `id`.
+async fn view_of(shared: &Shared, owner: &str, id: &str) -> Result<RunView, ApiError> {
+    let run = shared.workers.run(owner, id).await?;
     let thread = match shared
         .workers
         .app()
@@ -389,15 +390,15 @@ fn formats(names: Option<&Vec<String>>) -> Result<Option<Vec<montage_models::For
         .transpose()
 }
 
-/// An upload of `kind` by id, as a run's input.
-async fn upload_of(shared: &Shared, id: &str, kind: &str) -> Result<Upload, ApiError> {
+/// `owner`'s upload of `kind` by id, as a run's input.
+async fn upload_of(shared: &Shared, owner: &str, id: &str, kind: &str) -> Result<Upload, ApiError> {
     let upload = shared
         .workers
         .app()
         .database
         .upload(id)
         .await?
-        .filter(|u| u.kind == kind)
+        .filter(|u| u.kind == kind && u.owner == owner)
         .ok_or_else(|| ApiError::invalid(format!("no {kind} upload {id:?}")))?;
     Ok(Upload {
         name: upload.name,
@@ -414,6 +415,7 @@ async fn upload_of(shared: &Shared, id: &str, kind: &str) -> Result<Upload, ApiE
     ))]
 pub async fn create_run(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Body(body): Body<CreateRun>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let prompt = request::check_prompt(&body.prompt, body.duration).map_err(request_error)?;
@@ -425,12 +427,12 @@ pub async fn create_run(
     }
     let formats = formats(body.formats.as_ref())?;
     let audio = match &body.audio {
-        Some(id) => Some(upload_of(&shared, id, "audio").await?),
+        Some(id) => Some(upload_of(&shared, &user.id, id, "audio").await?),
         None => None,
     };
     let mut images = Vec::with_capacity(body.images.len());
     for id in &body.images {
-        images.push(upload_of(&shared, id, "image").await?);
+        images.push(upload_of(&shared, &user.id, id, "image").await?);
     }
     let app = shared.workers.app();
     let mut config = app.config.clone();
@@ -453,7 +455,7 @@ pub async fn create_run(
     };
     let run = shared
         .workers
-        .submit(app.new_state(request, config))
+        .submit(&user.id, app.new_state(request, config))
         .await?;
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
 }
@@ -463,6 +465,7 @@ pub async fn create_run(
     responses((status = 200, description = "Runs, newest first", body = Vec<RunSummary>)))]
 pub async fn list_runs(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Query(query): Query<ListRuns>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
@@ -470,7 +473,7 @@ pub async fn list_runs(
         .workers
         .app()
         .database
-        .list_runs(limit, query.before)
+        .list_runs(&user.id, limit, query.before)
         .await?;
     Ok(Json(runs.iter().map(RunSummary::from).collect()))
 }
@@ -484,9 +487,10 @@ pub async fn list_runs(
     ))]
 pub async fn get_run(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(view_of(&shared, &id).await?))
+    Ok(Json(view_of(&shared, &user.id, &id).await?))
 }
 
 /// Answer the run's open question: `{"action":"accept"}`, `{"action":"skip"}`,
@@ -503,11 +507,15 @@ pub async fn get_run(
     ))]
 pub async fn answer_run(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Path(id): Path<String>,
     Body(answer): Body<Value>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
-    shared.workers.answer(&id, answer).await?;
-    Ok((StatusCode::ACCEPTED, Json(view_of(&shared, &id).await?)))
+    shared.workers.answer(&user.id, &id, answer).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(view_of(&shared, &user.id, &id).await?),
+    ))
 }
 
 /// Cancel a queued, waiting or running run.
@@ -521,13 +529,14 @@ pub async fn answer_run(
     ))]
 pub async fn cancel_run(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
-    let status = match shared.workers.cancel(&id).await? {
+    let status = match shared.workers.cancel(&user.id, &id).await? {
         Cancelled::Now => StatusCode::OK,
         Cancelled::Requested => StatusCode::ACCEPTED,
     };
-    Ok((status, Json(view_of(&shared, &id).await?)))
+    Ok((status, Json(view_of(&shared, &user.id, &id).await?)))
 }
 
 /// Make a new version of a run with an instruction and/or changed options; what did not
@@ -542,9 +551,12 @@ pub async fn cancel_run(
     ))]
 pub async fn revise_run(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Path(id): Path<String>,
     Body(body): Body<ReviseRun>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    // Someone else's run is not found, whatever else is wrong with the request.
+    shared.workers.run(&user.id, &id).await?;
     let instruction = body
         .instruction
         .as_deref()
@@ -565,8 +577,6 @@ pub async fn revise_run(
     let mut request = match current {
         Ok(thread) => thread.state.request,
         Err(montage_graph::GraphError::ThreadNotFound(_)) => {
-            // Either no such run, or one that never started.
-            shared.workers.run(&id).await?;
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
@@ -586,6 +596,6 @@ pub async fn revise_run(
     }
     request.prompt =
         request::check_prompt(&request.prompt, request.duration).map_err(request_error)?;
-    let run = shared.workers.revise(&id, request).await?;
+    let run = shared.workers.revise(&user.id, &id, request).await?;
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
 }

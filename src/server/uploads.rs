@@ -2,6 +2,7 @@
 //! (downloads of anything stored, with range requests).
 
 use super::Shared;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::runs::AssetLink;
 use crate::pipeline::request;
@@ -96,6 +97,7 @@ fn too_large(limit: u64) -> ApiError {
     ))]
 pub async fn upload(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Vec<UploadView>>), ApiError> {
     let mut multipart = multipart.map_err(multipart_error)?;
@@ -179,6 +181,7 @@ pub async fn upload(
             kind: kind.to_owned(),
             object,
             created_at_ms: crate::store::runs::now_ms(),
+            owner: user.id.clone(),
         };
         app.database.record_upload(&upload).await?;
         stored.push(UploadView::from(&upload));
@@ -198,6 +201,7 @@ pub async fn upload(
     ))]
 pub async fn asset(
     State(shared): State<Shared>,
+    Caller(user): Caller,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -208,7 +212,7 @@ pub async fn asset(
     let app = shared.workers.app();
     let object = app
         .database
-        .object_by_sha(&id.to_ascii_lowercase())
+        .object_by_sha(&user.id, &id.to_ascii_lowercase())
         .await?
         .ok_or_else(not_found)?;
     let path = app.objects.local_path(&object);

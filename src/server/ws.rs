@@ -3,9 +3,10 @@
 //! the server cannot use gets an `error` reply; the connection stays open.
 
 use super::Shared;
+use super::auth::Caller;
 use super::error::ApiError;
 use super::protocol::{self, ClientMessage, Envelope};
-use crate::store::RunStatus;
+use crate::store::{RunStatus, User};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -22,13 +23,17 @@ const OUTBOX: usize = 1024;
 const MAX_FRAME: usize = 64 << 10;
 
 /// Upgrades to the WebSocket protocol of docs/protocol.md.
-pub async fn upgrade(State(shared): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .max_message_size(MAX_FRAME)
-        .on_upgrade(move |socket| session(shared, socket))
+        .on_upgrade(move |socket| session(shared, user, socket))
 }
 
-async fn session(shared: Shared, socket: WebSocket) {
+async fn session(shared: Shared, user: User, socket: WebSocket) {
     let _counted = shared.workers.metrics().websocket_connected();
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut pending) = mpsc::channel::<Envelope>(OUTBOX);
@@ -66,7 +71,7 @@ async fn session(shared: Shared, socket: WebSocket) {
                 "unsupported_version",
                 &format!("this server speaks protocol v{}", protocol::VERSION),
             )),
-            Ok(message) => handle(&shared, message, &outbox, &mut follows).await,
+            Ok(message) => handle(&shared, &user, message, &outbox, &mut follows).await,
         };
         if let Some(reply) = reply
             && outbox.send(reply).await.is_err()
@@ -88,13 +93,14 @@ fn refused(run_id: &str, error: ApiError) -> Envelope {
 
 async fn handle(
     shared: &Shared,
+    user: &User,
     message: ClientMessage,
     outbox: &mpsc::Sender<Envelope>,
     follows: &mut HashMap<String, JoinHandle<()>>,
 ) -> Option<Envelope> {
     match message {
         ClientMessage::Subscribe { run_id, seq, .. } => {
-            let run = match shared.workers.run(&run_id).await {
+            let run = match shared.workers.run(&user.id, &run_id).await {
                 Ok(run) => run,
                 Err(error) => return Some(refused(&run_id, error.into())),
             };
@@ -127,19 +133,21 @@ async fn handle(
             Some(Envelope::reply("unsubscribed", Some(&run_id), json!({})))
         }
         ClientMessage::Feedback { run_id, data, .. } => {
-            Some(match shared.workers.answer(&run_id, data).await {
+            Some(match shared.workers.answer(&user.id, &run_id, data).await {
                 Ok(()) => Envelope::reply("feedback.accepted", Some(&run_id), json!({})),
                 Err(error) => refused(&run_id, error.into()),
             })
         }
-        ClientMessage::Cancel { run_id, .. } => Some(match shared.workers.cancel(&run_id).await {
-            Ok(outcome) => Envelope::reply(
-                "cancel.accepted",
-                Some(&run_id),
-                json!({ "stopping": outcome == crate::worker::Cancelled::Requested }),
-            ),
-            Err(error) => refused(&run_id, error.into()),
-        }),
+        ClientMessage::Cancel { run_id, .. } => {
+            Some(match shared.workers.cancel(&user.id, &run_id).await {
+                Ok(outcome) => Envelope::reply(
+                    "cancel.accepted",
+                    Some(&run_id),
+                    json!({ "stopping": outcome == crate::worker::Cancelled::Requested }),
+                ),
+                Err(error) => refused(&run_id, error.into()),
+            })
+        }
     }
 }
 

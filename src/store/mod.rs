@@ -8,6 +8,7 @@
 //! - [`cache`]: the generation cache, with embeddings for similarity look-ups.
 //! - [`ledger`]: each run's objects (with lineage) and its cost ledger.
 //! - [`uploads`]: files people uploaded for their runs.
+//! - [`users`]: people and their API tokens; everything else belongs to one of them.
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has: the statement is
 /// written once and compiled for both drivers.
@@ -25,12 +26,14 @@ pub mod checkpoints;
 pub mod ledger;
 pub mod runs;
 pub mod uploads;
+pub mod users;
 
 pub use cache::CacheEntry;
 pub use checkpoints::SqlCheckpointer;
 pub use ledger::{AssetRow, LedgerRow};
 pub use runs::{ClaimedRun, NewRun, RunStatus, StoredRun};
 pub use uploads::StoredUpload;
+pub use users::{LOCAL_USER, User, UserError};
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -70,6 +73,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "run queue and uploads",
         include_str!("../../migrations/sqlite/0005_queue_uploads.sql"),
         include_str!("../../migrations/postgres/0005_queue_uploads.sql"),
+    ),
+    (
+        6,
+        "users and tokens",
+        include_str!("../../migrations/sqlite/0006_users.sql"),
+        include_str!("../../migrations/postgres/0006_users.sql"),
     ),
 ];
 

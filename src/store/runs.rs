@@ -71,6 +71,8 @@ pub struct StoredRun {
     pub parent: Option<String>,
     /// Its version among the revisions of the first run, from 1.
     pub version: u32,
+    /// The user it belongs to.
+    pub owner: Option<String>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// Last change of status, milliseconds since the Unix epoch.
@@ -91,6 +93,8 @@ pub struct NewRun {
     pub input: Option<serde_json::Value>,
     /// The run it revises.
     pub parent: Option<String>,
+    /// The user it belongs to.
+    pub owner: Option<String>,
 }
 
 /// A queued run a worker has taken.
@@ -115,8 +119,8 @@ use super::damaged;
 
 /// Columns of `runs` read into a [`StoredRun`], with the JSON as text on both databases.
 const RUN_COLUMNS_SQLITE: &str =
-    "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms";
-const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms";
+    "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner";
+const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms, owner";
 
 type RunTuple = (
     String,
@@ -128,10 +132,12 @@ type RunTuple = (
     i64,
     i64,
     i64,
+    Option<String>,
 );
 
 fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
-    let (id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms) = row;
+    let (id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner) =
+        row;
     Ok(StoredRun {
         status: RunStatus::parse(&status)
             .ok_or_else(|| damaged(format!("run {id} has status {status:?}")))?,
@@ -144,6 +150,7 @@ fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
         parent,
         created_at_ms,
         updated_at_ms,
+        owner,
     })
 }
 
@@ -187,12 +194,12 @@ impl Database {
         };
         let sql = match self {
             Database::Sqlite(_) => {
-                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms, submitted) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, (SELECT COALESCE(MAX(submitted), 0) + 1 FROM runs))"
+                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms, owner, submitted) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, (SELECT COALESCE(MAX(submitted), 0) + 1 FROM runs))"
             }
             Database::Postgres(_) => {
-                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $9)"
+                "INSERT INTO runs (id, status, prompt, config, input, parent, root, version, created_at_ms, updated_at_ms, owner) \
+                 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $9, $10)"
             }
         };
         let config = run.config.to_string();
@@ -207,6 +214,7 @@ impl Database {
             .bind(&root)
             .bind(version)
             .bind(now)
+            .bind(&run.owner)
             .execute(pool)
             .await
             .map(|_| ()))?;
@@ -322,17 +330,19 @@ impl Database {
         row.map(stored_run).transpose()
     }
 
-    /// Runs, newest first: at most `limit`, submitted before `before_ms` when given.
+    /// `owner`'s runs, newest first: at most `limit`, created before `before_ms` when given.
     pub async fn list_runs(
         &self,
+        owner: &str,
         limit: u32,
         before_ms: Option<i64>,
     ) -> Result<Vec<StoredRun>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM runs WHERE created_at_ms < $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+            "SELECT {} FROM runs WHERE owner = $1 AND created_at_ms < $2 ORDER BY created_at_ms DESC, id DESC LIMIT $3",
             self.run_columns()
         );
         let rows: Vec<RunTuple> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
             .bind(before_ms.unwrap_or(i64::MAX))
             .bind(i64::from(limit))
             .fetch_all(pool)

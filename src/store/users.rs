@@ -71,6 +71,7 @@ impl Database {
             .bind(now)
             .execute(pool)
             .await
+            .map(|_| ())
             .map_err(StoreError::from))?;
         on_pool!(self, pool => sqlx::query("INSERT INTO tokens (hash, user_id, created_at_ms) VALUES ($1, $2, $3)")
             .bind(token_hash(&token))
@@ -78,6 +79,7 @@ impl Database {
             .bind(now)
             .execute(pool)
             .await
+            .map(|_| ())
             .map_err(StoreError::from))?;
         Ok((user, token))
     }
@@ -101,7 +103,8 @@ impl Database {
         .bind(LOCAL_USER)
         .bind(now_ms())
         .execute(pool)
-        .await)?;
+        .await
+        .map(|_| ()))?;
         Ok(User {
             id: LOCAL_USER.to_owned(),
             name: LOCAL_USER.to_owned(),
