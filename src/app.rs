@@ -43,6 +43,8 @@ pub struct App {
     pub database: Database,
     /// The video graph, checkpointing into the database.
     pub pipeline: Pipeline,
+    /// The text model, for the chat agent.
+    pub text: Arc<dyn montage_models::TextModel>,
 }
 
 impl App {
@@ -56,6 +58,7 @@ impl App {
             None => Database::open_default(&data).await?,
         };
         let models = providers.resolved();
+        let text = Arc::clone(&providers.text);
         let services = Services {
             providers,
             objects: objects.clone(),
@@ -77,6 +80,7 @@ impl App {
             objects,
             database,
             pipeline,
+            text,
         })
     }
 

@@ -14,6 +14,7 @@
 //! - [`store`]: the database (SQLite or Postgres) and the graph checkpointer on it.
 //! - [`telemetry`]: tracing set-up for the binary.
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -10,7 +10,7 @@
 use crate::app::{App, keep_lineage};
 use crate::config::FeedbackPolicy;
 use crate::metrics::Metrics;
-use crate::pipeline::{FeedbackAnswer, Pipeline, RunRequest, RunState};
+use crate::pipeline::{FeedbackAnswer, Pipeline, RunState};
 use crate::store::{ClaimedRun, NewRun, RunStatus, StoreError, StoredRun};
 use montage_graph::{
     Event, EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
@@ -46,6 +46,30 @@ pub enum WorkerError {
     /// The graph's store failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
+}
+
+/// What a revision changes; at least one of them.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Words added to the prompt ("slower cuts, warmer colours").
+    pub instruction: Option<String>,
+    /// New formats.
+    pub formats: Option<Vec<montage_models::Format>>,
+    /// A new length, seconds.
+    pub duration: Option<f64>,
+    /// New music.
+    pub audio: Option<crate::pipeline::state::Upload>,
+}
+
+impl Changes {
+    fn is_empty(&self) -> bool {
+        self.instruction
+            .as_deref()
+            .is_none_or(|i| i.trim().is_empty())
+            && self.formats.is_none()
+            && self.duration.is_none()
+            && self.audio.is_none()
+    }
 }
 
 /// What a cancel did.
@@ -247,38 +271,144 @@ impl Workers {
         }
     }
 
-    /// Makes a new version of a finished (or waiting, failed, cancelled) run: its latest
-    /// checkpoint is forked with `request` and runs again from the intent. What did not
-    /// change comes from the generation and segment caches, not the models.
+    /// Makes a new version of a finished (or waiting, failed, cancelled) run with
+    /// `changes`: its latest checkpoint is forked with the changed request and runs again
+    /// from the intent. What did not change comes from the generation and segment caches.
     pub async fn revise(
         &self,
         owner: &str,
         id: &str,
-        request: RunRequest,
+        changes: Changes,
     ) -> Result<StoredRun, WorkerError> {
+        if changes.is_empty() {
+            return Err(WorkerError::Invalid(
+                "say what to change: an instruction, formats, a duration or music".into(),
+            ));
+        }
+        let (run, latest) = self.stopped(owner, id).await?;
+        let mut request = latest.state.request.clone();
+        if let Some(instruction) = changes.instruction.as_deref().map(str::trim) {
+            request.prompt = format!("{}. {instruction}", request.prompt.trim_end_matches('.'));
+        }
+        if let Some(formats) = changes.formats {
+            request.formats = Some(formats);
+        }
+        if changes.duration.is_some() {
+            request.duration = changes.duration;
+        }
+        if changes.audio.is_some() {
+            request.audio = changes.audio;
+        }
+        request.prompt = crate::pipeline::request::check_prompt(&request.prompt, request.duration)
+            .map_err(|e| WorkerError::Invalid(e.to_string()))?;
+        let edit = crate::pipeline::state::Update {
+            revision: Some(request),
+            ..Default::default()
+        };
+        self.fork(run, latest, edit, "intent").await
+    }
+
+    /// Makes a new version of a stopped run in which only `scenes` (0-based) are made
+    /// again, with `instruction` added to their prompts; every other scene, and every
+    /// segment of the video that does not show them, is reused.
+    pub async fn regenerate(
+        &self,
+        owner: &str,
+        id: &str,
+        scenes: &[usize],
+        instruction: &str,
+    ) -> Result<StoredRun, WorkerError> {
+        let (run, latest) = self.stopped(owner, id).await?;
+        let planned = latest.state.plan.as_ref().map_or(0, |p| p.scenes.len());
+        let generated = |k: &usize| {
+            latest.state.plan.as_ref().is_some_and(|p| {
+                p.scenes
+                    .get(*k)
+                    .is_some_and(|s| s.source == crate::pipeline::state::SceneSource::Generated)
+            })
+        };
+        if scenes.is_empty() {
+            return Err(WorkerError::Invalid(
+                "say which scenes to make again".into(),
+            ));
+        }
+        if let Some(k) = scenes.iter().find(|k| !generated(k)) {
+            return Err(WorkerError::Invalid(if *k >= planned {
+                format!("there is no scene {} (the video has {planned})", k + 1)
+            } else {
+                format!("scene {} is your own picture: it is not generated", k + 1)
+            }));
+        }
+        let mut edit = crate::pipeline::state::Update {
+            revision: Some(latest.state.request.clone()),
+            pending: Some(scenes.to_vec()),
+            new_takes: scenes.to_vec(),
+            ..Default::default()
+        };
+        let instruction = instruction.trim();
+        if !instruction.is_empty() {
+            edit.instructions = scenes
+                .iter()
+                .map(|k| (*k, vec![instruction.to_owned()]))
+                .collect();
+        }
+        self.fork(run, latest, edit, "prompts").await
+    }
+
+    /// `owner`'s run `id` and its latest state, when it has stopped (revisions start from a
+    /// run at rest).
+    async fn stopped(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<(StoredRun, montage_graph::ThreadState<RunState>), WorkerError> {
         let run = self.run(owner, id).await?;
         if matches!(run.status, RunStatus::Queued | RunStatus::Running) {
             return Err(WorkerError::Conflict(format!(
-                "the run is {}: revise it when it stops",
+                "the run is {}: change it when it stops",
                 run.status.as_str()
             )));
         }
-        let graph = self.shared.app.pipeline.graph();
-        let source = ThreadId::new(id);
-        let latest = graph.state(&source).await?;
+        match self
+            .shared
+            .app
+            .pipeline
+            .graph()
+            .state(&ThreadId::new(id))
+            .await
+        {
+            Ok(latest) => Ok((run, latest)),
+            Err(GraphError::ThreadNotFound(_)) => Err(WorkerError::Conflict(
+                "the run never started: there is nothing to change".into(),
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Forks `latest` with `edit` into a new version of `run` that goes on at `next`.
+    async fn fork(
+        &self,
+        run: StoredRun,
+        latest: montage_graph::ThreadState<RunState>,
+        edit: crate::pipeline::state::Update,
+        next: &str,
+    ) -> Result<StoredRun, WorkerError> {
         let new_thread = ThreadId::random();
-        let prompt = request.prompt.clone();
-        graph
+        let prompt = edit
+            .revision
+            .as_ref()
+            .map_or_else(|| run.prompt.clone(), |r| r.prompt.clone());
+        self.shared
+            .app
+            .pipeline
+            .graph()
             .fork(
-                &source,
+                &ThreadId::new(&run.id),
                 latest.checkpoint,
                 &new_thread,
                 Fork {
-                    edit: Some(crate::pipeline::state::Update {
-                        revision: Some(request),
-                        ..Default::default()
-                    }),
-                    next: Some(vec!["intent".into()]),
+                    edit: Some(edit),
+                    next: Some(vec![next.to_owned()]),
                 },
             )
             .await?;

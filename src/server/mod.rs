@@ -7,6 +7,7 @@
 //! - [`error`]: the `{code, message}` error answers.
 
 pub mod auth;
+pub mod chats;
 pub mod error;
 pub mod protocol;
 pub mod runs;
@@ -35,6 +36,10 @@ pub struct Shared {
     pub workers: Workers,
     /// The user requests without a token act as, when the server allows that.
     pub local: Option<crate::store::User>,
+    /// The chat agent.
+    pub agent: crate::agent::Agent,
+    /// The live stream of each chat.
+    pub chats: Arc<chats::ChatHub>,
 }
 
 /// Why the server could not start.
@@ -82,6 +87,9 @@ pub enum ServeError {
         runs::revise_run,
         uploads::upload,
         uploads::asset,
+        chats::create_chat,
+        chats::get_chat,
+        chats::post_message,
         healthz,
         metrics
     ),
@@ -106,6 +114,9 @@ pub fn router(shared: Shared) -> Router {
             post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/assets/{id}", get(uploads::asset))
+        .route("/api/chats", post(chats::create_chat))
+        .route("/api/chats/{id}", get(chats::get_chat))
+        .route("/api/chats/{id}/messages", post(chats::post_message))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -187,7 +198,9 @@ pub async fn serve(
         true => Some(app.database.local_user().await?),
         false => None,
     };
+    let text = Arc::clone(&app.text);
     let workers = Workers::start(app, Arc::new(Metrics::new())).await?;
+    let agent = crate::agent::Agent::new(workers.clone(), text);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Listen {
@@ -200,7 +213,13 @@ pub async fn serve(
     })?;
     on_listen(bound);
     let stopping = tokio_util::sync::CancellationToken::new();
-    let server = axum::serve(listener, router(Shared { workers, local }))
+    let shared = Shared {
+        workers,
+        local,
+        agent,
+        chats: Arc::new(chats::ChatHub::default()),
+    };
+    let server = axum::serve(listener, router(shared))
         .with_graceful_shutdown(stopping.clone().cancelled_owned());
     // Open WebSockets would hold a graceful shutdown forever: they get a moment, no more.
     let deadline = async {

@@ -22,6 +22,9 @@ pub struct Envelope {
     pub kind: String,
     /// The run it is about.
     pub run_id: Option<String>,
+    /// The chat it is about (chat messages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
     /// Its place in the run's events; absent for replies that are not run events.
     pub seq: Option<u64>,
     /// The payload.
@@ -35,6 +38,19 @@ impl Envelope {
             v: VERSION,
             kind: kind.to_owned(),
             run_id: run_id.map(str::to_owned),
+            chat_id: None,
+            seq: None,
+            data,
+        }
+    }
+
+    /// A message about a chat.
+    pub fn chat(kind: &str, chat_id: &str, data: Value) -> Envelope {
+        Envelope {
+            v: VERSION,
+            kind: kind.to_owned(),
+            run_id: None,
+            chat_id: Some(chat_id.to_owned()),
             seq: None,
             data,
         }
@@ -128,6 +144,7 @@ pub fn event_envelope(event: &Event) -> Envelope {
         v: VERSION,
         kind: kind.to_owned(),
         run_id: Some(event.thread.to_string()),
+        chat_id: None,
         seq: Some(event.seq),
         data,
     }
@@ -191,17 +208,33 @@ pub fn ends_run(event: &Event) -> bool {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Follow a run's events after `seq` (0 or absent: from the start).
+    /// Follow a run's events after `seq` (0 or absent: from the start), or a chat's
+    /// messages and the events of the runs it starts.
     #[serde(rename = "subscribe")]
     Subscribe {
         /// The protocol's version (1 when absent).
         #[serde(default)]
         v: Option<u32>,
         /// The run.
-        run_id: String,
+        #[serde(default)]
+        run_id: Option<String>,
+        /// The chat.
+        #[serde(default)]
+        chat_id: Option<String>,
         /// The last seq the client has.
         #[serde(default)]
         seq: u64,
+    },
+    /// Say something in a chat: `data` is `{"content", "uploads"?}`.
+    #[serde(rename = "chat.message")]
+    ChatMessage {
+        /// The protocol's version.
+        #[serde(default)]
+        v: Option<u32>,
+        /// The chat.
+        chat_id: String,
+        /// The message.
+        data: Value,
     },
     /// Stop following a run.
     #[serde(rename = "unsubscribe")]
@@ -241,7 +274,8 @@ impl ClientMessage {
             ClientMessage::Subscribe { v, .. }
             | ClientMessage::Unsubscribe { v, .. }
             | ClientMessage::Feedback { v, .. }
-            | ClientMessage::Cancel { v, .. } => v.unwrap_or(VERSION),
+            | ClientMessage::Cancel { v, .. }
+            | ClientMessage::ChatMessage { v, .. } => v.unwrap_or(VERSION),
         }
     }
 }
@@ -302,11 +336,12 @@ mod tests {
             subscribe,
             ClientMessage::Subscribe {
                 v: Some(1),
-                run_id: "r".into(),
+                run_id: Some("r".into()),
+                chat_id: None,
                 seq: 4
             }
         );
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","id":"r"}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance","run_id":"r"}"#).is_err());
         assert!(
             serde_json::from_str::<ClientMessage>(r#"{"type":"cancel","run_id":"r","x":1}"#)

@@ -10,7 +10,7 @@ use crate::pipeline::request::{self, RequestError};
 use crate::pipeline::state::{SceneSource, Upload};
 use crate::pipeline::{RunRequest, RunState};
 use crate::store::{RunStatus, StoredRun};
-use crate::worker::Cancelled;
+use crate::worker::{Cancelled, Changes};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -555,47 +555,12 @@ pub async fn revise_run(
     Path(id): Path<String>,
     Body(body): Body<ReviseRun>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
-    // Someone else's run is not found, whatever else is wrong with the request.
-    shared.workers.run(&user.id, &id).await?;
-    let instruction = body
-        .instruction
-        .as_deref()
-        .map(str::trim)
-        .filter(|i| !i.is_empty());
-    if instruction.is_none() && body.formats.is_none() && body.duration.is_none() {
-        return Err(ApiError::invalid(
-            "say what to change: an instruction, formats or a duration",
-        ));
-    }
-    let current = shared
-        .workers
-        .app()
-        .pipeline
-        .graph()
-        .state(&ThreadId::new(&id))
-        .await;
-    let mut request = match current {
-        Ok(thread) => thread.state.request,
-        Err(montage_graph::GraphError::ThreadNotFound(_)) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the run never started: there is nothing to revise",
-            ));
-        }
-        Err(error) => return Err(ApiError::internal(&error)),
+    let changes = Changes {
+        instruction: body.instruction.filter(|i| !i.trim().is_empty()),
+        formats: formats(body.formats.as_ref())?,
+        duration: body.duration,
+        audio: None,
     };
-    if let Some(instruction) = instruction {
-        request.prompt = format!("{}. {instruction}", request.prompt.trim_end_matches('.'));
-    }
-    if let Some(formats) = formats(body.formats.as_ref())? {
-        request.formats = Some(formats);
-    }
-    if body.duration.is_some() {
-        request.duration = body.duration;
-    }
-    request.prompt =
-        request::check_prompt(&request.prompt, request.duration).map_err(request_error)?;
-    let run = shared.workers.revise(&user.id, &id, request).await?;
+    let run = shared.workers.revise(&user.id, &id, changes).await?;
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
 }

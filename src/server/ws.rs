@@ -99,7 +99,45 @@ async fn handle(
     follows: &mut HashMap<String, JoinHandle<()>>,
 ) -> Option<Envelope> {
     match message {
-        ClientMessage::Subscribe { run_id, seq, .. } => {
+        ClientMessage::Subscribe {
+            chat_id: Some(chat_id),
+            run_id: None,
+            ..
+        } => {
+            let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
+                Ok(chat) => chat,
+                Err(error) => {
+                    let body = error.body();
+                    return Some(Envelope::chat(
+                        "error",
+                        &chat_id,
+                        json!({ "code": body.code, "message": body.message }),
+                    ));
+                }
+            };
+            let key = format!("chat:{chat_id}");
+            if let Some(previous) = follows.remove(&key) {
+                previous.abort();
+            }
+            let ack = Envelope::chat("subscribed", &chat_id, json!({ "run_id": chat.run }));
+            if outbox.send(ack).await.is_err() {
+                return None;
+            }
+            let follow = tokio::spawn(follow_chat(
+                shared.clone(),
+                user.clone(),
+                chat_id,
+                outbox.clone(),
+            ));
+            follows.insert(key, follow);
+            None
+        }
+        ClientMessage::Subscribe {
+            run_id: Some(run_id),
+            chat_id: None,
+            seq,
+            ..
+        } => {
             let run = match shared.workers.run(&user.id, &run_id).await {
                 Ok(run) => run,
                 Err(error) => return Some(refused(&run_id, error.into())),
@@ -124,6 +162,50 @@ async fn handle(
                 outbox.clone(),
             ));
             follows.insert(run_id, follow);
+            None
+        }
+        ClientMessage::Subscribe { .. } => Some(Envelope::error(
+            None,
+            "bad_message",
+            "subscribe names either a run_id or a chat_id",
+        )),
+        ClientMessage::ChatMessage { chat_id, data, .. } => {
+            let content = data["content"].as_str().unwrap_or_default().to_owned();
+            let uploads: Vec<String> = data["uploads"]
+                .as_array()
+                .map(|u| {
+                    u.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
+                Ok(chat) => chat,
+                Err(error) => {
+                    let body = error.body();
+                    return Some(Envelope::chat(
+                        "error",
+                        &chat_id,
+                        json!({ "code": body.code, "message": body.message }),
+                    ));
+                }
+            };
+            // The agent may take a while; the socket keeps reading meanwhile.
+            let (shared, user, outbox) = (shared.clone(), user.clone(), outbox.clone());
+            tokio::spawn(async move {
+                if let Err(error) =
+                    super::chats::converse(&shared, &user, &chat, &content, &uploads).await
+                {
+                    let body = error.body();
+                    let _ = outbox
+                        .send(Envelope::chat(
+                            "error",
+                            &chat.id,
+                            json!({ "code": body.code, "message": body.message }),
+                        ))
+                        .await;
+                }
+            });
             None
         }
         ClientMessage::Unsubscribe { run_id, .. } => {
@@ -214,5 +296,43 @@ async fn forward(
                 return;
             }
         }
+    }
+}
+
+/// Sends a chat's live messages (`chat.delta` pieces, then each whole `chat.message`) and
+/// follows the runs its agent starts, sending their events too.
+async fn follow_chat(shared: Shared, user: User, chat_id: String, outbox: mpsc::Sender<Envelope>) {
+    use super::chats::ChatEvent;
+    let mut events = shared.chats.subscribe(&chat_id);
+    let mut runs: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let envelope = match events.recv().await {
+            Ok(ChatEvent::Delta(text)) => {
+                Envelope::chat("chat.delta", &chat_id, json!({ "text": text }))
+            }
+            Ok(ChatEvent::Message(message)) => {
+                Envelope::chat("chat.message", &chat_id, json!(message))
+            }
+            Ok(ChatEvent::Run(run_id)) => {
+                if let Ok(run) = shared.workers.run(&user.id, &run_id).await {
+                    runs.push(tokio::spawn(forward(
+                        shared.clone(),
+                        run_id.clone(),
+                        0,
+                        run.status,
+                        outbox.clone(),
+                    )));
+                }
+                Envelope::chat("chat.run", &chat_id, json!({ "run_id": run_id }))
+            }
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => break,
+        };
+        if outbox.send(envelope).await.is_err() {
+            break;
+        }
+    }
+    for run in runs {
+        run.abort();
     }
 }

@@ -6,6 +6,7 @@
 //!   either database.
 //! - [`runs`]: runs (status, configuration, lineage) and their events.
 //! - [`cache`]: the generation cache, with embeddings for similarity look-ups.
+//! - [`chats`]: conversations and their messages.
 //! - [`ledger`]: each run's objects (with lineage) and its cost ledger.
 //! - [`uploads`]: files people uploaded for their runs.
 //! - [`users`]: people and their API tokens; everything else belongs to one of them.
@@ -22,6 +23,7 @@ macro_rules! on_pool {
 }
 
 pub mod cache;
+pub mod chats;
 pub mod checkpoints;
 pub mod ledger;
 pub mod runs;
@@ -29,6 +31,7 @@ pub mod uploads;
 pub mod users;
 
 pub use cache::CacheEntry;
+pub use chats::{Chat, ChatMessage};
 pub use checkpoints::SqlCheckpointer;
 pub use ledger::{AssetRow, LedgerRow};
 pub use runs::{ClaimedRun, NewRun, RunStatus, StoredRun};
@@ -79,6 +82,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "users and tokens",
         include_str!("../../migrations/sqlite/0006_users.sql"),
         include_str!("../../migrations/postgres/0006_users.sql"),
+    ),
+    (
+        7,
+        "chats",
+        include_str!("../../migrations/sqlite/0007_chats.sql"),
+        include_str!("../../migrations/postgres/0007_chats.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@ mod image;
 pub mod palette;
 mod speech;
 mod text;
+mod tools;
 
 pub use embed::{DIMENSIONS as EMBEDDING_DIMENSIONS, HashingEmbedder, embed_text};
 pub use image::{LocalImage, Look, Shot, render as render_image};

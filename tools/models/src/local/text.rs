@@ -1,4 +1,5 @@
-//! The local text model: a heuristic intent parser behind the structured-output interface.
+//! The local text model: a heuristic intent parser behind the structured-output interface,
+//! and a rule-based tool caller (see [`super::tools`]) behind the tool-calling one.
 
 use super::palette::{NAMED_COLOURS, STYLE_PALETTES, mood_palette};
 use crate::error::ModelError;
@@ -10,8 +11,9 @@ use async_trait::async_trait;
 /// The schema name under which the local model extracts an [`Intent`].
 pub const INTENT_SCHEMA: &str = "intent";
 
-/// Rule-based text model: extracts an [`Intent`] from a request's last user message. It
-/// answers structured-output requests for the `intent` schema only.
+/// Rule-based text model: extracts an [`Intent`] from a request's last user message when
+/// asked for the `intent` schema, and calls the tools it is offered when the person's words
+/// ask for one (or says plainly that it did not understand).
 #[derive(Debug, Clone, Default)]
 pub struct LocalText;
 
@@ -27,7 +29,21 @@ impl TextModel for LocalText {
             what: what.to_owned(),
         };
         if !request.tools.is_empty() {
-            return Err(unsupported("call tools"));
+            let (content, tool_calls, finish) =
+                match super::tools::read(&request.messages, &request.tools) {
+                    super::tools::Reading::Call(calls) => (None, calls, FinishReason::ToolCalls),
+                    super::tools::Reading::Say(text) => {
+                        (Some(text), Vec::new(), FinishReason::Stop)
+                    }
+                };
+            return Ok(TextResponse {
+                model: self.id(),
+                content,
+                tool_calls,
+                finish,
+                usage: Usage::default(),
+                cost_usd: 0.0,
+            });
         }
         let format = request
             .response_format

@@ -1,0 +1,318 @@
+//! The agent's tools: the only way it acts. Each is offered to the model with a JSON Schema
+//! and carried out for the chat's owner on the chat's run; each returns a JSON result whose
+//! `summary` says, for people, what happened.
+
+use super::AgentError;
+use crate::pipeline::request;
+use crate::pipeline::state::Upload;
+use crate::store::{Chat, RunStatus, User};
+use crate::worker::{Changes, Workers};
+use montage_graph::ThreadId;
+use montage_models::ToolSpec;
+use serde_json::{Value, json};
+
+/// The tools, as offered to the model.
+pub fn specs() -> Vec<ToolSpec> {
+    let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    };
+    let formats = json!({ "type": "array", "items": { "enum": ["16:9", "9:16", "1:1"] } });
+    vec![
+        spec(
+            "create_video",
+            "Start a new video from the person's description, with the files they attached.",
+            json!({ "type": "object", "properties": {
+                "prompt": { "type": "string" },
+                "formats": formats,
+                "duration": { "type": "number" } }, "required": ["prompt"] }),
+        ),
+        spec(
+            "revise",
+            "Make a new version of the current video with changed words, formats, length or music.",
+            json!({ "type": "object", "properties": {
+                "instruction": { "type": "string" },
+                "formats": formats,
+                "duration": { "type": "number" },
+                "audio": { "type": "string", "description": "an uploaded audio file's id" } } }),
+        ),
+        spec(
+            "regenerate_scene",
+            "Make some scenes of the current video again (scenes counted from 0), with an instruction.",
+            json!({ "type": "object", "properties": {
+                "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                "instruction": { "type": "string" } }, "required": ["scenes"] }),
+        ),
+        spec(
+            "answer_feedback",
+            "Answer the critic's open question on the current video.",
+            json!({ "type": "object", "properties": {
+                "action": { "enum": ["accept", "regenerate", "edit", "skip"] },
+                "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                "instruction": { "type": "string" } }, "required": ["action"] }),
+        ),
+        spec(
+            "status",
+            "Say where the current video stands.",
+            json!({ "type": "object", "properties": {} }),
+        ),
+        spec(
+            "export",
+            "Give the download links of the current video, rendering a format it lacks.",
+            json!({ "type": "object", "properties": { "format": { "enum": ["16:9", "9:16", "1:1"] } } }),
+        ),
+    ]
+}
+
+/// What a tool did: its result for the model, and the run it started, if any.
+pub struct Outcome {
+    /// The result, with a `summary`.
+    pub result: Value,
+    /// A run the chat now follows.
+    pub run: Option<String>,
+}
+
+fn done(summary: String) -> Outcome {
+    Outcome {
+        result: json!({ "summary": summary }),
+        run: None,
+    }
+}
+
+fn started(summary: String, run: &str) -> Outcome {
+    Outcome {
+        result: json!({ "summary": summary, "run_id": run }),
+        run: Some(run.to_owned()),
+    }
+}
+
+/// Carries out one tool call for `user` in `chat`, with `uploads` attached to the message.
+pub async fn call(
+    workers: &Workers,
+    user: &User,
+    chat: &Chat,
+    uploads: &[Upload],
+    name: &str,
+    arguments: &Value,
+) -> Result<Outcome, AgentError> {
+    let owner = user.id.as_str();
+    let current = || {
+        chat.run.clone().ok_or_else(|| {
+            AgentError::Refused("there is no video in this chat yet: describe one first".into())
+        })
+    };
+    let formats = |value: &Value| -> Result<Option<Vec<montage_models::Format>>, AgentError> {
+        value
+            .as_array()
+            .map(|names| {
+                let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                request::parse_formats(&names.join(","))
+                    .map_err(|e| AgentError::Refused(e.to_string()))
+            })
+            .transpose()
+    };
+    match name {
+        "create_video" => {
+            let prompt = arguments["prompt"].as_str().unwrap_or_default();
+            let duration = arguments["duration"].as_f64();
+            let prompt = request::check_prompt(prompt, duration)
+                .map_err(|e| AgentError::Refused(e.to_string()))?;
+            let app = workers.app();
+            let request = crate::pipeline::RunRequest {
+                prompt,
+                audio: uploads
+                    .iter()
+                    .rev()
+                    .find(|u| u.object.media_type.starts_with("audio/"))
+                    .cloned(),
+                images: uploads
+                    .iter()
+                    .filter(|u| u.object.media_type.starts_with("image/"))
+                    .cloned()
+                    .collect(),
+                formats: formats(&arguments["formats"])?,
+                duration,
+                seed: 1,
+            };
+            let run = workers
+                .submit(owner, app.new_state(request, app.config.clone()))
+                .await?;
+            Ok(started(
+                "I've started your video. The scenes will appear as they are made, and I'll ask if the critic finds something."
+                    .into(),
+                &run.id,
+            ))
+        }
+        "revise" => {
+            let run = current()?;
+            let audio = match arguments["audio"].as_str() {
+                Some(id) => Some(owned_upload(workers, owner, id, "audio").await?),
+                None => None,
+            };
+            let changes = Changes {
+                instruction: arguments["instruction"].as_str().map(str::to_owned),
+                formats: formats(&arguments["formats"])?,
+                duration: arguments["duration"].as_f64(),
+                audio,
+            };
+            let revised = workers.revise(owner, &run, changes).await?;
+            Ok(started(
+                format!(
+                    "I'm making version {} with that change; only what changed is made again.",
+                    revised.version
+                ),
+                &revised.id,
+            ))
+        }
+        "regenerate_scene" => {
+            let run = current()?;
+            let scenes: Vec<usize> = arguments["scenes"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(Value::as_u64)
+                        .map(|k| k as usize)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let instruction = arguments["instruction"].as_str().unwrap_or_default();
+            let revised = workers
+                .regenerate(owner, &run, &scenes, instruction)
+                .await?;
+            let named: Vec<String> = scenes.iter().map(|k| (k + 1).to_string()).collect();
+            Ok(started(
+                format!(
+                    "I'm making scene{} {} again{} as version {}; the other scenes stay as they are.",
+                    if scenes.len() == 1 { "" } else { "s" },
+                    named.join(", "),
+                    if instruction.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", instruction.trim())
+                    },
+                    revised.version
+                ),
+                &revised.id,
+            ))
+        }
+        "answer_feedback" => {
+            let run = current()?;
+            workers.answer(owner, &run, arguments.clone()).await?;
+            let what = match arguments["action"].as_str() {
+                Some("accept") => "I've taken the critic's fixes",
+                Some("skip") => "I'm finishing the video as it is",
+                Some("regenerate") => "I'm making those scenes again",
+                _ => "I've changed the plan",
+            };
+            Ok(done(format!("{what}; the run goes on.")))
+        }
+        "status" => {
+            let run = workers.run(owner, &current()?).await?;
+            let summary = match run.status {
+                RunStatus::Queued => "Your video is waiting for a free worker.".to_owned(),
+                RunStatus::Running => "Your video is being made right now.".to_owned(),
+                RunStatus::Waiting => "The critic has a question: say \"looks good\" to take its fixes, \"skip\" to finish as it is, or name scenes to make again.".to_owned(),
+                RunStatus::Completed => format!("Version {} is finished and ready to download.", run.version),
+                RunStatus::Failed => "That run stopped on an error; ask me to try again or change it.".to_owned(),
+                RunStatus::Cancelled => "That run was cancelled.".to_owned(),
+            };
+            Ok(Outcome {
+                result: json!({ "summary": summary, "status": run.status.as_str(), "version": run.version }),
+                run: None,
+            })
+        }
+        "export" => {
+            let run_id = current()?;
+            let run = workers.run(owner, &run_id).await?;
+            if run.status != RunStatus::Completed {
+                return Ok(done(
+                    "The video isn't finished yet; I'll have the downloads when it is.".into(),
+                ));
+            }
+            let state = workers
+                .app()
+                .pipeline
+                .graph()
+                .state(&ThreadId::new(&run_id))
+                .await
+                .map_err(crate::worker::WorkerError::from)?
+                .state;
+            let videos = state.outputs.map(|o| o.videos).unwrap_or_default();
+            let wanted = match arguments["format"].as_str() {
+                Some(name) => Some(
+                    montage_models::Format::parse(name)
+                        .ok_or_else(|| AgentError::Refused(format!("unknown format {name:?}")))?,
+                ),
+                None => None,
+            };
+            let links: Vec<Value> = videos
+                .iter()
+                .filter(|v| wanted.is_none_or(|w| v.format == w))
+                .map(|v| json!({ "format": v.format.ratio(), "url": crate::server::protocol::asset_url(&v.object.sha256) }))
+                .collect();
+            if !links.is_empty() {
+                let listed: Vec<String> = links
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} {}",
+                            l["format"].as_str().unwrap_or(""),
+                            l["url"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                return Ok(Outcome {
+                    result: json!({ "summary": format!("Here it is: {}", listed.join(", ")), "videos": links }),
+                    run: None,
+                });
+            }
+            let Some(format) = wanted else {
+                return Ok(done("This version has no videos to download.".into()));
+            };
+            let mut formats: Vec<montage_models::Format> =
+                videos.iter().map(|v| v.format).collect();
+            formats.push(format);
+            let revised = workers
+                .revise(
+                    owner,
+                    &run_id,
+                    Changes {
+                        formats: Some(formats),
+                        ..Changes::default()
+                    },
+                )
+                .await?;
+            Ok(started(
+                format!(
+                    "This version has no {} video; I'm rendering it as version {} with the same scenes.",
+                    format.ratio(),
+                    revised.version
+                ),
+                &revised.id,
+            ))
+        }
+        other => Err(AgentError::Refused(format!("there is no tool {other:?}"))),
+    }
+}
+
+/// `owner`'s upload `id` of `kind`.
+pub async fn owned_upload(
+    workers: &Workers,
+    owner: &str,
+    id: &str,
+    kind: &str,
+) -> Result<Upload, AgentError> {
+    let upload = workers
+        .app()
+        .database
+        .upload(id)
+        .await
+        .map_err(crate::worker::WorkerError::from)?
+        .filter(|u| u.owner == owner && u.kind == kind)
+        .ok_or_else(|| AgentError::Refused(format!("there is no {kind} upload {id:?} of yours")))?;
+    Ok(Upload {
+        name: upload.name,
+        object: upload.object,
+    })
+}

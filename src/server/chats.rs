@@ -1,0 +1,215 @@
+//! `/api/chats`: conversations with the agent, and the live stream of each one's replies.
+
+use super::Shared;
+use super::auth::Caller;
+use super::error::{ApiError, Body, ErrorBody};
+use crate::agent::AgentError;
+use crate::store::{Chat, ChatMessage, User};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// Something that happened in a chat, for the clients watching it.
+#[derive(Debug, Clone)]
+pub enum ChatEvent {
+    /// A piece of the agent's answer.
+    Delta(String),
+    /// A whole message, as stored (the person's, then the agent's).
+    Message(ChatMessage),
+    /// The chat now follows this run.
+    Run(String),
+}
+
+/// The live stream of each chat.
+#[derive(Default)]
+pub struct ChatHub {
+    chats: Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
+}
+
+impl ChatHub {
+    /// Follows chat `id`.
+    pub fn subscribe(&self, id: &str) -> broadcast::Receiver<ChatEvent> {
+        self.chats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_owned())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .subscribe()
+    }
+
+    /// Tells chat `id`'s watchers.
+    pub fn send(&self, id: &str, event: ChatEvent) {
+        let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = chats.get(id)
+            && sender.send(event).is_err()
+        {
+            // Nobody watches any more.
+            chats.remove(id);
+        }
+    }
+}
+
+/// What `POST /api/chats` takes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreateChat {
+    /// A title (default "New video").
+    pub title: Option<String>,
+}
+
+/// What `POST /api/chats/{id}/messages` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// What the person says.
+    pub content: String,
+    /// Ids of their uploads attached to the message (music, pictures).
+    #[serde(default)]
+    pub uploads: Vec<String>,
+}
+
+/// A chat with its messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatView {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The run it follows (the latest version of its video).
+    pub run: Option<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Its messages, in order: `seq`, `role`, `content`, `actions` (the agent's tool calls
+    /// with their results), `uploads`, `created_at_ms`.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<ChatMessage>,
+}
+
+/// What the agent did with a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeView {
+    /// The person's message, as stored.
+    #[schema(value_type = Object)]
+    pub said: ChatMessage,
+    /// The agent's answer, with its actions.
+    #[schema(value_type = Object)]
+    pub reply: ChatMessage,
+    /// Runs it started; the chat follows the last.
+    pub runs: Vec<String>,
+}
+
+fn view(chat: Chat, messages: Vec<ChatMessage>) -> ChatView {
+    ChatView {
+        id: chat.id,
+        title: chat.title,
+        run: chat.run,
+        created_at_ms: chat.created_at_ms,
+        messages,
+    }
+}
+
+/// `owner`'s chat `id`, or not found.
+pub async fn chat_of(shared: &Shared, owner: &str, id: &str) -> Result<Chat, ApiError> {
+    shared
+        .workers
+        .app()
+        .database
+        .chat(id)
+        .await?
+        .filter(|chat| chat.owner == owner)
+        .ok_or_else(|| ApiError::not_found(format!("no chat {id}")))
+}
+
+/// Runs the agent on one message and tells the chat's watchers as it goes.
+pub async fn converse(
+    shared: &Shared,
+    user: &User,
+    chat: &Chat,
+    content: &str,
+    uploads: &[String],
+) -> Result<ExchangeView, ApiError> {
+    let hub = &shared.chats;
+    let delta = |piece: &str| hub.send(&chat.id, ChatEvent::Delta(piece.to_owned()));
+    let exchange = shared
+        .agent
+        .respond(user, chat, content, uploads, &delta)
+        .await
+        .map_err(|error| match error {
+            AgentError::Invalid(message) => ApiError::invalid(message),
+            other => ApiError::internal(&other),
+        })?;
+    hub.send(&chat.id, ChatEvent::Message(exchange.said.clone()));
+    for run in &exchange.runs {
+        hub.send(&chat.id, ChatEvent::Run(run.clone()));
+    }
+    hub.send(&chat.id, ChatEvent::Message(exchange.reply.clone()));
+    Ok(ExchangeView {
+        said: exchange.said,
+        reply: exchange.reply,
+        runs: exchange.runs,
+    })
+}
+
+/// Start a chat.
+#[utoipa::path(post, path = "/api/chats", tag = "chats", request_body = CreateChat,
+    responses((status = 201, description = "The chat", body = ChatView)))]
+pub async fn create_chat(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+    Body(body): Body<CreateChat>,
+) -> Result<(StatusCode, Json<ChatView>), ApiError> {
+    let title = body
+        .title
+        .map(|t| t.trim().chars().take(200).collect::<String>())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "New video".into());
+    let chat = shared
+        .workers
+        .app()
+        .database
+        .create_chat(&user.id, &title)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(chat, Vec::new()))))
+}
+
+/// A chat and its messages.
+#[utoipa::path(get, path = "/api/chats/{id}", tag = "chats",
+    params(("id" = String, Path, description = "The chat's id")),
+    responses(
+        (status = 200, description = "The chat", body = ChatView),
+        (status = 404, description = "No such chat", body = ErrorBody),
+    ))]
+pub async fn get_chat(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChatView>, ApiError> {
+    let chat = chat_of(&shared, &user.id, &id).await?;
+    let messages = shared.workers.app().database.chat_messages(&id).await?;
+    Ok(Json(view(chat, messages)))
+}
+
+/// Say something in a chat; the agent acts and answers (streamed to the chat's WebSocket
+/// watchers as `chat.delta`).
+#[utoipa::path(post, path = "/api/chats/{id}/messages", tag = "chats", request_body = PostMessage,
+    params(("id" = String, Path, description = "The chat's id")),
+    responses(
+        (status = 201, description = "What was said and what the agent did", body = ExchangeView),
+        (status = 404, description = "No such chat", body = ErrorBody),
+        (status = 422, description = "An empty or enormous message, or someone else's upload", body = ErrorBody),
+    ))]
+pub async fn post_message(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<PostMessage>,
+) -> Result<(StatusCode, Json<ExchangeView>), ApiError> {
+    let chat = chat_of(&shared, &user.id, &id).await?;
+    let exchange = converse(&shared, &user, &chat, &body.content, &body.uploads).await?;
+    Ok((StatusCode::CREATED, Json(exchange)))
+}
