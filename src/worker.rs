@@ -445,6 +445,7 @@ impl Workers {
                     .is_ok_and(|t| t.status == ThreadStatus::Interrupted)
             };
             if run.status != RunStatus::Running
+                || run.answered
                 || tokio::time::Instant::now() >= deadline
                 || !interrupted().await
             {

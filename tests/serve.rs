@@ -1232,6 +1232,19 @@ async fn say(api: &Api, chat: &str, content: &str) -> Value {
     exchange
 }
 
+/// Waits until `run` in `chat` completes, saying "looks good" whenever the critic asks (the
+/// person's dark picture comes back in every version).
+async fn finish(api: &Api, chat: &str, run: &str) -> Value {
+    loop {
+        let now = api.wait_status(run, &["waiting", "completed"]).await;
+        if now["status"] == "completed" {
+            return now;
+        }
+        let answered = say(api, chat, "looks good").await;
+        assert_eq!(tool_of(&answered), Some("answer_feedback"), "{answered}");
+    }
+}
+
 /// The tool the agent called for a message, if any.
 fn tool_of(exchange: &Value) -> Option<&str> {
     exchange["reply"]["actions"][0]["tool"].as_str()
@@ -1254,10 +1267,13 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
         .await;
     assert_eq!(socket.next().await["type"], "subscribed");
 
-    // Over the socket: the request starts a video, streamed back with its run's events.
+    // Over the socket: the request, with a dark picture of the person's own, starts a video,
+    // streamed back with its run's events; the critic asks about the picture.
+    let (_, dark) = server.upload("night.png", picture([8, 8, 10])).await;
     socket
         .send(json!({ "type": "chat.message", "chat_id": chat,
-                       "data": { "content": "make an 8 second bright sunny beach video" } }))
+                       "data": { "content": "make an 8 second bright sunny beach video",
+                                 "uploads": [dark[0]["id"]] } }))
         .await;
     let seen = socket.until("run.started").await;
     let kinds = types(&seen);
@@ -1273,20 +1289,20 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let run = server.wait_status(&first, &["waiting", "completed"]).await;
-    if run["status"] == "waiting" {
-        assert_eq!(
-            tool_of(&say(&server, &chat, "looks good").await),
-            Some("answer_feedback")
-        );
-    }
+    server.wait_status(&first, &["waiting"]).await;
+    let answered = say(&server, &chat, "looks good").await;
+    assert_eq!(tool_of(&answered), Some("answer_feedback"));
+    assert_eq!(
+        answered["reply"]["actions"][0]["arguments"],
+        json!({ "action": "accept" })
+    );
     server.wait_status(&first, &["completed"]).await;
 
     // "make it vertical": version 2 in 9:16.
     let vertical = say(&server, &chat, "make it vertical").await;
     assert_eq!(tool_of(&vertical), Some("revise"));
     let second = vertical["runs"][0].as_str().unwrap().to_owned();
-    let v2 = server.wait_status(&second, &["completed"]).await;
+    let v2 = finish(&server, &chat, &second).await;
     assert_eq!(
         (v2["version"].as_u64(), v2["parent"].as_str()),
         (Some(2), Some(first.as_str()))
@@ -1296,14 +1312,20 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
 
     // "scene 2 darker": only scene 2 is drawn again, and only the video around it encoded.
     let before = segments(dir.path());
-    let darker = say(&server, &chat, "scene 2 darker").await;
+    let k = v2["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["source"] == "generated")
+        .unwrap();
+    let darker = say(&server, &chat, &format!("scene {} darker", k + 1)).await;
     assert_eq!(tool_of(&darker), Some("regenerate_scene"));
     assert_eq!(
         darker["reply"]["actions"][0]["arguments"],
-        json!({ "scenes": [1], "instruction": "darker" })
+        json!({ "scenes": [k], "instruction": "darker" })
     );
     let third = darker["runs"][0].as_str().unwrap().to_owned();
-    let v3 = server.wait_status(&third, &["completed"]).await;
+    let v3 = finish(&server, &chat, &third).await;
     assert_eq!(v3["version"], 3);
     let pictures: Vec<&Value> = v3["cost"]["ledger"]
         .as_array()
@@ -1311,22 +1333,27 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
         .iter()
         .filter(|e| e["capability"] == "image")
         .collect();
-    assert_eq!(pictures.len(), 1, "{}", v3["cost"]);
+    // Only scene k is drawn (again, if the critic's fix asks for it).
+    assert!(!pictures.is_empty(), "{}", v3["cost"]);
+    assert!(
+        pictures
+            .iter()
+            .all(|p| p["scene"].as_u64() == Some(k as u64)),
+        "{}",
+        v3["cost"]
+    );
     assert_eq!(
-        (
-            pictures[0]["scene"].as_u64(),
-            pictures[0]["cached"].as_bool()
-        ),
-        (Some(1), Some(false))
+        pictures[0]["cached"], false,
+        "a new picture, not the old one"
     );
     assert_ne!(
-        v3["plan"]["scenes"][1]["thumbnail"],
-        v2["plan"]["scenes"][1]["thumbnail"]
+        v3["plan"]["scenes"][k]["thumbnail"],
+        v2["plan"]["scenes"][k]["thumbnail"]
     );
-    for k in (0..scenes).filter(|k| *k != 1) {
+    for other in (0..scenes).filter(|other| *other != k) {
         assert_eq!(
-            v3["plan"]["scenes"][k]["thumbnail"], v2["plan"]["scenes"][k]["thumbnail"],
-            "scene {k} kept"
+            v3["plan"]["scenes"][other]["thumbnail"], v2["plan"]["scenes"][other]["thumbnail"],
+            "scene {other} kept"
         );
     }
     let encoded = segments(dir.path()) - before;
@@ -1351,6 +1378,32 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
             .contains("Version 3"),
         "{status}"
     );
+    // "slower cuts" and "use my song instead", each a version of the last.
+    let slower = say(&server, &chat, "slower cuts").await;
+    assert_eq!(tool_of(&slower), Some("revise"));
+    let v4 = finish(&server, &chat, slower["runs"][0].as_str().unwrap()).await;
+    assert_eq!(v4["intent"]["pace"], "slow", "{}", v4["intent"]);
+    let (_, song_upload) = server.upload("my song.wav", song(dir.path())).await;
+    let (status, with_song) = server
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            &json!({ "content": "use my song instead", "uploads": [song_upload[0]["id"]] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{with_song}");
+    assert_eq!(tool_of(&with_song), Some("revise"));
+    assert_eq!(
+        with_song["reply"]["actions"][0]["arguments"],
+        json!({ "audio": song_upload[0]["id"] })
+    );
+    let v5 = finish(&server, &chat, with_song["runs"][0].as_str().unwrap()).await;
+    assert_eq!(v5["version"], 5);
+    assert!(
+        (v5["plan"]["bpm"].as_f64().unwrap() - 104.0).abs() < 2.0,
+        "cut to the song's 104 BPM: {}",
+        v5["plan"]["bpm"]
+    );
+
     let export = say(&server, &chat, "export it vertical").await;
     assert_eq!(tool_of(&export), Some("export"));
     assert!(

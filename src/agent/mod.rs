@@ -271,9 +271,11 @@ impl Agent {
                         // The graph knows of a question a moment before the run is marked
                         // waiting.
                         "question": run.status == RunStatus::Waiting
-                            || state.as_ref().is_some_and(|s| {
-                                s.status == montage_graph::RunStatus::Interrupted
-                            }),
+                            || (run.status == RunStatus::Running
+                                && !run.answered
+                                && state.as_ref().is_some_and(|s| {
+                                    s.status == montage_graph::RunStatus::Interrupted
+                                })),
                     })
                 }
                 Err(_) => Value::Null,

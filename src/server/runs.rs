@@ -272,8 +272,9 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         return view;
     };
     let state = &thread.state;
-    // The graph knows a moment before the worker has recorded it.
-    if run.status == RunStatus::Running {
+    // The graph knows a moment before the worker has recorded it (but a question already
+    // answered is not asked again while the worker takes the answer up).
+    if run.status == RunStatus::Running && !run.answered {
         let caught_up = match thread.status {
             montage_graph::RunStatus::Completed => Some(RunStatus::Completed),
             montage_graph::RunStatus::Interrupted => Some(RunStatus::Waiting),

@@ -73,6 +73,8 @@ pub struct StoredRun {
     pub version: u32,
     /// The user it belongs to.
     pub owner: Option<String>,
+    /// It holds an answer a worker has yet to act on.
+    pub answered: bool,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// Last change of status, milliseconds since the Unix epoch.
@@ -118,9 +120,10 @@ pub fn now_ms() -> i64 {
 use super::damaged;
 
 /// Columns of `runs` read into a [`StoredRun`], with the JSON as text on both databases.
-const RUN_COLUMNS_SQLITE: &str =
-    "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner";
-const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms, owner";
+const RUN_COLUMNS_SQLITE: &str = "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner, \
+     CASE WHEN answer IS NULL THEN 0 ELSE 1 END";
+const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms, owner, \
+     CASE WHEN answer IS NULL THEN 0::bigint ELSE 1::bigint END";
 
 type RunTuple = (
     String,
@@ -133,11 +136,23 @@ type RunTuple = (
     i64,
     i64,
     Option<String>,
+    i64,
 );
 
 fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
-    let (id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner) =
-        row;
+    let (
+        id,
+        status,
+        prompt,
+        config,
+        error,
+        parent,
+        version,
+        created_at_ms,
+        updated_at_ms,
+        owner,
+        answered,
+    ) = row;
     Ok(StoredRun {
         status: RunStatus::parse(&status)
             .ok_or_else(|| damaged(format!("run {id} has status {status:?}")))?,
@@ -151,6 +166,7 @@ fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
         created_at_ms,
         updated_at_ms,
         owner,
+        answered: answered != 0,
     })
 }
 
