@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         );
         response.bytes().await?;
         latencies.push(asked.elapsed());
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             let listed: Vec<Value> = http
                 .get(format!("{base}/api/runs?limit=200"))
                 .send()
