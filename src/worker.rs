@@ -221,13 +221,7 @@ impl Workers {
                 run.status.as_str()
             )));
         }
-        let thread = self
-            .shared
-            .app
-            .pipeline
-            .graph()
-            .state(&ThreadId::new(id))
-            .await?;
+        let thread = self.thread(id).await?;
         if thread.interrupt.is_none() {
             return Err(WorkerError::Conflict("the run has no open question".into()));
         }
@@ -369,14 +363,7 @@ impl Workers {
                 run.status.as_str()
             )));
         }
-        match self
-            .shared
-            .app
-            .pipeline
-            .graph()
-            .state(&ThreadId::new(id))
-            .await
-        {
+        match self.thread(id).await {
             Ok(latest) => Ok((run, latest)),
             Err(GraphError::ThreadNotFound(_)) => Err(WorkerError::Conflict(
                 "the run never started: there is nothing to change".into(),
@@ -423,6 +410,19 @@ impl Workers {
         .await
     }
 
+    /// The latest state of run `id`'s graph thread (ownership is the caller's to check).
+    pub async fn thread(
+        &self,
+        id: &str,
+    ) -> Result<montage_graph::ThreadState<RunState>, GraphError> {
+        self.shared
+            .app
+            .pipeline
+            .graph()
+            .state(&ThreadId::new(id))
+            .await
+    }
+
     /// Live events of run `id`, each sent once it is stored. Subscribe before reading the
     /// stored events, then skip what was already read. The stream ends when the run does.
     pub fn listen(&self, id: &str) -> broadcast::Receiver<Event> {
@@ -436,11 +436,7 @@ impl Workers {
         loop {
             let run = self.run(owner, id).await?;
             let interrupted = || async {
-                self.shared
-                    .app
-                    .pipeline
-                    .graph()
-                    .state(&ThreadId::new(id))
+                self.thread(id)
                     .await
                     .is_ok_and(|t| t.status == ThreadStatus::Interrupted)
             };

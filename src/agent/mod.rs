@@ -12,7 +12,6 @@ pub mod tools;
 use crate::pipeline::state::Upload;
 use crate::store::{Chat, ChatMessage, RunStatus, StoreError, User};
 use crate::worker::{WorkerError, Workers};
-use montage_graph::ThreadId;
 use montage_models::{Message, Role, TextModel, TextRequest, ToolCall};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -246,14 +245,7 @@ impl Agent {
         let run = match &chat.run {
             Some(id) => match self.workers.run(&user.id, id).await {
                 Ok(run) => {
-                    let state = self
-                        .workers
-                        .app()
-                        .pipeline
-                        .graph()
-                        .state(&ThreadId::new(id))
-                        .await
-                        .ok();
+                    let state = self.workers.thread(id).await.ok();
                     let scenes = state
                         .as_ref()
                         .and_then(|s| s.state.plan.as_ref())

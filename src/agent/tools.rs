@@ -7,7 +7,6 @@ use crate::pipeline::request;
 use crate::pipeline::state::Upload;
 use crate::store::{Chat, RunStatus, User};
 use crate::worker::{Changes, Workers};
-use montage_graph::ThreadId;
 use montage_models::ToolSpec;
 use serde_json::{Value, json};
 
@@ -231,10 +230,7 @@ pub async fn call(
                 ));
             }
             let state = workers
-                .app()
-                .pipeline
-                .graph()
-                .state(&ThreadId::new(&run_id))
+                .thread(&run_id)
                 .await
                 .map_err(crate::worker::WorkerError::from)?
                 .state;

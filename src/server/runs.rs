@@ -14,7 +14,6 @@ use crate::worker::{Cancelled, Changes};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use montage_graph::ThreadId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -363,14 +362,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
 /// The full view of `owner`'s run `id`.
 async fn view_of(shared: &Shared, owner: &str, id: &str) -> Result<RunView, ApiError> {
     let run = shared.workers.run(owner, id).await?;
-    let thread = match shared
-        .workers
-        .app()
-        .pipeline
-        .graph()
-        .state(&ThreadId::new(id))
-        .await
-    {
+    let thread = match shared.workers.thread(id).await {
         Ok(thread) => Some(thread),
         Err(montage_graph::GraphError::ThreadNotFound(_)) => None,
         Err(error) => return Err(ApiError::internal(&error)),

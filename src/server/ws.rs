@@ -86,6 +86,15 @@ async fn session(shared: Shared, user: User, socket: WebSocket) {
     let _ = writer.await;
 }
 
+fn chat_refused(chat_id: &str, error: &ApiError) -> Envelope {
+    let body = error.body();
+    Envelope::chat(
+        "error",
+        chat_id,
+        json!({ "code": body.code, "message": body.message }),
+    )
+}
+
 fn refused(run_id: &str, error: ApiError) -> Envelope {
     let body = error.body();
     Envelope::error(Some(run_id), body.code, &body.message)
@@ -106,14 +115,7 @@ async fn handle(
         } => {
             let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
                 Ok(chat) => chat,
-                Err(error) => {
-                    let body = error.body();
-                    return Some(Envelope::chat(
-                        "error",
-                        &chat_id,
-                        json!({ "code": body.code, "message": body.message }),
-                    ));
-                }
+                Err(error) => return Some(chat_refused(&chat_id, &error)),
             };
             let key = format!("chat:{chat_id}");
             if let Some(previous) = follows.remove(&key) {
@@ -181,14 +183,7 @@ async fn handle(
                 .unwrap_or_default();
             let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
                 Ok(chat) => chat,
-                Err(error) => {
-                    let body = error.body();
-                    return Some(Envelope::chat(
-                        "error",
-                        &chat_id,
-                        json!({ "code": body.code, "message": body.message }),
-                    ));
-                }
+                Err(error) => return Some(chat_refused(&chat_id, &error)),
             };
             // The agent may take a while; the socket keeps reading meanwhile.
             let (shared, user, outbox) = (shared.clone(), user.clone(), outbox.clone());
@@ -196,14 +191,7 @@ async fn handle(
                 if let Err(error) =
                     super::chats::converse(&shared, &user, &chat, &content, &uploads).await
                 {
-                    let body = error.body();
-                    let _ = outbox
-                        .send(Envelope::chat(
-                            "error",
-                            &chat.id,
-                            json!({ "code": body.code, "message": body.message }),
-                        ))
-                        .await;
+                    let _ = outbox.send(chat_refused(&chat.id, &error)).await;
                 }
             });
             None
