@@ -1,17 +1,22 @@
 //! Montage: turns a chat into a finished video whose cuts land on the beat.
 //!
 //! This crate is the application around the workspace's libraries: the command line
-//! (`montage analyze`, `montage make`), the configuration, the provider registry, the media
-//! store and the video pipeline. The server and the database store join it as they are
-//! built (see DESIGN.md).
+//! (`montage serve`, `montage make`, `montage analyze`, `montage user`), the configuration,
+//! the provider registry, the media store, the database, the video pipeline, the run worker,
+//! the HTTP/WebSocket server and the chat agent (see DESIGN.md).
 //!
 //! # Layout
 //! - [`cli`]: the `montage` command line; [`make`]: `montage make`.
 //! - [`config`]: defaults, `montage.toml`, environment.
+//! - [`app`]: the services `make` and `serve` both open.
 //! - [`providers`]: which model serves which capability.
 //! - [`objects`]: the content-addressed media store.
 //! - [`pipeline`]: the video graph, its state, nodes, planner and templates.
-//! - [`store`]: the database (SQLite or Postgres) and the graph checkpointer on it.
+//! - [`store`]: the database (SQLite or Postgres): runs, events, users, chats, uploads,
+//!   assets, ledger, cache, and the graph checkpointer on it.
+//! - [`worker`]: the run queue and the workers that execute runs durably.
+//! - [`server`]: `montage serve`'s REST API and WebSocket; [`metrics`]: its Prometheus metrics.
+//! - [`agent`]: the chat agent and its tools.
 //! - [`telemetry`]: tracing set-up for the binary.
 
 pub mod agent;
