@@ -1456,6 +1456,18 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
     }
     let (_, stored) = server.get(&format!("/api/chats/{chat}")).await;
     let messages = stored["messages"].as_array().unwrap();
+    // A client that comes back asks for the messages after the last it has.
+    let mut late = server.socket().await;
+    late.send(json!({ "type": "subscribe", "chat_id": chat, "seq": 2 }))
+        .await;
+    assert_eq!(late.next().await["type"], "subscribed");
+    for expected in 3..=messages.len() as u64 {
+        let replayed = late.next().await;
+        assert_eq!(
+            (replayed["type"].as_str(), replayed["data"]["seq"].as_u64()),
+            (Some("chat.message"), Some(expected))
+        );
+    }
     assert_eq!(
         messages.len() % 2,
         0,

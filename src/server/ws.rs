@@ -111,6 +111,7 @@ async fn handle(
         ClientMessage::Subscribe {
             chat_id: Some(chat_id),
             run_id: None,
+            seq,
             ..
         } => {
             let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
@@ -125,13 +126,24 @@ async fn handle(
             if outbox.send(ack).await.is_err() {
                 return None;
             }
+            // Live messages from here on; before them, those stored after the client's last.
             let follow = tokio::spawn(follow_chat(
                 shared.clone(),
                 user.clone(),
-                chat_id,
+                chat_id.clone(),
                 outbox.clone(),
             ));
             follows.insert(key, follow);
+            let stored = match shared.workers.app().database.chat_messages(&chat_id).await {
+                Ok(stored) => stored,
+                Err(error) => return Some(chat_refused(&chat_id, &ApiError::from(error))),
+            };
+            for message in stored.into_iter().filter(|m| m.seq > seq) {
+                let replay = Envelope::chat("chat.message", &chat_id, json!(message));
+                if outbox.send(replay).await.is_err() {
+                    return None;
+                }
+            }
             None
         }
         ClientMessage::Subscribe {

@@ -179,14 +179,28 @@ fn intent_of(said: &str, context: &Value) -> Option<(&'static str, Value)> {
     let run = &context["run"];
     let has_run = !run.is_null();
     let asking = run["question"].as_bool().unwrap_or(false);
+    // "make a 20 second video about dogs" describes a new video even when one exists;
+    // "make it vertical" changes the current one.
+    let describes_one = [
+        "make a ",
+        "make an ",
+        "create a ",
+        "create an ",
+        "i want a ",
+        "i'd like a ",
+    ]
+    .iter()
+    .any(|start| format!("{text} ").starts_with(start))
+        && has(&text, &["video", "clip", "reel", "montage"]);
     let new_video = has(
         &text,
         &["new video", "another video", "new one", "start over"],
-    ) || (!has_run
-        && has(
-            &text,
-            &["video", "clip", "make", "create", "edit", "montage", "reel"],
-        ));
+    ) || describes_one
+        || (!has_run
+            && has(
+                &text,
+                &["video", "clip", "make", "create", "edit", "montage", "reel"],
+            ));
     if new_video {
         return Some(("create_video", json!({ "prompt": said.trim() })));
     }
@@ -390,9 +404,15 @@ mod tests {
             ("export".into(), json!({ "format": "1:1" }))
         );
         assert_eq!(
-            one(call("what's the status?", done)),
+            one(call("what's the status?", done.clone())),
             ("status".into(), json!({}))
         );
+        assert_eq!(
+            one(call("Make a 15 second video about dogs", done.clone())).0,
+            "create_video",
+            "a described video is a new one, even beside the current"
+        );
+        assert_eq!(one(call("make it a bit slower", done)).0, "revise");
     }
 
     #[test]
