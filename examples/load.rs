@@ -18,6 +18,20 @@ use tokio_tungstenite::tungstenite::Message;
 
 const RUNS_AT_ONCE: usize = 2;
 
+/// Submits an 8 s run with `seed` (distinct seeds: nothing comes from the caches); its id.
+async fn submit(http: &reqwest::Client, base: &str, seed: u64) -> anyhow::Result<String> {
+    let body = json!({ "prompt": "an 8 second upbeat neon city video", "duration": 8,
+                       "formats": ["16:9"], "feedback": "accept", "seed": seed });
+    let run: Value = http
+        .post(format!("{base}/api/runs"))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(run["id"].as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -49,23 +63,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 50 runs at once.
     let started = Instant::now();
-    let body = json!({ "prompt": "an 8 second upbeat neon city video", "duration": 8,
-                       "formats": ["16:9"], "feedback": "accept" });
-    let posts = (0..runs).map(|i| {
-        let (http, base) = (http.clone(), base.clone());
-        let mut body = body.clone();
-        body["seed"] = json!(i + 1);
-        async move {
-            let run: Value = http
-                .post(format!("{base}/api/runs"))
-                .json(&body)
-                .send()
-                .await?
-                .json()
-                .await?;
-            anyhow::Ok(run["id"].as_str().unwrap_or_default().to_owned())
-        }
-    });
+    let posts = (0..runs).map(|i| submit(&http, &base, i as u64 + 1));
     let ids: Vec<String> = futures::future::try_join_all(posts).await?;
     let submitted = started.elapsed();
     let mut latencies = Vec::new();
@@ -124,16 +122,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
 
     // 500 clients watching one run (a seed of its own: nothing comes from the caches).
-    let mut body = body;
-    body["seed"] = json!(runs + 1);
-    let run: Value = http
-        .post(format!("{base}/api/runs"))
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = run["id"].as_str().unwrap_or_default().to_owned();
+    let id = submit(&http, &base, runs as u64 + 1).await?;
     let ws = format!("ws://{addr}/api/ws");
     let watching = Instant::now();
     let watchers = (0..clients).map(|_| {

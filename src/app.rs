@@ -52,11 +52,8 @@ impl App {
     pub async fn open(config: Config) -> Result<App, OpenError> {
         let (providers, notices) = Providers::resolve(&config.models).await?;
         let data = config.storage.data_dir.clone();
-        let objects = Objects::local(&data.join("objects"))?;
-        let database = match &config.storage.database_url {
-            Some(url) => Database::connect(url).await?,
-            None => Database::open_default(&data).await?,
-        };
+        let objects = open_objects(&config)?;
+        let database = open_database(&config).await?;
         let models = providers.resolved();
         let text = Arc::clone(&providers.text);
         let services = Services {
@@ -88,6 +85,19 @@ impl App {
     /// own options applied).
     pub fn new_state(&self, request: RunRequest, config: Config) -> RunState {
         RunState::new(request, config, self.models.clone(), self.notices.clone())
+    }
+}
+
+/// The media store `config` names: `objects/` under the data folder.
+pub fn open_objects(config: &Config) -> Result<Objects, ObjectError> {
+    Objects::local(&config.storage.data_dir.join("objects"))
+}
+
+/// The database `config` names: `storage.database_url`, or SQLite in the data folder.
+pub async fn open_database(config: &Config) -> Result<Database, StoreError> {
+    match &config.storage.database_url {
+        Some(url) => Database::connect(url).await,
+        None => Database::open_default(&config.storage.data_dir).await,
     }
 }
 

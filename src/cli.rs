@@ -215,10 +215,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let config = crate::config::Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
             let (user, token) = runtime.block_on(async {
-                let database = match &config.storage.database_url {
-                    Some(url) => crate::store::Database::connect(url).await?,
-                    None => crate::store::Database::open_default(&config.storage.data_dir).await?,
-                };
+                let database = crate::app::open_database(&config).await?;
                 Ok::<_, CliError>(database.add_user(&name).await?)
             })?;
             writeln!(out, "added user {} ({})", user.name, user.id)?;

@@ -87,8 +87,7 @@ pub async fn make(
         config.check()?;
     }
     // The request is checked before the database is opened, so bad input leaves nothing.
-    let objects =
-        Objects::local(&config.storage.data_dir.join("objects")).map_err(OpenError::from)?;
+    let objects = crate::app::open_objects(&config).map_err(OpenError::from)?;
     let run_request = request::prepare(options.draft.clone(), &objects).await?;
     let app = App::open(config).await?;
     let state = app.new_state(run_request, app.config.clone());

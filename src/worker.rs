@@ -206,6 +206,33 @@ impl Workers {
             .ok_or_else(|| WorkerError::NotFound(id.to_owned()))
     }
 
+    /// `owner`'s upload `id` (of `kind`, `audio` or `image`, when given), as a run's input;
+    /// [`WorkerError::Invalid`] when it does not exist, is someone else's or of another kind.
+    pub async fn upload(
+        &self,
+        owner: &str,
+        id: &str,
+        kind: Option<&str>,
+    ) -> Result<crate::pipeline::state::Upload, WorkerError> {
+        let upload = self
+            .shared
+            .app
+            .database
+            .upload(id)
+            .await?
+            .filter(|u| u.owner == owner && kind.is_none_or(|k| u.kind == k))
+            .ok_or_else(|| {
+                WorkerError::Invalid(format!(
+                    "there is no {}upload {id:?} of yours",
+                    kind.map(|k| format!("{k} ")).unwrap_or_default()
+                ))
+            })?;
+        Ok(crate::pipeline::state::Upload {
+            name: upload.name,
+            object: upload.object,
+        })
+    }
+
     /// Answers the question a waiting run asked. An answer that does not answer it is
     /// refused and nothing changes; a good one queues the run to go on.
     pub async fn answer(
@@ -707,10 +734,7 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     if let Err(store_error) = database.set_run_status(&id, status, error.as_deref()).await {
         tracing::error!(%store_error, run = id, "cannot record the run's status");
     }
-    if matches!(
-        status,
-        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-    ) {
+    if status.has_ended() {
         graph.event_hub().forget(&thread);
         shared.broadcasts.close(&id);
     }

@@ -92,15 +92,11 @@ impl Agent {
         }
         let mut uploads = Vec::with_capacity(upload_ids.len());
         for id in upload_ids {
-            let kind = match self.workers.app().database.upload(id).await? {
-                Some(upload) if upload.owner == user.id => upload.kind,
-                _ => {
-                    return Err(AgentError::Invalid(format!(
-                        "there is no upload {id:?} of yours"
-                    )));
-                }
-            };
-            uploads.push(tools::owned_upload(&self.workers, &user.id, id, &kind).await?);
+            let upload = self.workers.upload(&user.id, id, None).await;
+            uploads.push(upload.map_err(|error| match error {
+                WorkerError::Invalid(reason) => AgentError::Invalid(reason),
+                other => other.into(),
+            })?);
         }
         let database = &self.workers.app().database;
         let history = database.chat_messages(&chat.id).await?;

@@ -146,7 +146,7 @@ pub async fn call(
         "revise" => {
             let run = current()?;
             let audio = match arguments["audio"].as_str() {
-                Some(id) => Some(owned_upload(workers, owner, id, "audio").await?),
+                Some(id) => Some(workers.upload(owner, id, Some("audio")).await?),
                 None => None,
             };
             let changes = Changes {
@@ -290,25 +290,4 @@ pub async fn call(
         }
         other => Err(AgentError::Refused(format!("there is no tool {other:?}"))),
     }
-}
-
-/// `owner`'s upload `id` of `kind`.
-pub async fn owned_upload(
-    workers: &Workers,
-    owner: &str,
-    id: &str,
-    kind: &str,
-) -> Result<Upload, AgentError> {
-    let upload = workers
-        .app()
-        .database
-        .upload(id)
-        .await
-        .map_err(crate::worker::WorkerError::from)?
-        .filter(|u| u.owner == owner && u.kind == kind)
-        .ok_or_else(|| AgentError::Refused(format!("there is no {kind} upload {id:?} of yours")))?;
-    Ok(Upload {
-        name: upload.name,
-        object: upload.object,
-    })
 }

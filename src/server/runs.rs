@@ -7,7 +7,7 @@ use super::protocol::asset_url;
 use crate::config::FeedbackPolicy;
 use crate::objects::ObjectRef;
 use crate::pipeline::request::{self, RequestError};
-use crate::pipeline::state::{SceneSource, Upload};
+use crate::pipeline::state::SceneSource;
 use crate::pipeline::{RunRequest, RunState};
 use crate::store::{RunStatus, StoredRun};
 use crate::worker::{Cancelled, Changes};
@@ -383,22 +383,6 @@ fn formats(names: Option<&Vec<String>>) -> Result<Option<Vec<montage_models::For
         .transpose()
 }
 
-/// `owner`'s upload of `kind` by id, as a run's input.
-async fn upload_of(shared: &Shared, owner: &str, id: &str, kind: &str) -> Result<Upload, ApiError> {
-    let upload = shared
-        .workers
-        .app()
-        .database
-        .upload(id)
-        .await?
-        .filter(|u| u.kind == kind && u.owner == owner)
-        .ok_or_else(|| ApiError::invalid(format!("no {kind} upload {id:?}")))?;
-    Ok(Upload {
-        name: upload.name,
-        object: upload.object,
-    })
-}
-
 /// Start a run.
 #[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = CreateRun,
     responses(
@@ -420,12 +404,12 @@ pub async fn create_run(
     }
     let formats = formats(body.formats.as_ref())?;
     let audio = match &body.audio {
-        Some(id) => Some(upload_of(&shared, &user.id, id, "audio").await?),
+        Some(id) => Some(shared.workers.upload(&user.id, id, Some("audio")).await?),
         None => None,
     };
     let mut images = Vec::with_capacity(body.images.len());
     for id in &body.images {
-        images.push(upload_of(&shared, &user.id, id, "image").await?);
+        images.push(shared.workers.upload(&user.id, id, Some("image")).await?);
     }
     let app = shared.workers.app();
     let mut config = app.config.clone();

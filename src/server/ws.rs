@@ -243,10 +243,7 @@ async fn forward(
     outbox: mpsc::Sender<Envelope>,
 ) {
     let database = &shared.workers.app().database;
-    let ended = matches!(
-        status,
-        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-    );
+    let ended = status.has_ended();
     // Subscribed before reading the store, so nothing falls between the two.
     let mut live = (!ended).then(|| shared.workers.listen(&run_id));
     let mut last = after_seq;

@@ -36,6 +36,14 @@ impl RunStatus {
         }
     }
 
+    /// Whether the run is over for good (completed, failed or cancelled).
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
     /// Every status.
     pub const ALL: [RunStatus; 6] = [
         RunStatus::Queued,
