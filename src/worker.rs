@@ -59,6 +59,8 @@ pub struct Changes {
     pub duration: Option<f64>,
     /// New music.
     pub audio: Option<crate::pipeline::state::Upload>,
+    /// Parts of the intent chosen outright (category, mood, pace, style).
+    pub overrides: crate::pipeline::IntentOverrides,
 }
 
 impl Changes {
@@ -69,6 +71,7 @@ impl Changes {
             && self.formats.is_none()
             && self.duration.is_none()
             && self.audio.is_none()
+            && self.overrides.is_empty()
     }
 }
 
@@ -314,6 +317,7 @@ impl Workers {
         if let Some(formats) = changes.formats {
             request.formats = Some(formats);
         }
+        request.overrides = request.overrides.merged(&changes.overrides);
         if changes.duration.is_some() {
             request.duration = changes.duration;
         }

@@ -1475,3 +1475,199 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
     );
     assert_eq!(stored["run"], square["runs"][0]);
 }
+
+on_both_databases!(the_web_ui_is_served_with_what_it_reads);
+
+/// The web UI's files come from the binary at `/`, and the API gives it what it draws: the
+/// chats, the music's beats and waveform, the versions; the prompt builder's choices make a
+/// new version that the chat then follows.
+async fn the_web_ui_is_served_with_what_it_reads(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &backend, &[]).await;
+
+    // The page, its modules and its style, with a policy that loads nothing from elsewhere.
+    let page = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html");
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'self'"), "{policy}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="app.js">"#));
+    for (path, media_type) in [
+        ("/app.js", "text/javascript"),
+        ("/api.js", "text/javascript"),
+        ("/style.css", "text/css"),
+        ("/icon.svg", "image/svg+xml"),
+    ] {
+        let file = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(file.status(), StatusCode::OK, "{path}");
+        assert_eq!(file.headers()["content-type"], media_type, "{path}");
+        let etag = file.headers()["etag"].clone();
+        assert!(!file.bytes().await.unwrap().is_empty());
+        let again = server
+            .http
+            .get(server.url(path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    for path in ["/nothing.js", "/api/nothing", "/../Cargo.toml"] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}"
+        );
+    }
+    let posted = server.http.post(server.url("/")).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Chats, newest first.
+    let (_, older) = server
+        .post("/api/chats", &json!({ "title": "older" }))
+        .await;
+    let (_, chat) = server
+        .post("/api/chats", &json!({ "title": "beach" }))
+        .await;
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    let (status, chats) = server.get("/api/chats").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = chats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [chat.as_str(), older["id"].as_str().unwrap()]);
+
+    let mut socket = server.socket().await;
+    socket
+        .send(json!({ "type": "subscribe", "chat_id": chat }))
+        .await;
+    assert_eq!(socket.next().await["type"], "subscribed");
+    let made = say(&server, &chat, "make an 8 second bright sunny beach video").await;
+    let first = made["runs"][0].as_str().unwrap().to_owned();
+    let v1 = finish(&server, &chat, &first).await;
+
+    // The music's beats and loudness, for the timeline.
+    let music = &v1["music"];
+    assert_eq!(music["source"], "generated");
+    let bpm = music["bpm"].as_f64().unwrap();
+    assert!((60.0..=200.0).contains(&bpm), "{bpm}");
+    let beats: Vec<f64> = serde_json::from_value(music["beats"].clone()).unwrap();
+    let downbeats: Vec<f64> = serde_json::from_value(music["downbeats"].clone()).unwrap();
+    assert!(beats.len() >= 8 && beats.windows(2).all(|w| w[0] < w[1]));
+    assert!(!downbeats.is_empty() && downbeats.iter().all(|d| beats.contains(d)));
+    let waveform: Vec<f64> = serde_json::from_value(music["waveform"].clone()).unwrap();
+    assert!((10..=600).contains(&waveform.len()), "{}", waveform.len());
+    assert!(waveform.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(waveform.iter().any(|v| *v > 0.1), "the music is not silent");
+    let audio = server
+        .http
+        .get(server.url(music["audio"]["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), StatusCode::OK);
+    assert!(
+        audio.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("audio/")
+    );
+    assert_eq!(
+        v1["versions"],
+        json!([{ "id": first, "version": 1, "status": "completed" }])
+    );
+
+    // Choices that are not choices are refused, and nothing is made.
+    for (body, code) in [
+        (json!({ "mood": "sleepy" }), "invalid_request"),
+        (json!({ "category": "documentary" }), "invalid_request"),
+        (
+            json!({ "style": ["a", "b", "c", "d", "e", "f", "g", "h", "i"] }),
+            "invalid_request",
+        ),
+        (json!({ "style": ["x".repeat(41)] }), "invalid_request"),
+    ] {
+        let (status, refused) = server
+            .post(&format!("/api/runs/{first}/revise"), &body)
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{body}: {refused}"
+        );
+    }
+
+    // The builder's choices: a new version with exactly those, and the chat follows it.
+    let (status, revised) = server
+        .post(
+            &format!("/api/runs/{first}/revise"),
+            &json!({ "mood": "calm", "pace": "slow", "category": "travel", "style": ["pastel", "film grain"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revised}");
+    let second = revised["id"].as_str().unwrap().to_owned();
+    // The chat's watchers hear of it (after the first version's own announcement).
+    let announced = loop {
+        let message = socket.next().await;
+        if message["type"] == "chat.run" && message["data"]["run_id"] == second.as_str() {
+            break message;
+        }
+    };
+    assert_eq!(announced["chat_id"], chat.as_str());
+    let (_, followed) = server.get(&format!("/api/chats/{chat}")).await;
+    assert_eq!(followed["run"], second.as_str());
+    let v2 = finish(&server, &chat, &second).await;
+    let intent = &v2["intent"];
+    assert_eq!(
+        (
+            &intent["mood"],
+            &intent["pace"],
+            &intent["category"],
+            &intent["style"]
+        ),
+        (
+            &json!("calm"),
+            &json!("slow"),
+            &json!("travel"),
+            &json!(["pastel", "film grain"])
+        )
+    );
+    // What was not chosen stays as it was read.
+    assert_eq!(intent["duration"], v1["intent"]["duration"]);
+    assert_eq!(intent["formats"], v1["intent"]["formats"]);
+    let versions = json!([
+        { "id": first, "version": 1, "status": "completed" },
+        { "id": second, "version": 2, "status": "completed" },
+    ]);
+    assert_eq!(v2["versions"], versions);
+    let (_, v1_again) = server.get(&format!("/api/runs/{first}")).await;
+    let listed: Vec<(&Value, &Value)> = v1_again["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (&v["id"], &v["version"]))
+        .collect();
+    assert_eq!(
+        listed,
+        [(&json!(first), &json!(1)), (&json!(second), &json!(2))]
+    );
+    // A further change keeps the earlier choices.
+    let (_, third) = server
+        .post(
+            &format!("/api/runs/{second}/revise"),
+            &json!({ "duration": 6 }),
+        )
+        .await;
+    let v3 = finish(&server, &chat, third["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&v3["intent"]["mood"], &v3["intent"]["duration"]),
+        (&json!("calm"), &json!(6.0))
+    );
+}

@@ -133,6 +133,7 @@ pub async fn call(
                 formats: formats(&arguments["formats"])?,
                 duration,
                 seed: 1,
+                overrides: crate::pipeline::IntentOverrides::default(),
             };
             let run = workers
                 .submit(owner, app.new_state(request, app.config.clone()))
@@ -154,6 +155,7 @@ pub async fn call(
                 formats: formats(&arguments["formats"])?,
                 duration: arguments["duration"].as_f64(),
                 audio,
+                ..Changes::default()
             };
             let revised = workers.revise(owner, &run, changes).await?;
             Ok(started(

@@ -24,7 +24,7 @@ pub mod templates;
 mod timeline;
 
 pub use nodes::{Services, scene_seed};
-pub use state::{FeedbackAnswer, RunRequest, RunState};
+pub use state::{FeedbackAnswer, IntentOverrides, RunRequest, RunState};
 
 use montage_graph::{
     BuildError, Checkpointer, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome,

@@ -123,6 +123,7 @@ pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
     if let Some(duration) = request.duration {
         intent.duration = duration;
     }
+    request.overrides.apply(&mut intent);
     if !DURATION_RANGE.contains(&intent.duration) {
         let clamped = intent
             .duration

@@ -1,6 +1,6 @@
 //! Checking what a person asks for before any work starts, and storing their files.
 
-use super::state::{RunRequest, Upload};
+use super::state::{IntentOverrides, RunRequest, Upload};
 use crate::objects::{ObjectError, Objects};
 use montage_models::{DURATION_RANGE, Format};
 use std::path::{Path, PathBuf};
@@ -233,5 +233,6 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
         formats: draft.formats,
         duration: draft.duration,
         seed: draft.seed,
+        overrides: IntentOverrides::default(),
     })
 }

@@ -5,7 +5,7 @@ use crate::objects::ObjectRef;
 use crate::providers::ResolvedModels;
 use montage_audio::BeatGrid;
 use montage_graph::{MergeError, State, StepWrites};
-use montage_models::{Format, Intent, Issue, ModelId, Mood, Pace};
+use montage_models::{Category, Format, Intent, Issue, ModelId, Mood, Pace};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,6 +33,55 @@ pub struct RunRequest {
     pub duration: Option<f64>,
     /// Seed of every generated thing.
     pub seed: u64,
+    /// Choices that override what the prompt says (the web UI's prompt builder).
+    #[serde(default)]
+    pub overrides: IntentOverrides,
+}
+
+/// Parts of the intent the person chose outright; each replaces what was read from their words.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntentOverrides {
+    /// What kind of video.
+    pub category: Option<Category>,
+    /// The feeling.
+    pub mood: Option<Mood>,
+    /// How fast the cuts come.
+    pub pace: Option<Pace>,
+    /// Style words.
+    pub style: Option<Vec<String>>,
+}
+
+impl IntentOverrides {
+    /// Puts the chosen parts into `intent`.
+    pub fn apply(&self, intent: &mut Intent) {
+        if let Some(category) = self.category {
+            intent.category = category;
+        }
+        if let Some(mood) = self.mood {
+            intent.mood = mood;
+        }
+        if let Some(pace) = self.pace {
+            intent.pace = pace;
+        }
+        if let Some(style) = &self.style {
+            intent.style.clone_from(style);
+        }
+    }
+
+    /// These choices, with `newer`'s on top.
+    pub fn merged(&self, newer: &IntentOverrides) -> IntentOverrides {
+        IntentOverrides {
+            category: newer.category.or(self.category),
+            mood: newer.mood.or(self.mood),
+            pace: newer.pace.or(self.pace),
+            style: newer.style.clone().or_else(|| self.style.clone()),
+        }
+    }
+
+    /// Nothing is chosen.
+    pub fn is_empty(&self) -> bool {
+        *self == IntentOverrides::default()
+    }
 }
 
 /// Where the soundtrack came from.

@@ -177,6 +177,45 @@ pub async fn create_chat(
     Ok((StatusCode::CREATED, Json(view(chat, Vec::new()))))
 }
 
+/// A chat in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatSummary {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The run it follows.
+    pub run: Option<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// The caller's chats, newest first (at most 100).
+#[utoipa::path(get, path = "/api/chats", tag = "chats",
+    responses((status = 200, description = "Chats, newest first", body = Vec<ChatSummary>)))]
+pub async fn list_chats(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+) -> Result<Json<Vec<ChatSummary>>, ApiError> {
+    let chats = shared
+        .workers
+        .app()
+        .database
+        .list_chats(&user.id, 100)
+        .await?;
+    Ok(Json(
+        chats
+            .into_iter()
+            .map(|chat| ChatSummary {
+                id: chat.id,
+                title: chat.title,
+                run: chat.run,
+                created_at_ms: chat.created_at_ms,
+            })
+            .collect(),
+    ))
+}
+
 /// A chat and its messages.
 #[utoipa::path(get, path = "/api/chats/{id}", tag = "chats",
     params(("id" = String, Path, description = "The chat's id")),

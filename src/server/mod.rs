@@ -4,7 +4,9 @@
 //! - [`runs`]: `/api/runs` and its actions.
 //! - [`uploads`]: `/api/uploads` and `/api/assets/{id}`.
 //! - [`ws`]: the WebSocket session; [`protocol`]: its messages.
+//! - [`chats`]: `/api/chats`, conversations with the agent.
 //! - [`error`]: the `{code, message}` error answers.
+//! - [`web`]: the web UI at `/`.
 
 pub mod auth;
 pub mod chats;
@@ -12,6 +14,7 @@ pub mod error;
 pub mod protocol;
 pub mod runs;
 pub mod uploads;
+pub mod web;
 pub mod ws;
 
 use crate::app::{App, OpenError};
@@ -88,6 +91,7 @@ pub enum ServeError {
         uploads::upload,
         uploads::asset,
         chats::create_chat,
+        chats::list_chats,
         chats::get_chat,
         chats::post_message,
         healthz,
@@ -114,14 +118,17 @@ pub fn router(shared: Shared) -> Router {
             post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/assets/{id}", get(uploads::asset))
-        .route("/api/chats", post(chats::create_chat))
+        .route(
+            "/api/chats",
+            post(chats::create_chat).get(chats::list_chats),
+        )
         .route("/api/chats/{id}", get(chats::get_chat))
         .route("/api/chats/{id}/messages", post(chats::post_message))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError::not_found("no such path") })
+        .fallback(web::file)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

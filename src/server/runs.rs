@@ -7,13 +7,14 @@ use super::protocol::asset_url;
 use crate::config::FeedbackPolicy;
 use crate::objects::ObjectRef;
 use crate::pipeline::request::{self, RequestError};
-use crate::pipeline::state::SceneSource;
-use crate::pipeline::{RunRequest, RunState};
+use crate::pipeline::state::{MusicSource, SceneSource};
+use crate::pipeline::{IntentOverrides, RunRequest, RunState};
 use crate::store::{RunStatus, StoredRun};
 use crate::worker::{Cancelled, Changes};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use montage_models::{Category, Mood, Pace};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -47,6 +48,23 @@ pub struct CreateRun {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub feedback: Option<FeedbackPolicy>,
+    /// What kind of video, overriding the prompt: music_video, promo, trailer, slideshow,
+    /// explainer, travel, social.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Category>,
+    /// The feeling, overriding the prompt: upbeat, energetic, calm, dreamy, dark, melancholic,
+    /// epic, playful, romantic, mysterious.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub mood: Option<Mood>,
+    /// How fast the cuts come, overriding the prompt: slow, medium, fast.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub pace: Option<Pace>,
+    /// Style words, overriding the prompt's (at most 8).
+    #[serde(default)]
+    pub style: Option<Vec<String>>,
 }
 
 /// What `POST /api/runs/{id}/revise` takes: at least one change.
@@ -62,6 +80,23 @@ pub struct ReviseRun {
     /// A new length in seconds.
     #[serde(default)]
     pub duration: Option<f64>,
+    /// What kind of video, overriding the prompt: music_video, promo, trailer, slideshow,
+    /// explainer, travel, social.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Category>,
+    /// The feeling, overriding the prompt: upbeat, energetic, calm, dreamy, dark, melancholic,
+    /// epic, playful, romantic, mysterious.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub mood: Option<Mood>,
+    /// How fast the cuts come, overriding the prompt: slow, medium, fast.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub pace: Option<Pace>,
+    /// Style words, overriding the prompt's (at most 8).
+    #[serde(default)]
+    pub style: Option<Vec<String>>,
 }
 
 /// `GET /api/runs` paging.
@@ -167,6 +202,59 @@ pub struct PlanView {
     pub scenes: Vec<SceneView>,
 }
 
+/// The soundtrack and its beats, for drawing the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MusicView {
+    /// The audio file.
+    pub audio: AssetLink,
+    /// "uploaded" or "generated".
+    pub source: String,
+    /// Length, seconds.
+    pub duration: f64,
+    /// Tempo.
+    pub bpm: f64,
+    /// Beats per bar (4 or 3).
+    pub meter: u8,
+    /// Beats, seconds.
+    pub beats: Vec<f64>,
+    /// Bar starts, seconds.
+    pub downbeats: Vec<f64>,
+    /// Loudness from 0 to 1, evenly spaced over the whole length (at most
+    /// [`WAVEFORM_POINTS`] values).
+    pub waveform: Vec<f64>,
+    /// Where the music changes: `start`, `end`, `kind`.
+    #[schema(value_type = Vec<Object>)]
+    pub sections: Vec<Value>,
+}
+
+/// How many loudness values a [`MusicView`] carries at most.
+pub const WAVEFORM_POINTS: usize = 600;
+
+/// Peak loudness of each of at most `points` equal stretches of `values`.
+fn waveform(values: &[f64], points: usize) -> Vec<f64> {
+    if values.len() <= points {
+        return values.to_vec();
+    }
+    (0..points)
+        .map(|k| {
+            let from = k * values.len() / points;
+            let to = ((k + 1) * values.len() / points).max(from + 1);
+            values[from..to].iter().copied().fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+/// One version of a video.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    /// The run that made it.
+    pub id: String,
+    /// Its number, from 1.
+    pub version: u32,
+    /// Its run's status.
+    pub status: String,
+}
+
 /// One rendered video.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VideoView {
@@ -246,6 +334,10 @@ pub struct RunView {
     pub cost: CostView,
     /// Things to know (no narration, music shorter than asked, …).
     pub notices: Vec<String>,
+    /// The soundtrack and its beats, once analysed.
+    pub music: Option<MusicView>,
+    /// Every version of this video, this one included, by version.
+    pub versions: Vec<VersionView>,
 }
 
 fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>>) -> RunView {
@@ -266,6 +358,8 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
             ledger: Vec::new(),
         },
         notices: Vec::new(),
+        music: None,
+        versions: Vec::new(),
     };
     let Some(thread) = thread else {
         return view;
@@ -356,6 +450,28 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
             .collect(),
     };
     view.notices = state.notices.clone();
+    view.music = state
+        .music
+        .as_ref()
+        .zip(state.grid.as_ref())
+        .map(|(music, grid)| MusicView {
+            audio: AssetLink::from(&music.object),
+            source: match music.source {
+                MusicSource::Uploaded { .. } => "uploaded".into(),
+                MusicSource::Generated { .. } => "generated".into(),
+            },
+            duration: grid.duration,
+            bpm: grid.bpm,
+            meter: grid.meter,
+            beats: grid.beats.clone(),
+            downbeats: grid.downbeats.clone(),
+            waveform: waveform(&grid.energy.values, WAVEFORM_POINTS),
+            sections: grid
+                .sections
+                .iter()
+                .filter_map(|s| serde_json::to_value(s).ok())
+                .collect(),
+        });
     view
 }
 
@@ -367,7 +483,25 @@ async fn view_of(shared: &Shared, owner: &str, id: &str) -> Result<RunView, ApiE
         Err(montage_graph::GraphError::ThreadNotFound(_)) => None,
         Err(error) => return Err(ApiError::internal(&error)),
     };
-    Ok(run_view(&run, thread))
+    let mut view = run_view(&run, thread);
+    view.versions = shared
+        .workers
+        .app()
+        .database
+        .run_versions(id)
+        .await?
+        .iter()
+        .map(|run| VersionView {
+            id: run.id.clone(),
+            version: run.version,
+            // This run's status may be ahead of the stored one (see run_view).
+            status: match run.id == id {
+                true => view.summary.status.clone(),
+                false => run.status.as_str().to_owned(),
+            },
+        })
+        .collect();
+    Ok(view)
 }
 
 fn request_error(error: RequestError) -> ApiError {
@@ -376,6 +510,39 @@ fn request_error(error: RequestError) -> ApiError {
         other => ApiError::invalid(other.to_string()),
     }
 }
+
+/// The intent choices of a request, checked.
+fn overrides(
+    category: Option<Category>,
+    mood: Option<Mood>,
+    pace: Option<Pace>,
+    style: Option<Vec<String>>,
+) -> Result<IntentOverrides, ApiError> {
+    let style = style
+        .map(|words| {
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.len() > MAX_STYLE_WORDS || words.iter().any(|w| w.chars().count() > 40) {
+                return Err(ApiError::invalid(format!(
+                    "style: at most {MAX_STYLE_WORDS} words of at most 40 characters"
+                )));
+            }
+            Ok(words)
+        })
+        .transpose()?;
+    Ok(IntentOverrides {
+        category,
+        mood,
+        pace,
+        style,
+    })
+}
+
+/// Style words a request may choose.
+const MAX_STYLE_WORDS: usize = 8;
 
 fn formats(names: Option<&Vec<String>>) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
     names
@@ -429,6 +596,7 @@ pub async fn create_run(
         formats,
         duration: body.duration,
         seed: body.seed.unwrap_or(1),
+        overrides: overrides(body.category, body.mood, body.pace, body.style)?,
     };
     let run = shared
         .workers
@@ -537,7 +705,41 @@ pub async fn revise_run(
         formats: formats(body.formats.as_ref())?,
         duration: body.duration,
         audio: None,
+        overrides: overrides(body.category, body.mood, body.pace, body.style)?,
     };
     let run = shared.workers.revise(&user.id, &id, changes).await?;
+    // The chats making this video follow its newest version.
+    for chat in shared
+        .workers
+        .app()
+        .database
+        .follow_version(&run.id)
+        .await?
+    {
+        shared
+            .chats
+            .send(&chat, super::chats::ChatEvent::Run(run.id.clone()));
+    }
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waveform;
+
+    #[test]
+    fn a_waveform_keeps_the_peak_of_each_stretch() {
+        let values: Vec<f64> = (0..1000).map(|k| f64::from(k % 10) / 10.0).collect();
+        let points = waveform(&values, 100);
+        assert_eq!(points.len(), 100);
+        assert!(points.iter().all(|v| (*v - 0.9).abs() < 1e-9), "{points:?}");
+        // A lone loud moment is not averaged away.
+        let mut quiet = vec![0.0; 1234];
+        quiet[777] = 1.0;
+        let points = waveform(&quiet, 600);
+        assert_eq!(points.len(), 600);
+        assert_eq!(points.iter().filter(|v| **v == 1.0).count(), 1);
+        // Short curves come back as they are.
+        assert_eq!(waveform(&[0.1, 0.5], 600), vec![0.1, 0.5]);
+    }
 }

@@ -38,6 +38,16 @@ pub struct ChatMessage {
 }
 
 type ChatTuple = (String, String, String, Option<String>, i64);
+fn chat((id, owner, title, run, created_at_ms): ChatTuple) -> Chat {
+    Chat {
+        id,
+        owner,
+        title,
+        run,
+        created_at_ms,
+    }
+}
+
 type MessageTuple = (i64, String, String, String, String, i64);
 
 impl Database {
@@ -71,13 +81,33 @@ impl Database {
         .bind(id)
         .fetch_optional(pool)
         .await)?;
-        Ok(row.map(|(id, owner, title, run, created_at_ms)| Chat {
-            id,
-            owner,
-            title,
-            run,
-            created_at_ms,
-        }))
+        Ok(row.map(chat))
+    }
+
+    /// `owner`'s conversations, newest first, at most `limit`.
+    pub async fn list_chats(&self, owner: &str, limit: u32) -> Result<Vec<Chat>, StoreError> {
+        let rows: Vec<ChatTuple> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, owner, title, run, created_at_ms FROM chats WHERE owner = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(owner)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(chat).collect())
+    }
+
+    /// Makes every conversation that follows a version of `run`'s video follow `run` (its
+    /// newest version); returns their ids.
+    pub async fn follow_version(&self, run: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE chats SET run = $1 WHERE run IN (SELECT id FROM runs WHERE COALESCE(root, id) = \
+             (SELECT COALESCE(root, id) FROM runs WHERE id = $1)) RETURNING id",
+        )
+        .bind(run)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Makes the conversation follow `run`.

@@ -374,6 +374,20 @@ impl Database {
         rows.into_iter().map(stored_run).collect()
     }
 
+    /// Every version of run `id`'s video (the first run and its revisions), by version.
+    pub async fn run_versions(&self, id: &str) -> Result<Vec<StoredRun>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM runs WHERE COALESCE(root, id) = \
+             (SELECT COALESCE(root, id) FROM runs WHERE id = $1) ORDER BY version",
+            self.run_columns()
+        );
+        let rows: Vec<RunTuple> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(stored_run).collect()
+    }
+
     /// How many runs stand in each status.
     pub async fn count_runs(&self) -> Result<Vec<(RunStatus, u64)>, StoreError> {
         let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status")
