@@ -388,19 +388,34 @@ impl Workers {
         id: &str,
     ) -> Result<(StoredRun, montage_graph::ThreadState<RunState>), WorkerError> {
         let run = self.run(owner, id).await?;
-        if matches!(run.status, RunStatus::Queued | RunStatus::Running) {
-            return Err(WorkerError::Conflict(format!(
+        let busy = || {
+            WorkerError::Conflict(format!(
                 "the run is {}: change it when it stops",
                 run.status.as_str()
-            )));
+            ))
+        };
+        if run.status == RunStatus::Queued {
+            return Err(busy());
         }
-        match self.thread(id).await {
-            Ok(latest) => Ok((run, latest)),
-            Err(GraphError::ThreadNotFound(_)) => Err(WorkerError::Conflict(
-                "the run never started: there is nothing to change".into(),
-            )),
-            Err(error) => Err(error.into()),
+        let latest = match self.thread(id).await {
+            Ok(latest) => latest,
+            Err(GraphError::ThreadNotFound(_)) => {
+                return Err(WorkerError::Conflict(
+                    "the run never started: there is nothing to change".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        // A run whose graph has finished or stopped to ask is stopped, even in the moment
+        // before its worker records that (clients see it so in the run's view).
+        let graph_stopped = matches!(
+            latest.status,
+            montage_graph::RunStatus::Completed | montage_graph::RunStatus::Interrupted
+        );
+        if run.status == RunStatus::Running && (run.answered || !graph_stopped) {
+            return Err(busy());
         }
+        Ok((run, latest))
     }
 
     /// Forks `latest` with `edit` into a new version of `run` that goes on at `next`.

@@ -1549,9 +1549,47 @@ async fn the_web_ui_is_served_with_what_it_reads(backend: Backend) {
         .send(json!({ "type": "subscribe", "chat_id": chat }))
         .await;
     assert_eq!(socket.next().await["type"], "subscribed");
-    let made = say(&server, &chat, "make an 8 second bright sunny beach video").await;
+    // Settings chosen before the first message go with it, and win over the words; impossible
+    // ones are refused and nothing is said.
+    let messages = format!("/api/chats/{chat}/messages");
+    for choices in [
+        json!({ "duration": 9999 }),
+        json!({ "colour": "red" }),
+        json!({ "formats": ["4:3"] }),
+        json!({ "mood": "sleepy" }),
+    ] {
+        let (status, refused) = server
+            .post(
+                &messages,
+                &json!({ "content": "make a video", "choices": choices }),
+            )
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")),
+            "{choices}: {refused}"
+        );
+    }
+    let (_, unsaid) = server.get(&format!("/api/chats/{chat}")).await;
+    assert_eq!(unsaid["messages"], json!([]));
+    let (status, made) = server
+        .post(
+            &messages,
+            &json!({ "content": "make an 8 second bright sunny beach video",
+                     "choices": { "formats": ["1:1"], "mood": "dreamy" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
     let first = made["runs"][0].as_str().unwrap().to_owned();
     let v1 = finish(&server, &chat, &first).await;
+    assert_eq!(
+        (
+            &v1["intent"]["formats"],
+            &v1["intent"]["mood"],
+            &v1["intent"]["duration"]
+        ),
+        (&json!(["1:1"]), &json!("dreamy"), &json!(8.0))
+    );
 
     // The music's beats and loudness, for the timeline.
     let music = &v1["music"];

@@ -82,7 +82,6 @@ function showConnection(status) {
     connecting: "Connecting…",
     open: "Live",
     reconnecting: "Reconnecting…",
-    unauthorized: "Signed out",
   };
   const node = $("connection");
   node.textContent = words[status];
@@ -238,6 +237,9 @@ async function send(event) {
     $("upload-error").textContent = uploads.length ? "Say what to do with the files." : "";
     return;
   }
+  // Before there is a video, the settings chosen in the panel go with the request.
+  const choices = state.runId ? {} : builderChoices();
+  if (!choices) return;
   $("send").disabled = true;
   $("upload-error").textContent = "";
   try {
@@ -251,6 +253,7 @@ async function send(event) {
     const exchange = await request("POST", `/api/chats/${state.chat.id}/messages`, {
       content,
       uploads,
+      ...(Object.keys(choices).length ? { choices } : {}),
     });
     addMessage(exchange.said);
     addMessage(exchange.reply);
@@ -351,7 +354,8 @@ function closeRun() {
   for (const id of ["run", "feedback", "result", "versions-panel"]) $(id).hidden = true;
   $("player").removeAttribute("src");
   $("apply").disabled = true;
-  $("builder-hint").hidden = false;
+  $("builder-hint").textContent = "Set anything you already know; the rest is read from what you say in the chat.";
+  $("builder").reset();
 }
 
 async function openRun(id) {
@@ -562,7 +566,6 @@ function renderBuilder() {
   const run = state.run;
   const stopped = ENDED.includes(run.status) || run.status === "waiting";
   $("apply").disabled = !stopped || !run.intent;
-  $("builder-hint").hidden = false;
   $("builder-hint").textContent = !run.intent
     ? "The settings fill in once your request is read."
     : stopped
@@ -578,29 +581,44 @@ function renderBuilder() {
   for (const box of fields.formats) box.checked = run.intent.formats.includes(box.value);
 }
 
+/** The settings set in the panel (blank ones are left out), or null when one is impossible. */
+function builderChoices() {
+  const fields = builderFields();
+  const chosen = {};
+  for (const name of ["category", "mood", "pace"]) {
+    if (fields[name].value) chosen[name] = fields[name].value;
+  }
+  if (fields.duration.value) {
+    const duration = Number(fields.duration.value);
+    if (!Number.isFinite(duration) || duration < 3 || duration > 600) {
+      $("builder-error").textContent = "The duration is between 3 and 600 seconds.";
+      return null;
+    }
+    chosen.duration = duration;
+  }
+  const style = fields.style.value.split(",").map((w) => w.trim()).filter(Boolean);
+  if (style.length) chosen.style = style;
+  const formats = [...fields.formats].filter((b) => b.checked).map((b) => b.value);
+  if (formats.length) chosen.formats = formats;
+  $("builder-error").textContent = "";
+  return chosen;
+}
+
 async function applyBuilder(event) {
   event.preventDefault();
   const intent = state.run?.intent;
   if (!intent) return;
-  const fields = builderFields();
+  const chosen = builderChoices();
+  if (!chosen) return;
   const changes = {};
   for (const name of ["category", "mood", "pace"]) {
-    if (fields[name].value !== intent[name]) changes[name] = fields[name].value;
+    if (chosen[name] && chosen[name] !== intent[name]) changes[name] = chosen[name];
   }
-  const duration = Number(fields.duration.value);
-  if (!Number.isFinite(duration) || duration < 3 || duration > 600) {
-    $("builder-error").textContent = "The duration is between 3 and 600 seconds.";
-    return;
+  if (chosen.duration && Math.round(chosen.duration) !== Math.round(intent.duration)) changes.duration = chosen.duration;
+  if (chosen.style && chosen.style.join(",") !== intent.style.join(",")) changes.style = chosen.style;
+  if (chosen.formats && [...chosen.formats].sort().join() !== [...intent.formats].sort().join()) {
+    changes.formats = chosen.formats;
   }
-  if (Math.round(duration) !== Math.round(intent.duration)) changes.duration = duration;
-  const style = fields.style.value.split(",").map((w) => w.trim()).filter(Boolean);
-  if (style.join(",") !== intent.style.join(",")) changes.style = style;
-  const formats = [...fields.formats].filter((b) => b.checked).map((b) => b.value);
-  if (!formats.length) {
-    $("builder-error").textContent = "Choose at least one format.";
-    return;
-  }
-  if ([...formats].sort().join() !== [...intent.formats].sort().join()) changes.formats = formats;
   if (!Object.keys(changes).length) {
     $("builder-error").textContent = "Nothing changed yet.";
     return;

@@ -9,7 +9,7 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 export class Live {
   /**
    * `onEnvelope(envelope)` gets every run event once, in seq order, and every other message;
-   * `onState(state)` hears "connecting", "open", "reconnecting", or "unauthorized".
+   * `onState(state)` hears "connecting", "open" or "reconnecting".
    */
   constructor(onEnvelope, onState) {
     this.onEnvelope = onEnvelope;
@@ -33,12 +33,10 @@ export class Live {
       for (const message of this.queue.splice(0)) this.raw(message);
     };
     ws.onmessage = (e) => this.receive(e.data);
-    ws.onclose = (e) => {
-      if (this.ws !== ws) return;
-      // A refused upgrade (bad token) closes before opening, without a reason browsers show.
+    ws.onclose = () => {
       const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
       this.attempt += 1;
-      this.onState(e.code === 1008 ? "unauthorized" : "reconnecting");
+      this.onState("reconnecting");
       setTimeout(() => this.connect(), delay);
     };
   }
@@ -96,10 +94,5 @@ export class Live {
   /** Stops following every chat (runs are forgotten one by one). */
   forgetChats() {
     this.chats.clear();
-  }
-
-  /** Whether the connection is up. */
-  get open() {
-    return this.ws.readyState === WebSocket.OPEN;
   }
 }

@@ -47,6 +47,18 @@ pub enum AgentError {
     Model(#[from] montage_models::ModelError),
 }
 
+/// Settings the person chose outright for a video their message starts (the web UI's
+/// settings panel); each wins over what is read from their words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Choices {
+    /// Formats.
+    pub formats: Option<Vec<montage_models::Format>>,
+    /// Length, seconds.
+    pub duration: Option<f64>,
+    /// Category, mood, pace, style.
+    pub overrides: crate::pipeline::IntentOverrides,
+}
+
 /// What the agent answered to one message.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -71,14 +83,16 @@ impl Agent {
         Agent { workers, model }
     }
 
-    /// Reads `content` (with `uploads`, ids of the user's uploads) in `chat`, acts, and
-    /// answers; `delta` gets the answer's text piece by piece as it is produced.
+    /// Reads `content` (with `uploads`, ids of the user's uploads, and the settings the
+    /// person chose for a video it starts) in `chat`, acts, and answers; `delta` gets the
+    /// answer's text piece by piece as it is produced.
     pub async fn respond(
         &self,
         user: &User,
         chat: &Chat,
         content: &str,
         upload_ids: &[String],
+        choices: &Choices,
         delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<Exchange, AgentError> {
         let content = content.trim();
@@ -146,7 +160,9 @@ impl Agent {
                 tool_call_id: None,
             });
             for call in &response.tool_calls {
-                let result = self.act(user, &mut chat, &uploads, call, &mut runs).await?;
+                let result = self
+                    .act(user, &mut chat, &uploads, choices, call, &mut runs)
+                    .await?;
                 actions.push(
                     json!({ "tool": call.name, "arguments": call.arguments, "result": result }),
                 );
@@ -176,6 +192,7 @@ impl Agent {
         user: &User,
         chat: &mut Chat,
         uploads: &[Upload],
+        choices: &Choices,
         call: &ToolCall,
         runs: &mut Vec<String>,
     ) -> Result<Value, AgentError> {
@@ -184,6 +201,7 @@ impl Agent {
             user,
             chat,
             uploads,
+            choices,
             &call.name,
             &call.arguments,
         )

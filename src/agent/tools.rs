@@ -92,6 +92,7 @@ pub async fn call(
     user: &User,
     chat: &Chat,
     uploads: &[Upload],
+    choices: &super::Choices,
     name: &str,
     arguments: &Value,
 ) -> Result<Outcome, AgentError> {
@@ -114,7 +115,7 @@ pub async fn call(
     match name {
         "create_video" => {
             let prompt = arguments["prompt"].as_str().unwrap_or_default();
-            let duration = arguments["duration"].as_f64();
+            let duration = choices.duration.or(arguments["duration"].as_f64());
             let prompt = request::check_prompt(prompt, duration)
                 .map_err(|e| AgentError::Refused(e.to_string()))?;
             let app = workers.app();
@@ -130,10 +131,13 @@ pub async fn call(
                     .filter(|u| u.object.media_type.starts_with("image/"))
                     .cloned()
                     .collect(),
-                formats: formats(&arguments["formats"])?,
+                formats: match &choices.formats {
+                    Some(chosen) => Some(chosen.clone()),
+                    None => formats(&arguments["formats"])?,
+                },
                 duration,
                 seed: 1,
-                overrides: crate::pipeline::IntentOverrides::default(),
+                overrides: choices.overrides.clone(),
             };
             let run = workers
                 .submit(owner, app.new_state(request, app.config.clone()))

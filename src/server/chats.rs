@@ -3,7 +3,7 @@
 use super::Shared;
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
-use crate::agent::AgentError;
+use crate::agent::{AgentError, Choices};
 use crate::store::{Chat, ChatMessage, User};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -71,6 +71,52 @@ pub struct PostMessage {
     /// Ids of their uploads attached to the message (music, pictures).
     #[serde(default)]
     pub uploads: Vec<String>,
+    /// Settings chosen outright for a video this message starts; each wins over what is
+    /// read from the words.
+    #[serde(default)]
+    pub choices: Option<ChoicesBody>,
+}
+
+/// Settings chosen for a new video (the web UI's settings panel).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChoicesBody {
+    /// Any of "16:9", "9:16", "1:1".
+    pub formats: Option<Vec<String>>,
+    /// Length in seconds.
+    pub duration: Option<f64>,
+    /// music_video, promo, trailer, slideshow, explainer, travel or social.
+    #[schema(value_type = Option<String>)]
+    pub category: Option<montage_models::Category>,
+    /// upbeat, energetic, calm, dreamy, dark, melancholic, epic, playful, romantic or
+    /// mysterious.
+    #[schema(value_type = Option<String>)]
+    pub mood: Option<montage_models::Mood>,
+    /// slow, medium or fast.
+    #[schema(value_type = Option<String>)]
+    pub pace: Option<montage_models::Pace>,
+    /// Style words (at most 8).
+    pub style: Option<Vec<String>>,
+}
+
+impl ChoicesBody {
+    /// The choices, checked.
+    pub fn checked(self) -> Result<Choices, ApiError> {
+        if let Some(duration) = self.duration
+            && !montage_models::DURATION_RANGE.contains(&duration)
+        {
+            return Err(ApiError::invalid(format!(
+                "duration: {duration} s is outside {}–{} s",
+                montage_models::DURATION_RANGE.start(),
+                montage_models::DURATION_RANGE.end()
+            )));
+        }
+        Ok(Choices {
+            formats: super::runs::formats(self.formats.as_ref())?,
+            duration: self.duration,
+            overrides: super::runs::overrides(self.category, self.mood, self.pace, self.style)?,
+        })
+    }
 }
 
 /// A chat with its messages.
@@ -132,12 +178,13 @@ pub async fn converse(
     chat: &Chat,
     content: &str,
     uploads: &[String],
+    choices: &Choices,
 ) -> Result<ExchangeView, ApiError> {
     let hub = &shared.chats;
     let delta = |piece: &str| hub.send(&chat.id, ChatEvent::Delta(piece.to_owned()));
     let exchange = shared
         .agent
-        .respond(user, chat, content, uploads, &delta)
+        .respond(user, chat, content, uploads, choices, &delta)
         .await
         .map_err(|error| match error {
             AgentError::Invalid(message) => ApiError::invalid(message),
@@ -249,6 +296,15 @@ pub async fn post_message(
     Body(body): Body<PostMessage>,
 ) -> Result<(StatusCode, Json<ExchangeView>), ApiError> {
     let chat = chat_of(&shared, &user.id, &id).await?;
-    let exchange = converse(&shared, &user, &chat, &body.content, &body.uploads).await?;
+    let choices = body.choices.unwrap_or_default().checked()?;
+    let exchange = converse(
+        &shared,
+        &user,
+        &chat,
+        &body.content,
+        &body.uploads,
+        &choices,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(exchange)))
 }

@@ -512,7 +512,7 @@ fn request_error(error: RequestError) -> ApiError {
 }
 
 /// The intent choices of a request, checked.
-fn overrides(
+pub(super) fn overrides(
     category: Option<Category>,
     mood: Option<Mood>,
     pace: Option<Pace>,
@@ -544,7 +544,10 @@ fn overrides(
 /// Style words a request may choose.
 const MAX_STYLE_WORDS: usize = 8;
 
-fn formats(names: Option<&Vec<String>>) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
+/// Format names, checked.
+pub(super) fn formats(
+    names: Option<&Vec<String>>,
+) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
     names
         .map(|names| request::parse_formats(&names.join(",")).map_err(request_error))
         .transpose()

@@ -4,8 +4,10 @@
 
 use super::Shared;
 use super::auth::Caller;
+use super::chats::ChoicesBody;
 use super::error::ApiError;
 use super::protocol::{self, ClientMessage, Envelope};
+use crate::agent::Choices;
 use crate::store::{RunStatus, User};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -193,6 +195,16 @@ async fn handle(
                         .collect()
                 })
                 .unwrap_or_default();
+            let choices = match data.get("choices").filter(|c| !c.is_null()) {
+                None => Choices::default(),
+                Some(choices) => match serde_json::from_value::<ChoicesBody>(choices.clone())
+                    .map_err(|e| ApiError::invalid(format!("choices: {e}")))
+                    .and_then(ChoicesBody::checked)
+                {
+                    Ok(choices) => choices,
+                    Err(error) => return Some(chat_refused(&chat_id, &error)),
+                },
+            };
             let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
                 Ok(chat) => chat,
                 Err(error) => return Some(chat_refused(&chat_id, &error)),
@@ -201,7 +213,8 @@ async fn handle(
             let (shared, user, outbox) = (shared.clone(), user.clone(), outbox.clone());
             tokio::spawn(async move {
                 if let Err(error) =
-                    super::chats::converse(&shared, &user, &chat, &content, &uploads).await
+                    super::chats::converse(&shared, &user, &chat, &content, &uploads, &choices)
+                        .await
                 {
                     let _ = outbox.send(chat_refused(&chat.id, &error)).await;
                 }
