@@ -661,7 +661,7 @@ function renderFeedback() {
         "label",
         {},
         el("input", { type: "checkbox", name: "scene", value: scene.index, checked: flagged.has(scene.index) }),
-        ` ${scene.index + 1}`,
+        ` Scene ${scene.index + 1}`,
       ),
     ),
   );
