@@ -111,17 +111,20 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
     let env = tempo::envelope(&features);
     let low = tempo::low_envelope(&features);
     let high = tempo::high_envelope(&features);
-    let Some(global) = tempo::candidate_periods(&env, frame)
-        .and_then(|c| choose_period(&env, &low, &high, &c, frame))
+    let (_, longest) = tempo::lag_bounds(frame);
+    let local = tempo::LocalPeriodicity::new(&env, frame, 4 * longest + 4);
+    let Some((global, periods)) = tempo::candidate_periods(&env, frame)
+        .and_then(|c| choose_period(&env, &low, &high, &local, &c, frame))
     else {
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     };
-    let confidence = tempo::confidence(&env, global);
+    let confidence = local
+        .confidence(&periods)
+        .unwrap_or_else(|| tempo::confidence(&env, global));
     if confidence < MIN_TEMPO_CONFIDENCE {
         tracing::debug!(confidence, "no steady pulse");
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     }
-    let periods = tempo::period_curve(&env, global, frame);
     // Kick, bass and snare mark the beat more than hi-hat subdivisions do, but the linear
     // spectrum's flux hears mostly the hats: the low end is added back for the beat phase.
     let accents: Vec<f32> = env.iter().zip(&low).map(|(e, l)| e + l).collect();
@@ -192,10 +195,14 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
     })
 }
 
-/// How one candidate beat period fits the envelope, from the beats tracked at that period.
-#[derive(Debug, Clone, Copy)]
+/// How one candidate beat period fits the envelope, from the beats tracked along the tempo
+/// curve that starts there (so a tempo change does not blur the measures).
+#[derive(Debug, Clone)]
 struct Candidate {
+    /// The level: the median of its curve.
     period: f64,
+    /// The beat period per frame when the tempo is tracked from `period`.
+    curve: Vec<f64>,
     /// Mean onset strength on the beats, weighted by the tempo prior.
     score: f64,
     /// Strength halfway between beats over strength on them.
@@ -214,8 +221,13 @@ struct Candidate {
 }
 
 impl Candidate {
-    fn measure(env: &[f32], low: &[f32], high: &[f32], period: f64, frame: f64) -> Self {
-        let beats = beats::track(env, &vec![period; env.len()]);
+    fn measure(env: &[f32], low: &[f32], high: &[f32], curve: Vec<f64>, frame: f64) -> Self {
+        // Tracked from a candidate, the tempo may settle elsewhere: the level is where it
+        // spends most of its time.
+        let mut sorted = curve.clone();
+        sorted.sort_by(f64::total_cmp);
+        let period = sorted[sorted.len() / 2];
+        let beats = beats::track(env, &curve);
         let mean = |values: &mut dyn Iterator<Item = f64>| {
             let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
             sum / n.max(1) as f64
@@ -245,6 +257,7 @@ impl Candidate {
         let prior = (-0.5 * ((bpm / 120.0).log2() / 1.5).powi(2)).exp();
         Self {
             period,
+            curve,
             score: on * prior,
             between: between / on.max(1e-9),
             // Normalised to unit deviation, a real accent peaks well above 1.
@@ -275,39 +288,48 @@ fn choose_period(
     env: &[f32],
     low: &[f32],
     high: &[f32],
+    local: &tempo::LocalPeriodicity,
     candidates: &[f64],
     frame: f64,
-) -> Option<f64> {
-    let scored: Vec<Candidate> = candidates
-        .iter()
-        .map(|&p| Candidate::measure(env, low, high, p, frame))
-        .collect();
+) -> Option<(f64, Vec<f64>)> {
+    let mut scored: Vec<Candidate> = Vec::new();
+    for &start in candidates {
+        let candidate =
+            Candidate::measure(env, low, high, tempo::period_curve(local, start), frame);
+        // Candidates that settle on the same level are one.
+        if !scored
+            .iter()
+            .any(|c| (c.period / candidate.period - 1.0).abs() < 0.04)
+        {
+            scored.push(candidate);
+        }
+    }
     let near = |period: f64| {
         scored
             .iter()
             .find(|c| (c.period / period - 1.0).abs() < 0.04)
     };
-    let mut best = *scored.iter().max_by(|a, b| a.score.total_cmp(&b.score))?;
+    let mut best = scored.iter().max_by(|a, b| a.score.total_cmp(&b.score))?;
     // Kick and snare on every other beat and the hats accenting the same beats: the others
     // are off-beat eighths. (With even hats, as in a half-time feel, the level stands.)
     let subdivided = |c: &Candidate| {
         c.alternation < 0.5 || (c.low_alternation < 0.25 && c.high_alternation < 0.9)
     };
-    if subdivided(&best)
+    if subdivided(best)
         && let Some(slower) = near(best.period * 2.0)
     {
-        best = *slower;
+        best = slower;
     }
     // Halfway points as strong as the beats, with a kick or snare there too or hats as loud as
     // on the beats: a level was skipped.
     let skipped = |c: &Candidate| c.between > 0.85 && (c.low_between > 0.5 || c.high_between > 0.9);
-    while skipped(&best) {
+    while skipped(best) {
         let Some(faster) = near(best.period / 2.0) else {
             break;
         };
-        best = *faster;
+        best = faster;
     }
-    (best.score > 0.0).then_some(best.period)
+    (best.score > 0.0).then(|| (best.period, best.curve.clone()))
 }
 
 /// The envelope's peak within a frame either side (beats are placed to the frame).

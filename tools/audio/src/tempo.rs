@@ -173,43 +173,121 @@ fn refine(acf: &[f64], i: usize) -> f64 {
     i as f64 + (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
 }
 
-/// The beat period per frame: local tempo in overlapping windows, tracked with Viterbi
-/// (states: periods near the global one; transitions penalise tempo jumps), interpolated
-/// between window centres.
-pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<f64> {
-    let window = (8.0 / frame_seconds) as usize;
-    let step = (2.0 / frame_seconds) as usize;
-    if env.len() < window * 2 {
-        return vec![global; env.len()];
+/// How periodic the envelope is in overlapping windows: each window's autocorrelation,
+/// computed once and shared by every candidate tempo's [`period_curve`].
+pub(crate) struct LocalPeriodicity {
+    /// The envelope's length in frames.
+    frames: usize,
+    /// Each window's centre frame.
+    centres: Vec<usize>,
+    /// Each window's autocorrelation, lags `0..`.
+    acfs: Vec<Vec<f64>>,
+}
+
+impl LocalPeriodicity {
+    /// 8-second windows every 2 seconds, with lags up to `max_lag`; none when the envelope is
+    /// shorter than two windows (the tempo is then taken as constant).
+    pub(crate) fn new(env: &[f32], frame_seconds: f64, max_lag: usize) -> Self {
+        let window = (8.0 / frame_seconds) as usize;
+        let step = (2.0 / frame_seconds) as usize;
+        let mut local = Self {
+            frames: env.len(),
+            centres: Vec::new(),
+            acfs: Vec::new(),
+        };
+        if env.len() < window * 2 {
+            return local;
+        }
+        let lags = max_lag.min(window);
+        // Through the spectrum: zero-padded so that no lag wraps around.
+        let size = (window + lags).next_power_of_two();
+        let mut planner = realfft::RealFftPlanner::<f64>::new();
+        let forward = planner.plan_fft_forward(size);
+        let inverse = planner.plan_fft_inverse(size);
+        let mut signal = forward.make_input_vec();
+        let mut spectrum = forward.make_output_vec();
+        let mut start = 0;
+        while start + window <= env.len() {
+            signal.fill(0.0);
+            for (s, e) in signal.iter_mut().zip(&env[start..start + window]) {
+                *s = f64::from(*e);
+            }
+            // Sizes come from the plans, so the transforms cannot fail.
+            let _ = forward.process(&mut signal, &mut spectrum);
+            for bin in spectrum.iter_mut() {
+                *bin = realfft::num_complex::Complex64::new(bin.norm_sqr(), 0.0);
+            }
+            let _ = inverse.process(&mut spectrum, &mut signal);
+            local.acfs.push(
+                signal[..lags]
+                    .iter()
+                    .enumerate()
+                    .map(|(lag, v)| v / size as f64 / (window - lag) as f64)
+                    .collect(),
+            );
+            local.centres.push(start + window / 2);
+            start += step;
+        }
+        local
+    }
+
+    /// How much of the envelope's energy repeats at the beat period `curve` gives each window
+    /// (the confidence of a tempo that may change); `None` when there are no windows.
+    pub(crate) fn confidence(&self, curve: &[f64]) -> Option<f64> {
+        if self.acfs.is_empty() {
+            return None;
+        }
+        let sum: f64 = self
+            .acfs
+            .iter()
+            .zip(&self.centres)
+            .map(|(acf, &centre)| {
+                if acf[0] <= 1e-9 {
+                    0.0
+                } else {
+                    (at(acf, curve[centre.min(curve.len() - 1)]) / acf[0]).clamp(0.0, 1.0)
+                }
+            })
+            .sum();
+        Some(sum / self.acfs.len() as f64)
+    }
+}
+
+/// The beat period per frame around `global`: the local periodicity tracked with Viterbi
+/// (states: periods from half to twice `global`; transitions penalise tempo jumps),
+/// interpolated between window centres.
+pub(crate) fn period_curve(local: &LocalPeriodicity, global: f64) -> Vec<f64> {
+    if local.acfs.is_empty() {
+        return vec![global; local.frames];
     }
     let states: Vec<f64> = (0..=60)
         .map(|k| global * 0.5 * 4f64.powf(f64::from(k) / 60.0))
         .collect();
-    let max_lag = (states[states.len() - 1] * 2.0) as usize + 4;
-    let mut centres = Vec::new();
-    let mut emissions: Vec<Vec<f64>> = Vec::new();
-    let mut start = 0;
-    while start + window <= env.len() {
-        let acf = autocorrelation(&env[start..start + window], max_lag);
-        let norm = acf[0].max(1e-9);
-        emissions.push(
-            states
-                .iter()
-                .map(|&l| periodicity(&acf, l) / norm)
-                .collect(),
-        );
-        centres.push(start + window / 2);
-        start += step;
-    }
+    let emissions: Vec<Vec<f64>> = local
+        .acfs
+        .iter()
+        .map(|acf| {
+            // The emissions read lags up to four global periods, as they were tuned to.
+            let acf = &acf[..acf.len().min((4.0 * global) as usize + 4)];
+            let norm = acf[0].max(1e-9);
+            states.iter().map(|&l| periodicity(acf, l) / norm).collect()
+        })
+        .collect();
+    let centres = &local.centres;
     let jump_cost = 2.5;
+    // The states are evenly spaced in log-period: a jump's cost depends only on its length.
+    let step = (states[1] / states[0]).ln();
+    let cost: Vec<f64> = (0..states.len())
+        .map(|d| jump_cost * step * d as f64)
+        .collect();
     let mut score: Vec<f64> = emissions[0].clone();
     let mut back: Vec<Vec<usize>> = Vec::new();
     for emission in &emissions[1..] {
         let mut next = vec![f64::MIN; states.len()];
         let mut from = vec![0; states.len()];
-        for (j, lj) in states.iter().enumerate() {
-            for (i, li) in states.iter().enumerate() {
-                let s = score[i] - jump_cost * (lj / li).ln().abs();
+        for j in 0..states.len() {
+            for i in 0..states.len() {
+                let s = score[i] - cost[i.abs_diff(j)];
                 if s > next[j] {
                     next[j] = s;
                     from[j] = i;
@@ -231,7 +309,7 @@ pub(crate) fn period_curve(env: &[f32], global: f64, frame_seconds: f64) -> Vec<
         path[w] = state;
     }
     let periods: Vec<f64> = path.iter().map(|&s| states[s]).collect();
-    (0..env.len())
+    (0..local.frames)
         .map(|t| match centres.iter().position(|&c| c > t) {
             Some(0) => periods[0],
             None => periods[periods.len() - 1],

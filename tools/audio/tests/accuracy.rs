@@ -73,6 +73,19 @@ fn other_cases() -> Vec<Case> {
                 ..base(140.0)
             },
         },
+        // Fast to slow: over the whole track the bar level repeats best, so the level has
+        // to be chosen along a tempo curve, not at one global period. (The bench's track
+        // that showed it, kept here so that it stays fixed.)
+        Case {
+            name: "tempo change 170→130".into(),
+            spec: TrackSpec {
+                tempo_change: Some((9, 130.0)),
+                bars: 18,
+                seed: 83,
+                sample_rate: 44_100,
+                ..base(170.0)
+            },
+        },
         Case {
             name: "quiet intro 124".into(),
             spec: TrackSpec {
