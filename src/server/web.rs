@@ -1,12 +1,11 @@
 //! The web UI: the static files of `web/`, embedded in the binary and served at `/`.
 
+use super::error::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
-
-use super::error::ApiError;
 
 /// The files of `web/`.
 #[derive(RustEmbed)]

@@ -38,6 +38,8 @@ pub struct ChatMessage {
 }
 
 type ChatTuple = (String, String, String, Option<String>, i64);
+
+/// A chat from its row.
 fn chat((id, owner, title, run, created_at_ms): ChatTuple) -> Chat {
     Chat {
         id,
