@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
+use common::picture;
+
 /// How long a run may take in a debug build on a busy two-core machine.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -334,19 +336,6 @@ async fn dark_run(server: &Api, upload: &Value, policy: &str) -> (String, Socket
     let mut socket = server.socket().await;
     socket.subscribe(&id, 0).await;
     (id, socket)
-}
-
-/// A PNG of one colour.
-fn picture(rgb: [u8; 3]) -> Vec<u8> {
-    let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .unwrap();
-    bytes
 }
 
 /// ffprobe's view of a video: (codec, width, height, seconds).

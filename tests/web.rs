@@ -1,21 +1,11 @@
 //! The web UI end to end in a real browser: `tests/web/e2e.mjs` drives Debian's Chromium
 //! through playwright-core against the real `montage serve` (scripts/test installs both).
 
+mod common;
+
+use common::picture;
 use std::path::Path;
 use std::process::Command;
-
-/// A PNG of one colour.
-fn picture(rgb: [u8; 3]) -> Vec<u8> {
-    let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .unwrap();
-    bytes
-}
 
 #[test]
 fn a_person_makes_a_video_in_the_browser() {

@@ -17,6 +17,35 @@ const NODES = [
   ["feedback", "Your answer"],
   ["compose", "Render"],
 ];
+/** The choices of the settings' and the answer's menus (`<select data-choices=…>`), as the API names them. */
+const CHOICES = {
+  category: [
+    ["music_video", "Music video"],
+    ["promo", "Promo"],
+    ["trailer", "Trailer"],
+    ["slideshow", "Slideshow"],
+    ["explainer", "Explainer"],
+    ["travel", "Travel"],
+    ["social", "Social"],
+  ],
+  mood: [
+    ["upbeat", "Upbeat"],
+    ["energetic", "Energetic"],
+    ["calm", "Calm"],
+    ["dreamy", "Dreamy"],
+    ["dark", "Dark"],
+    ["melancholic", "Melancholic"],
+    ["epic", "Epic"],
+    ["playful", "Playful"],
+    ["romantic", "Romantic"],
+    ["mysterious", "Mysterious"],
+  ],
+  pace: [
+    ["slow", "Slow"],
+    ["medium", "Medium"],
+    ["fast", "Fast"],
+  ],
+};
 const ENDED = ["completed", "failed", "cancelled"];
 const STATUS_WORDS = {
   queued: "Queued",
@@ -851,6 +880,9 @@ function onEnvelope(envelope) {
 // ---------------------------------------------------------------- wiring
 
 function wire() {
+  for (const select of document.querySelectorAll("select[data-choices]")) {
+    select.append(...CHOICES[select.dataset.choices].map(([value, label]) => el("option", { value }, label)));
+  }
   $("composer").addEventListener("submit", send);
   $("composer-text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {

@@ -1,4 +1,5 @@
-//! What several test files share.
+//! What several test files share (not every file uses every helper).
+#![allow(dead_code)]
 
 /// The URL of a fresh database on the test Postgres that `scripts/test` starts (named in
 /// `MONTAGE_TEST_POSTGRES_URL`), so each test has its own.
@@ -14,4 +15,17 @@ pub async fn fresh_postgres_url() -> String {
         .unwrap();
     let (base, _) = admin.rsplit_once('/').unwrap();
     format!("{base}/{name}")
+}
+
+/// A 96×64 PNG of one colour.
+pub fn picture(rgb: [u8; 3]) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
 }
