@@ -577,7 +577,7 @@ function renderScenes() {
           "p",
           {},
           el("strong", {}, `Scene ${scene.index + 1}`),
-          ` ${seconds(scene.start)}–${seconds(scene.end)} · ${scene.beats} beats · ${scene.section}`,
+          ` ${seconds(scene.start)}–${seconds(scene.end)} · ${scene.beats} beat${scene.beats === 1 ? "" : "s"} · ${scene.section}`,
         ),
         issues.length ? el("ul", { class: "issues", "aria-label": `Issues with scene ${scene.index + 1}` }, ...issues) : null,
       );
