@@ -1,6 +1,6 @@
 //! Conversations and their messages.
 
-use super::runs::now_ms;
+use super::runs::{FAMILY_ROOT, now_ms};
 use super::{Database, StoreError, damaged};
 use serde::Serialize;
 use serde_json::Value;
@@ -102,10 +102,11 @@ impl Database {
     /// Makes every conversation that follows a version of `run`'s video follow `run` (its
     /// newest version); returns their ids.
     pub async fn follow_version(&self, run: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(
-            "UPDATE chats SET run = $1 WHERE run IN (SELECT id FROM runs WHERE COALESCE(root, id) = \
-             (SELECT COALESCE(root, id) FROM runs WHERE id = $1)) RETURNING id",
-        )
+        let sql = format!(
+            "UPDATE chats SET run = $1 WHERE run IN \
+             (SELECT id FROM runs WHERE id = ({FAMILY_ROOT}) OR root = ({FAMILY_ROOT})) RETURNING id"
+        );
+        let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(run)
         .fetch_all(pool)
         .await)?;

@@ -89,6 +89,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_chats.sql"),
         include_str!("../../migrations/postgres/0007_chats.sql"),
     ),
+    (
+        8,
+        "version indexes",
+        include_str!("../../migrations/sqlite/0008_version_indexes.sql"),
+        include_str!("../../migrations/postgres/0008_version_indexes.sql"),
+    ),
 ];
 
 /// A stored record that cannot be read back (or written as given).

@@ -118,6 +118,9 @@ pub struct ClaimedRun {
     pub answer: Option<serde_json::Value>,
 }
 
+/// The first run of run `$1`'s family of revisions (itself when it revises nothing).
+pub(super) const FAMILY_ROOT: &str = "SELECT COALESCE(root, id) FROM runs WHERE id = $1";
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -377,8 +380,7 @@ impl Database {
     /// Every version of run `id`'s video (the first run and its revisions), by version.
     pub async fn run_versions(&self, id: &str) -> Result<Vec<StoredRun>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM runs WHERE COALESCE(root, id) = \
-             (SELECT COALESCE(root, id) FROM runs WHERE id = $1) ORDER BY version",
+            "SELECT {} FROM runs WHERE id = ({FAMILY_ROOT}) OR root = ({FAMILY_ROOT}) ORDER BY version",
             self.run_columns()
         );
         let rows: Vec<RunTuple> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
