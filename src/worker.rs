@@ -48,6 +48,21 @@ pub enum WorkerError {
     Graph(#[from] GraphError),
 }
 
+/// Where `run` stands now: its stored status, or what its graph (`graph`) already knows in the
+/// moment before the worker records it — finished, or stopped to ask (but a question already
+/// answered is not asked again while the worker takes the answer up).
+pub fn status_now(run: &StoredRun, graph: montage_graph::RunStatus) -> RunStatus {
+    match (run.status, graph) {
+        (RunStatus::Running, montage_graph::RunStatus::Completed) if !run.answered => {
+            RunStatus::Completed
+        }
+        (RunStatus::Running, montage_graph::RunStatus::Interrupted) if !run.answered => {
+            RunStatus::Waiting
+        }
+        (status, _) => status,
+    }
+}
+
 /// What a revision changes; at least one of them.
 #[derive(Debug, Clone, Default)]
 pub struct Changes {
@@ -388,14 +403,14 @@ impl Workers {
         id: &str,
     ) -> Result<(StoredRun, montage_graph::ThreadState<RunState>), WorkerError> {
         let run = self.run(owner, id).await?;
-        let busy = || {
+        let busy = |status: RunStatus| {
             WorkerError::Conflict(format!(
                 "the run is {}: change it when it stops",
-                run.status.as_str()
+                status.as_str()
             ))
         };
         if run.status == RunStatus::Queued {
-            return Err(busy());
+            return Err(busy(run.status));
         }
         let latest = match self.thread(id).await {
             Ok(latest) => latest,
@@ -406,14 +421,10 @@ impl Workers {
             }
             Err(error) => return Err(error.into()),
         };
-        // A run whose graph has finished or stopped to ask is stopped, even in the moment
-        // before its worker records that (clients see it so in the run's view).
-        let graph_stopped = matches!(
-            latest.status,
-            montage_graph::RunStatus::Completed | montage_graph::RunStatus::Interrupted
-        );
-        if run.status == RunStatus::Running && (run.answered || !graph_stopped) {
-            return Err(busy());
+        // As clients see it in the run's view.
+        let status = status_now(&run, latest.status);
+        if status == RunStatus::Running {
+            return Err(busy(status));
         }
         Ok((run, latest))
     }

@@ -365,18 +365,9 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         return view;
     };
     let state = &thread.state;
-    // The graph knows a moment before the worker has recorded it (but a question already
-    // answered is not asked again while the worker takes the answer up).
-    if run.status == RunStatus::Running && !run.answered {
-        let caught_up = match thread.status {
-            montage_graph::RunStatus::Completed => Some(RunStatus::Completed),
-            montage_graph::RunStatus::Interrupted => Some(RunStatus::Waiting),
-            _ => None,
-        };
-        if let Some(status) = caught_up {
-            view.summary.status = status.as_str().to_owned();
-        }
-    }
+    view.summary.status = crate::worker::status_now(run, thread.status)
+        .as_str()
+        .to_owned();
     if view.summary.status == RunStatus::Waiting.as_str() {
         view.question = thread.interrupt.as_ref().map(|i| i.question.clone());
     }
