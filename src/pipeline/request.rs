@@ -115,16 +115,22 @@ pub fn check_prompt(prompt: &str, duration: Option<f64>) -> Result<String, Reque
             "the prompt is longer than {MAX_PROMPT_CHARS} characters"
         )));
     }
-    if let Some(duration) = duration
-        && !(duration.is_finite() && DURATION_RANGE.contains(&duration))
-    {
-        return Err(RequestError::Invalid(format!(
-            "a duration of {duration} s is outside {:.0}–{:.0} s",
-            DURATION_RANGE.start(),
-            DURATION_RANGE.end()
-        )));
-    }
+    check_duration(duration)?;
     Ok(prompt)
+}
+
+/// Checks that a requested length, if any, is one Montage makes.
+pub fn check_duration(duration: Option<f64>) -> Result<(), RequestError> {
+    match duration {
+        Some(duration) if !(duration.is_finite() && DURATION_RANGE.contains(&duration)) => {
+            Err(RequestError::Invalid(format!(
+                "a duration of {duration} s is outside {:.0}–{:.0} s",
+                DURATION_RANGE.start(),
+                DURATION_RANGE.end()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks that `bytes` are a PNG or JPEG picture of at least 16×16 pixels that decodes;

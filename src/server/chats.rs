@@ -102,15 +102,8 @@ pub struct ChoicesBody {
 impl ChoicesBody {
     /// The choices, checked.
     pub fn checked(self) -> Result<Choices, ApiError> {
-        if let Some(duration) = self.duration
-            && !montage_models::DURATION_RANGE.contains(&duration)
-        {
-            return Err(ApiError::invalid(format!(
-                "duration: {duration} s is outside {}–{} s",
-                montage_models::DURATION_RANGE.start(),
-                montage_models::DURATION_RANGE.end()
-            )));
-        }
+        crate::pipeline::request::check_duration(self.duration)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         Ok(Choices {
             formats: super::runs::formats(self.formats.as_ref())?,
             duration: self.duration,
