@@ -153,11 +153,15 @@ pub(crate) fn candidate_periods(env: &[f32], frame_seconds: f64) -> Option<Vec<f
 
 /// How much of the envelope's energy repeats at `lag`: the confidence of a tempo.
 pub(crate) fn confidence(env: &[f32], lag: f64) -> f64 {
-    let acf = autocorrelation(env, lag as usize + 2);
-    if acf.is_empty() || acf[0] <= 1e-9 {
-        return 0.0;
+    repeating(&autocorrelation(env, lag as usize + 2), lag)
+}
+
+/// The share of an autocorrelation's energy at `lag` (0 for silence).
+fn repeating(acf: &[f64], lag: f64) -> f64 {
+    match acf.first() {
+        Some(&energy) if energy > 1e-9 => (at(acf, lag) / energy).clamp(0.0, 1.0),
+        _ => 0.0,
     }
-    (at(&acf, lag) / acf[0]).clamp(0.0, 1.0)
 }
 
 /// A peak's position to a fraction of a frame, from a parabola through it.
@@ -241,13 +245,7 @@ impl LocalPeriodicity {
             .acfs
             .iter()
             .zip(&self.centres)
-            .map(|(acf, &centre)| {
-                if acf[0] <= 1e-9 {
-                    0.0
-                } else {
-                    (at(acf, curve[centre.min(curve.len() - 1)]) / acf[0]).clamp(0.0, 1.0)
-                }
-            })
+            .map(|(acf, &centre)| repeating(acf, curve[centre.min(curve.len() - 1)]))
             .sum();
         Some(sum / self.acfs.len() as f64)
     }
