@@ -412,7 +412,7 @@ async function refreshRun() {
 }
 
 function setNode(name, status) {
-  const node = state.nodes.get(name) || { status: "pending", done: 0, started: 0 };
+  const node = state.nodes.get(name) || { status: "pending", done: 0 };
   node.status = status;
   state.nodes.set(name, node);
   return node;
@@ -430,7 +430,6 @@ function onRunEvent(envelope) {
         if (k > at && node) node.status = "pending";
       });
       const node = setNode(data.node, "running");
-      if (data.scene != null && data.attempt === 1) node.started += 1;
       if (data.scene == null) node.done = 0;
       break;
     }

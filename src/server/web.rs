@@ -45,7 +45,7 @@ pub async fn file(request: Request) -> Response {
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Response::new(Body::from(file.data.into_owned()))
+        Response::new(Body::from(file.data))
     };
     let headers = response.headers_mut();
     let media_type = file.metadata.mimetype();
