@@ -111,11 +111,19 @@ fn analyze_features(features: Features) -> Result<BeatGrid, AudioError> {
     let env = tempo::envelope(&features);
     let low = tempo::low_envelope(&features);
     let high = tempo::high_envelope(&features);
+    let high_level = tempo::high_level(&features);
     let (_, longest) = tempo::lag_bounds(frame);
     let local = tempo::LocalPeriodicity::new(&env, frame, 4 * longest + 4);
-    let Some((global, periods)) = tempo::candidate_periods(&env, frame)
-        .and_then(|c| choose_period(&env, &low, &high, &local, &c, frame))
-    else {
+    let Some((global, periods)) = tempo::candidate_periods(&env, frame).and_then(|c| {
+        let measures = Measures {
+            env: &env,
+            low: &low,
+            high: &high,
+            high_level: &high_level,
+            frame,
+        };
+        choose_period(&measures, &local, &c)
+    }) else {
         return Ok(BeatGrid::without_beats(duration, onsets, energy));
     };
     let confidence = local
@@ -210,8 +218,10 @@ struct Candidate {
     /// The same ratio in the low end (kick, bass, snare body); infinite when the beats carry no
     /// low accents, so the low end has no say.
     low_between: f64,
-    /// The same ratio in the top bands (hi-hats).
-    high_between: f64,
+    /// How much louder the top bands (hi-hats) are halfway between beats than on the softer
+    /// of the even and odd beats, in log energy: near 0 or above when the hats between are a
+    /// pulse of their own, about −1.4 for off-beat eighths at half the on-beat loudness.
+    high_level_gap: f64,
     /// The weaker of the even and odd beats over the stronger.
     alternation: f64,
     /// The same in the low end (1 when the beats carry no low accents).
@@ -220,8 +230,29 @@ struct Candidate {
     high_alternation: f64,
 }
 
+/// What the candidates are measured on.
+struct Measures<'a> {
+    /// The onset envelope.
+    env: &'a [f32],
+    /// The low end's onset envelope.
+    low: &'a [f32],
+    /// The top bands' onset envelope.
+    high: &'a [f32],
+    /// The top bands' loudness.
+    high_level: &'a [f32],
+    /// Seconds per frame.
+    frame: f64,
+}
+
 impl Candidate {
-    fn measure(env: &[f32], low: &[f32], high: &[f32], curve: Vec<f64>, frame: f64) -> Self {
+    fn measure(m: &Measures, curve: Vec<f64>) -> Self {
+        let Measures {
+            env,
+            low,
+            high,
+            high_level,
+            frame,
+        } = *m;
         // Tracked from a candidate, the tempo may settle elsewhere: the level is where it
         // spends most of its time.
         let mut sorted = curve.clone();
@@ -237,21 +268,29 @@ impl Candidate {
         let between = mean(&mut midpoints().map(|m| peak_near(env, m)));
         let low_on = mean(&mut beats.iter().map(|&b| peak_near(low, b)));
         let low_between = mean(&mut midpoints().map(|m| peak_near(low, m)));
-        let high_on = mean(&mut beats.iter().map(|&b| peak_near(high, b)));
-        let high_between = mean(&mut midpoints().map(|m| peak_near(high, m)));
+        // Mean values on the even and on the odd beats.
+        let even_odd = |value: &dyn Fn(usize) -> f64| {
+            let on =
+                |parity: usize| mean(&mut beats.iter().skip(parity).step_by(2).map(|&b| value(b)));
+            (on(0), on(1))
+        };
         let alternation_in = |e: &[f32]| {
-            let (even, odd) = beats
-                .iter()
-                .enumerate()
-                .fold((0.0, 0.0), |(x, o), (i, &b)| {
-                    if i % 2 == 0 {
-                        (x + peak_near(e, b), o)
-                    } else {
-                        (x, o + peak_near(e, b))
-                    }
-                });
+            let (even, odd) = even_odd(&|b| peak_near(e, b));
             even.min(odd) / f64::max(even, odd).max(1e-9)
         };
+        // A hat's energy peaks once the attack is well inside the analysis window.
+        let level_after = |f: usize| -> f64 {
+            let lo = f.saturating_sub(1).min(high_level.len());
+            let hi = (f + 5).min(high_level.len());
+            high_level[lo..hi]
+                .iter()
+                .copied()
+                .fold(0.0f32, f32::max)
+                .into()
+        };
+        let (even_level, odd_level) = even_odd(&level_after);
+        let high_level_gap =
+            mean(&mut midpoints().map(level_after)) - f64::min(even_level, odd_level);
         let bpm = 60.0 / (period * frame);
         // A mild preference for the tempi music is usually felt at.
         let prior = (-0.5 * ((bpm / 120.0).log2() / 1.5).powi(2)).exp();
@@ -266,7 +305,7 @@ impl Candidate {
             } else {
                 low_between / low_on
             },
-            high_between: high_between / high_on.max(1e-9),
+            high_level_gap,
             alternation: alternation_in(env),
             low_alternation: if low_on < 1.0 {
                 1.0
@@ -285,17 +324,13 @@ impl Candidate {
 /// or an equally loud hat (a skipped level, as in a half-time feel). Softer hi-hat eighths
 /// alone are a subdivision, not the beat.
 fn choose_period(
-    env: &[f32],
-    low: &[f32],
-    high: &[f32],
+    measures: &Measures,
     local: &tempo::LocalPeriodicity,
     candidates: &[f64],
-    frame: f64,
 ) -> Option<(f64, Vec<f64>)> {
     let mut scored: Vec<Candidate> = Vec::new();
     for &start in candidates {
-        let candidate =
-            Candidate::measure(env, low, high, tempo::period_curve(local, start), frame);
+        let candidate = Candidate::measure(measures, tempo::period_curve(local, start));
         // Candidates that settle on the same level are one.
         if !scored
             .iter()
@@ -321,8 +356,11 @@ fn choose_period(
         best = slower;
     }
     // Halfway points as strong as the beats, with a kick or snare there too or hats as loud as
-    // on the beats: a level was skipped.
-    let skipped = |c: &Candidate| c.between > 0.85 && (c.low_between > 0.5 || c.high_between > 0.9);
+    // on the softer beats: a level was skipped. (Loudness, not the onset envelope: the log
+    // spectrum's flux hears a hat half as loud as nearly as strong, about 0.85 against 0.9 for
+    // equal hats under a snare.)
+    let skipped =
+        |c: &Candidate| c.between > 0.85 && (c.low_between > 0.5 || c.high_level_gap > -0.7);
     while skipped(best) {
         let Some(faster) = near(best.period / 2.0) else {
             break;

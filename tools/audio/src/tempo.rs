@@ -55,6 +55,16 @@ pub(crate) fn high_envelope(features: &Features) -> Vec<f32> {
     band_envelope(features, BANDS - 2..BANDS)
 }
 
+/// The loudness of the top bands per frame (their mean log energy): hats as loud as each
+/// other read alike whatever the attack's shape.
+pub(crate) fn high_level(features: &Features) -> Vec<f32> {
+    features
+        .bands
+        .iter()
+        .map(|b| b[BANDS - 2..].iter().sum::<f32>() / 2.0)
+        .collect()
+}
+
 fn band_envelope(features: &Features, bands: std::ops::Range<usize>) -> Vec<f32> {
     let mut out: Vec<f32> = std::iter::once(0.0)
         .chain(

@@ -100,6 +100,17 @@ fn other_cases() -> Vec<Case> {
                 ..base(150.0)
             },
         },
+        // Even hats at 174 BPM over a kick and snare at 87: the hats between the slow beats
+        // are as loud as those on them, so 174 is the beat (the bench's track that showed it).
+        Case {
+            name: "half-time 174".into(),
+            spec: TrackSpec {
+                half_time: true,
+                seed: 103,
+                sample_rate: 44_100,
+                ..base(174.0)
+            },
+        },
         Case {
             name: "waltz 3/4 90".into(),
             spec: TrackSpec {
@@ -147,6 +158,7 @@ fn steady_tempo_tracks_score_at_least_095_mean() {
 #[test]
 fn other_categories_are_reported() {
     let mut total = 0.0;
+    let mut weak = Vec::new();
     let cases = other_cases();
     for case in &cases {
         let (f, grid) = score(case);
@@ -155,12 +167,17 @@ fn other_categories_are_reported() {
             "{:<24} F = {f:.3}  bpm {:.1}  meter {}",
             case.name, grid.bpm, grid.meter
         );
+        if f < 0.97 {
+            weak.push(format!("{} ({f:.3})", case.name));
+        }
     }
     let mean = total / cases.len() as f64;
     eprintln!("other categories mean F = {mean:.3}");
-    // The issue reports these rather than holding them to 0.95; the floor is set just under
-    // what the tracker reaches today (0.999), so a regression in any category shows.
-    assert!(mean >= 0.97, "mean F {mean:.3}");
+    // The issue reports these rather than holding them to 0.95; its goal is 0.97 on every
+    // category, and the mean's floor is set just under what the tracker reaches today (0.997),
+    // so a regression in any category shows.
+    assert!(weak.is_empty(), "under 0.97: {}", weak.join(", "));
+    assert!(mean >= 0.99, "mean F {mean:.3}");
 }
 
 #[test]
