@@ -43,6 +43,19 @@ const FORMATS: &[Format] = &[
         rate: 44_100,
         args: &["-ac", "2", "-c:a", "aac", "-f", "mp4"],
     },
+    // Only the right channel carries the music: the downmix must read every channel.
+    Format {
+        name: "right-only.mp3",
+        rate: 44_100,
+        args: &[
+            "-af",
+            "pan=stereo|c1=c0",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "192k",
+        ],
+    },
     Format {
         name: "narrowband.wav",
         rate: 8_000,
