@@ -245,7 +245,8 @@ struct Measures<'a> {
 }
 
 impl Candidate {
-    fn measure(m: &Measures, curve: Vec<f64>) -> Self {
+    /// Measures the beats tracked along `curve`, whose level is `period`.
+    fn measure(m: &Measures, curve: Vec<f64>, period: f64) -> Self {
         let Measures {
             env,
             low,
@@ -253,11 +254,6 @@ impl Candidate {
             high_level,
             frame,
         } = *m;
-        // Tracked from a candidate, the tempo may settle elsewhere: the level is where it
-        // spends most of its time.
-        let mut sorted = curve.clone();
-        sorted.sort_by(f64::total_cmp);
-        let period = sorted[sorted.len() / 2];
         let beats = beats::track(env, &curve);
         let mean = |values: &mut dyn Iterator<Item = f64>| {
             let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
@@ -330,13 +326,14 @@ fn choose_period(
 ) -> Option<(f64, Vec<f64>)> {
     let mut scored: Vec<Candidate> = Vec::new();
     for &start in candidates {
-        let candidate = Candidate::measure(measures, tempo::period_curve(local, start));
-        // Candidates that settle on the same level are one.
-        if !scored
-            .iter()
-            .any(|c| (c.period / candidate.period - 1.0).abs() < 0.04)
-        {
-            scored.push(candidate);
+        let curve = tempo::period_curve(local, start);
+        // Tracked from a candidate, the tempo may settle elsewhere: the level is where it
+        // spends most of its time. Candidates that settle on the same level are one.
+        let mut sorted = curve.clone();
+        sorted.sort_by(f64::total_cmp);
+        let level = sorted[sorted.len() / 2];
+        if !scored.iter().any(|c| (c.period / level - 1.0).abs() < 0.04) {
+            scored.push(Candidate::measure(measures, curve, level));
         }
     }
     let near = |period: f64| {
