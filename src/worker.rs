@@ -271,7 +271,14 @@ impl Workers {
             return Err(WorkerError::Conflict("the run has no open question".into()));
         }
         Pipeline::check_answer(&thread.state, answer.clone()).map_err(WorkerError::Invalid)?;
-        if !self.shared.app.database.queue_answer(id, &answer).await? {
+        let asked_at = thread.checkpoint.to_string();
+        if !self
+            .shared
+            .app
+            .database
+            .queue_answer(id, &answer, &asked_at)
+            .await?
+        {
             return Err(WorkerError::Conflict(
                 "the run was answered or cancelled meanwhile".into(),
             ));
@@ -704,22 +711,32 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     graph.event_hub().advance_to(&thread, stored);
     let (kept, keeper) = keep_events(shared, &thread, stored + 1);
     let config = || RunConfig::default().cancel_token(token(shared, &id));
-    let mut outcome = match claimed.answer {
-        Some(answer) => shared.app.pipeline.answer(&thread, answer, config()).await,
-        None => match graph.state(&thread).await {
-            Ok(existing) if existing.status == ThreadStatus::Interrupted => {
-                Err(GraphError::AwaitingAnswer(id.clone()))
+    let existing = graph.state(&thread).await;
+    // The answer is taken in the same checkpoint that moves the thread past its question:
+    // a thread no longer at that question took it before the server died.
+    let answer = claimed.answer.filter(|_| {
+        existing.as_ref().is_ok_and(|t| {
+            t.status == ThreadStatus::Interrupted
+                && claimed
+                    .answer_to
+                    .as_deref()
+                    .is_none_or(|asked_at| asked_at == t.checkpoint.to_string())
+        })
+    });
+    let mut outcome = match (answer, existing) {
+        (Some(answer), _) => shared.app.pipeline.answer(&thread, answer, config()).await,
+        (None, Ok(existing)) if existing.status == ThreadStatus::Interrupted => {
+            Err(GraphError::AwaitingAnswer(id.clone()))
+        }
+        (None, Ok(_)) => graph.continue_thread(&thread, config()).await,
+        (None, Err(GraphError::ThreadNotFound(_))) => {
+            match claimed.input.map(serde_json::from_value::<RunState>) {
+                Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
+                Some(Err(error)) => Err(GraphError::Serde(error)),
+                None => Err(GraphError::ThreadNotFound(id.clone())),
             }
-            Ok(_) => graph.continue_thread(&thread, config()).await,
-            Err(GraphError::ThreadNotFound(_)) => {
-                match claimed.input.map(serde_json::from_value::<RunState>) {
-                    Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
-                    Some(Err(error)) => Err(GraphError::Serde(error)),
-                    None => Err(GraphError::ThreadNotFound(id.clone())),
-                }
-            }
-            Err(error) => Err(error),
-        },
+        }
+        (None, Err(error)) => Err(error),
     };
     // Runs that take the critic's fixes without asking answer their own questions.
     while let Ok(RunOutcome::Interrupted { state, .. }) = &outcome {

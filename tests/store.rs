@@ -367,15 +367,27 @@ async fn queue_revisions_and_uploads(database: &Database) {
             .unwrap()
     );
     let answer = serde_json::json!({ "action": "skip" });
-    assert!(database.queue_answer(&ids[2], &answer).await.unwrap());
     assert!(
-        !database.queue_answer(&ids[2], &answer).await.unwrap(),
+        database
+            .queue_answer(&ids[2], &answer, "asked-at")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !database
+            .queue_answer(&ids[2], &answer, "asked-at")
+            .await
+            .unwrap(),
         "only a waiting run takes an answer"
     );
     let first = database.claim_next_run().await.unwrap().unwrap();
     assert_eq!(
-        (first.id.as_str(), first.answer.as_ref()),
-        (ids[2].as_str(), Some(&answer))
+        (
+            first.id.as_str(),
+            first.answer.as_ref(),
+            first.answer_to.as_deref()
+        ),
+        (ids[2].as_str(), Some(&answer), Some("asked-at"))
     );
     let second = database.claim_next_run().await.unwrap().unwrap();
     assert_eq!(second.id, ids[0]);

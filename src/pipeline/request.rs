@@ -133,18 +133,83 @@ pub fn check_duration(duration: Option<f64>) -> Result<(), RequestError> {
     }
 }
 
-/// Checks that `bytes` are a PNG or JPEG picture of at least 16×16 pixels that decodes;
-/// its media type, or why not.
-pub fn check_image(bytes: &[u8]) -> Result<&'static str, String> {
+/// The longest side of a picture Montage takes, in pixels (the compositor shrinks stills to
+/// 4096 a side, after decoding them whole).
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+/// The most pixels a picture Montage takes may have (a 48-megapixel phone photo fits).
+pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
+/// Memory the whole process may spend decoding pictures at once, in MiB: checks beyond it
+/// wait their turn instead of taking the server down.
+const DECODE_BUDGET_MIB: u32 = 1024;
+
+static DECODE_BUDGET: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(DECODE_BUDGET_MIB as usize);
+
+/// Checks that `bytes` are a PNG or JPEG picture of at least 16×16 pixels, within
+/// [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_PIXELS`] as its header declares them, that decodes;
+/// its media type, or why not. Decoding waits for its share of the process's budget.
+pub async fn check_image(bytes: Vec<u8>) -> Result<&'static str, String> {
+    let (format, width, height) = image_header(&bytes)?;
+    // A decoded picture takes at most four bytes a pixel, and the decoder as much again.
+    let mib = (u64::from(width) * u64::from(height) * 8).div_ceil(1 << 20);
+    let permits = u32::try_from(mib)
+        .unwrap_or(u32::MAX)
+        .clamp(1, DECODE_BUDGET_MIB);
+    let _budget = DECODE_BUDGET
+        .acquire_many(permits)
+        .await
+        .map_err(|_| "the server is stopping".to_owned())?;
+    tokio::task::spawn_blocking(move || decode_image(&bytes, format))
+        .await
+        .map_err(|_| "checking the picture stopped".to_owned())?
+}
+
+/// The same check, for callers outside the async runtime (`montage make` reads files in
+/// turn, so there is nothing to share a budget with).
+pub fn check_image_now(bytes: &[u8]) -> Result<&'static str, String> {
+    let (format, _, _) = image_header(bytes)?;
+    decode_image(bytes, format)
+}
+
+/// The format and the dimensions a picture's header declares, checked against the limits.
+fn image_header(bytes: &[u8]) -> Result<(image::ImageFormat, u32, u32), String> {
     let format = image::guess_format(bytes)
         .ok()
         .filter(|f| matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg))
         .ok_or("not a PNG or JPEG image")?;
-    let decoded = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| format!("the image does not decode: {e}"))?;
-    if decoded.width() < 16 || decoded.height() < 16 {
+    let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|_| "the picture's header is damaged: it does not say how big it is")?;
+    if width.max(height) > MAX_IMAGE_SIDE || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(format!(
+            "the picture is {width}×{height} pixels; Montage takes at most {MAX_IMAGE_SIDE} \
+             pixels a side and {} megapixels: scale it down and upload it again",
+            MAX_IMAGE_PIXELS / 1_000_000
+        ));
+    }
+    if width < 16 || height < 16 {
         return Err("the image is smaller than 16×16 pixels".into());
     }
+    Ok((format, width, height))
+}
+
+fn decode_image(bytes: &[u8], format: image::ImageFormat) -> Result<&'static str, String> {
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+    reader.limits(limits);
+    reader.decode().map_err(|error| match error {
+        image::ImageError::Limits(_) => "the picture needs more memory to decode than Montage \
+                                         allows"
+            .to_owned(),
+        image::ImageError::Unsupported(_) => {
+            "this kind of PNG or JPEG is not one Montage can read".to_owned()
+        }
+        _ => "the picture's data is damaged or cut short: it does not decode".to_owned(),
+    })?;
     Ok(if format == image::ImageFormat::Png {
         "image/png"
     } else {
@@ -199,7 +264,7 @@ pub async fn prepare(draft: Draft, objects: &Objects) -> Result<RunRequest, Requ
     let mut images = Vec::new();
     for path in &draft.images {
         let bytes = read_limited(path, MAX_IMAGE_BYTES)?;
-        let media_type = check_image(&bytes).map_err(|reason| RequestError::File {
+        let media_type = check_image_now(&bytes).map_err(|reason| RequestError::File {
             path: path.clone(),
             reason,
         })?;

@@ -43,6 +43,8 @@ pub struct Shared {
     pub agent: crate::agent::Agent,
     /// The live stream of each chat.
     pub chats: Arc<chats::ChatHub>,
+    /// Cancelled when the server is asked to stop: WebSocket sessions close with 1001.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Why the server could not start.
@@ -225,6 +227,7 @@ pub async fn serve(
         local,
         agent,
         chats: Arc::new(chats::ChatHub::default()),
+        stopping: stopping.clone(),
     };
     let server = axum::serve(listener, router(shared))
         .with_graceful_shutdown(stopping.clone().cancelled_owned());

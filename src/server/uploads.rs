@@ -46,6 +46,25 @@ fn multipart_error(rejection: MultipartRejection) -> ApiError {
     ApiError::new(rejection.status(), "bad_request", rejection.body_text())
 }
 
+/// A form that stopped arriving (the client sent less than it announced, or went away) or
+/// is not multipart: the client's doing, so a 400 and an info line, not a server error.
+fn form_failed(error: axum::extract::multipart::MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            error.body_text(),
+        );
+    }
+    tracing::info!(%error, "an upload did not arrive whole");
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "the upload did not arrive whole (the connection ended early, or the form is not \
+         multipart/form-data): send it again",
+    )
+}
+
 /// Streams one field to a temporary file, refusing it past `limit` bytes.
 async fn receive(
     field: &mut Field<'_>,
@@ -56,15 +75,7 @@ async fn receive(
     let file = tempfile::NamedTempFile::new_in(scratch).map_err(|e| ApiError::internal(&e))?;
     let mut out = tokio::fs::File::from_std(file.reopen().map_err(|e| ApiError::internal(&e))?);
     let mut size: u64 = 0;
-    while let Some(chunk) = field.chunk().await.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(status, code, e.body_text())
-    })? {
+    while let Some(chunk) = field.chunk().await.map_err(form_failed)? {
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(limit));
@@ -105,11 +116,7 @@ pub async fn upload(
     let limit = app.config.server.max_upload_mb << 20;
     let scratch = app.config.storage.data_dir.join("incoming");
     let mut checked = Vec::new();
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
-    {
+    while let Some(mut field) = multipart.next_field().await.map_err(form_failed)? {
         if field.name() != Some("file") {
             return Err(ApiError::invalid(format!(
                 "unexpected form field {:?}: send files as `file`",
@@ -150,10 +157,7 @@ pub async fn upload(
             let bytes = tokio::fs::read(file.path())
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            let media_type = tokio::task::spawn_blocking(move || request::check_image(&bytes))
-                .await
-                .map_err(|e| ApiError::internal(&e))?
-                .map_err(unsupported)?;
+            let media_type = request::check_image(bytes).await.map_err(unsupported)?;
             ("image", media_type)
         } else {
             let media_type = request::check_audio(file.path())

@@ -10,19 +10,21 @@ use super::protocol::{self, ClientMessage, Envelope};
 use crate::agent::Choices;
 use crate::store::{RunStatus, User};
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Messages queued for one client; a client this far behind waits its runs' forwarders.
 const OUTBOX: usize = 1024;
 /// The largest frame a client may send.
 const MAX_FRAME: usize = 64 << 10;
+/// How long the closing frame may take to reach a client that stopped reading.
+const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Upgrades to the WebSocket protocol of docs/protocol.md.
 pub async fn upgrade(
@@ -32,35 +34,94 @@ pub async fn upgrade(
 ) -> Response {
     upgrade
         .max_message_size(MAX_FRAME)
-        .on_upgrade(move |socket| session(shared, user, socket))
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            session(shared, user, sink, stream)
+        })
 }
 
-async fn session(shared: Shared, user: User, socket: WebSocket) {
+/// Why a session ends, and the close frame that says so (none when the connection is gone).
+fn closing(reason: Option<Result<Message, axum::Error>>) -> Option<CloseFrame> {
+    let frame = |code: u16, reason: &str| {
+        Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })
+    };
+    match reason {
+        // The client closed: the close handshake answers with its own code.
+        Some(Ok(Message::Close(theirs))) => {
+            frame(theirs.map_or(close_code::NORMAL, |f| f.code), "")
+        }
+        Some(Err(error)) if too_big(&error) => {
+            frame(close_code::SIZE, "a message is limited to 64 KiB")
+        }
+        _ => None,
+    }
+}
+
+/// Whether a read failed on a frame over [`MAX_FRAME`].
+fn too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// One client's session over any sink and stream of frames: reads its messages, sends what
+/// its subscriptions produce, and closes with the right code — the client's own when it
+/// closes, 1009 for a frame over the limit, 1001 when the server stops. Every task the
+/// session starts ends with it.
+pub async fn session<W, R>(shared: Shared, user: User, mut sink: W, mut stream: R)
+where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     let _counted = shared.workers.metrics().websocket_connected();
-    let (mut sink, mut stream) = socket.split();
     let (outbox, mut pending) = mpsc::channel::<Envelope>(OUTBOX);
+    let (close, mut closed) = oneshot::channel::<Option<CloseFrame>>();
     let writer = tokio::spawn(async move {
-        while let Some(envelope) = pending.recv().await {
-            let Ok(text) = serde_json::to_string(&envelope) else {
-                continue;
-            };
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+        loop {
+            tokio::select! {
+                biased;
+                frame = &mut closed => {
+                    if let Ok(Some(frame)) = frame {
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                    }
+                    break;
+                }
+                envelope = pending.recv() => {
+                    let Some(envelope) = envelope else { break };
+                    let Ok(text) = serde_json::to_string(&envelope) else {
+                        continue;
+                    };
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
             }
         }
+        let _ = sink.close().await;
     });
-    let mut follows: HashMap<String, JoinHandle<()>> = HashMap::new();
-    while let Some(Ok(message)) = stream.next().await {
+    let mut follows = Follows::default();
+    let ending = loop {
+        let message = tokio::select! {
+            () = shared.stopping.cancelled() => break Some(CloseFrame {
+                code: close_code::AWAY,
+                reason: "the server is stopping; reconnect in a moment".into(),
+            }),
+            message = stream.next() => message,
+        };
         let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
                 let _ = outbox
                     .send(Envelope::error(None, "bad_frame", "send JSON text frames"))
                     .await;
                 continue;
             }
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => continue,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => break closing(other),
         };
         let reply = match serde_json::from_str::<ClientMessage>(&text) {
             Err(error) => Some(Envelope::error(
@@ -78,14 +139,44 @@ async fn session(shared: Shared, user: User, socket: WebSocket) {
         if let Some(reply) = reply
             && outbox.send(reply).await.is_err()
         {
-            break;
+            break None;
         }
+    };
+    // Forwarders first: they hold the outbox, and a client that stopped reading must not
+    // keep the session alive.
+    drop(follows);
+    let _ = close.send(ending);
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_LIMIT, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
     }
-    for (_, follow) in follows {
-        follow.abort();
+}
+
+/// The forwarders of one session, by subscription; all of them stop when it is dropped.
+#[derive(Default)]
+struct Follows(HashMap<String, AbortOnDrop>);
+
+impl Follows {
+    /// Starts `task` as the forwarder of `key`, stopping the one it replaces.
+    fn start(&mut self, key: String, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.insert(key, AbortOnDrop(tokio::spawn(task)));
     }
-    drop(outbox);
-    let _ = writer.await;
+
+    fn stop(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn chat_refused(chat_id: &str, error: &ApiError) -> Envelope {
@@ -107,7 +198,7 @@ async fn handle(
     user: &User,
     message: ClientMessage,
     outbox: &mpsc::Sender<Envelope>,
-    follows: &mut HashMap<String, JoinHandle<()>>,
+    follows: &mut Follows,
 ) -> Option<Envelope> {
     match message {
         ClientMessage::Subscribe {
@@ -121,31 +212,15 @@ async fn handle(
                 Err(error) => return Some(chat_refused(&chat_id, &error)),
             };
             let key = format!("chat:{chat_id}");
-            if let Some(previous) = follows.remove(&key) {
-                previous.abort();
-            }
+            follows.stop(&key);
             let ack = Envelope::chat("subscribed", &chat_id, json!({ "run_id": chat.run }));
             if outbox.send(ack).await.is_err() {
                 return None;
             }
-            // Live messages from here on; before them, those stored after the client's last.
-            let follow = tokio::spawn(follow_chat(
-                shared.clone(),
-                user.clone(),
-                chat_id.clone(),
-                outbox.clone(),
-            ));
-            follows.insert(key, follow);
-            let stored = match shared.workers.app().database.chat_messages(&chat_id).await {
-                Ok(stored) => stored,
-                Err(error) => return Some(chat_refused(&chat_id, &ApiError::from(error))),
-            };
-            for message in stored.into_iter().filter(|m| m.seq > seq) {
-                let replay = Envelope::chat("chat.message", &chat_id, json!(message));
-                if outbox.send(replay).await.is_err() {
-                    return None;
-                }
-            }
+            follows.start(
+                key,
+                follow_chat(shared.clone(), user.clone(), chat_id, seq, outbox.clone()),
+            );
             None
         }
         ClientMessage::Subscribe {
@@ -158,9 +233,7 @@ async fn handle(
                 Ok(run) => run,
                 Err(error) => return Some(refused(&run_id, error.into())),
             };
-            if let Some(previous) = follows.remove(&run_id) {
-                previous.abort();
-            }
+            follows.stop(&run_id);
             // The acknowledgement goes out before the forwarder starts sending.
             let ack = Envelope::reply(
                 "subscribed",
@@ -170,14 +243,14 @@ async fn handle(
             if outbox.send(ack).await.is_err() {
                 return None;
             }
-            let follow = tokio::spawn(forward(
+            let follow = forward(
                 shared.clone(),
                 run_id.clone(),
                 seq,
                 run.status,
                 outbox.clone(),
-            ));
-            follows.insert(run_id, follow);
+            );
+            follows.start(run_id, follow);
             None
         }
         ClientMessage::Subscribe { .. } => Some(Envelope::error(
@@ -222,9 +295,7 @@ async fn handle(
             None
         }
         ClientMessage::Unsubscribe { run_id, .. } => {
-            if let Some(follow) = follows.remove(&run_id) {
-                follow.abort();
-            }
+            follows.stop(&run_id);
             Some(Envelope::reply("unsubscribed", Some(&run_id), json!({})))
         }
         ClientMessage::Feedback { run_id, data, .. } => {
@@ -309,29 +380,57 @@ async fn forward(
     }
 }
 
-/// Sends a chat's live messages (`chat.delta` pieces, then each whole `chat.message`) and
-/// follows the runs its agent starts, sending their events too.
-async fn follow_chat(shared: Shared, user: User, chat_id: String, outbox: mpsc::Sender<Envelope>) {
+/// Sends a chat's messages stored after `after_seq`, then its live ones (`chat.delta` pieces,
+/// then each whole `chat.message`), and follows the runs its agent starts, sending their
+/// events too. The runs' forwarders stop with it.
+async fn follow_chat(
+    shared: Shared,
+    user: User,
+    chat_id: String,
+    after_seq: u64,
+    outbox: mpsc::Sender<Envelope>,
+) {
     use super::chats::ChatEvent;
+    // Subscribed before reading the store, so nothing falls between the two.
     let mut events = shared.chats.subscribe(&chat_id);
-    let mut runs: Vec<JoinHandle<()>> = Vec::new();
+    let mut last = after_seq;
+    match shared.workers.app().database.chat_messages(&chat_id).await {
+        Ok(stored) => {
+            for message in stored.into_iter().filter(|m| m.seq > after_seq) {
+                last = message.seq;
+                let replay = Envelope::chat("chat.message", &chat_id, json!(message));
+                if outbox.send(replay).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Err(error) => {
+            let _ = outbox
+                .send(chat_refused(&chat_id, &ApiError::from(error)))
+                .await;
+            return;
+        }
+    }
+    let mut runs = tokio::task::JoinSet::new();
     loop {
         let envelope = match events.recv().await {
             Ok(ChatEvent::Delta(text)) => {
                 Envelope::chat("chat.delta", &chat_id, json!({ "text": text }))
             }
+            Ok(ChatEvent::Message(message)) if message.seq <= last => continue,
             Ok(ChatEvent::Message(message)) => {
+                last = message.seq;
                 Envelope::chat("chat.message", &chat_id, json!(message))
             }
             Ok(ChatEvent::Run(run_id)) => {
                 if let Ok(run) = shared.workers.run(&user.id, &run_id).await {
-                    runs.push(tokio::spawn(forward(
+                    runs.spawn(forward(
                         shared.clone(),
                         run_id.clone(),
                         0,
                         run.status,
                         outbox.clone(),
-                    )));
+                    ));
                 }
                 Envelope::chat("chat.run", &chat_id, json!({ "run_id": run_id }))
             }
@@ -341,8 +440,5 @@ async fn follow_chat(shared: Shared, user: User, chat_id: String, outbox: mpsc::
         if outbox.send(envelope).await.is_err() {
             break;
         }
-    }
-    for run in runs {
-        run.abort();
     }
 }

@@ -95,6 +95,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_version_indexes.sql"),
         include_str!("../../migrations/postgres/0008_version_indexes.sql"),
     ),
+    (
+        9,
+        "answers bound to their question, admins",
+        include_str!("../../migrations/sqlite/0009_hardening.sql"),
+        include_str!("../../migrations/postgres/0009_hardening.sql"),
+    ),
 ];
 
 /// A stored record that cannot be read back (or written as given).

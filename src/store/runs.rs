@@ -116,6 +116,9 @@ pub struct ClaimedRun {
     pub input: Option<serde_json::Value>,
     /// The answer to its open question, when it was waiting.
     pub answer: Option<serde_json::Value>,
+    /// The checkpoint that question was asked at (none for answers queued before this was
+    /// recorded).
+    pub answer_to: Option<String>,
 }
 
 /// The first run of run `$1`'s family of revisions (itself when it revises nothing).
@@ -255,7 +258,7 @@ impl Database {
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query("UPDATE runs SET status = $1, error = $2, answer = NULL, updated_at_ms = $3 WHERE id = $4")
+        on_pool!(self, pool => sqlx::query("UPDATE runs SET status = $1, error = $2, answer = NULL, answer_to = NULL, updated_at_ms = $3 WHERE id = $4")
             .bind(status.as_str())
             .bind(error)
             .bind(now_ms())
@@ -285,23 +288,26 @@ impl Database {
         Ok(done == 1)
     }
 
-    /// Queues a waiting run with the answer to its question; false when it was not waiting.
+    /// Queues a waiting run with the answer to the question it asked at checkpoint
+    /// `answer_to`; false when it was not waiting.
     pub async fn queue_answer(
         &self,
         id: &str,
         answer: &serde_json::Value,
+        answer_to: &str,
     ) -> Result<bool, StoreError> {
         let sql = match self {
             Database::Sqlite(_) => {
-                "UPDATE runs SET status = 'queued', answer = $1, updated_at_ms = $2 WHERE id = $3 AND status = 'waiting'"
+                "UPDATE runs SET status = 'queued', answer = $1, answer_to = $2, updated_at_ms = $3 WHERE id = $4 AND status = 'waiting'"
             }
             Database::Postgres(_) => {
-                "UPDATE runs SET status = 'queued', answer = $1::jsonb, updated_at_ms = $2 WHERE id = $3 AND status = 'waiting'"
+                "UPDATE runs SET status = 'queued', answer = $1::jsonb, answer_to = $2, updated_at_ms = $3 WHERE id = $4 AND status = 'waiting'"
             }
         };
         let answer = answer.to_string();
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(&answer)
+            .bind(answer_to)
             .bind(now_ms())
             .bind(id)
             .execute(pool)
@@ -317,23 +323,26 @@ impl Database {
             Database::Sqlite(_) => {
                 "UPDATE runs SET status = 'running', updated_at_ms = $1 WHERE id = \
                  (SELECT id FROM runs WHERE status = 'queued' ORDER BY (answer IS NULL), submitted LIMIT 1) \
-                 RETURNING id, input, answer"
+                 RETURNING id, input, answer, answer_to"
             }
             Database::Postgres(_) => {
                 "UPDATE runs SET status = 'running', updated_at_ms = $1 WHERE id = \
                  (SELECT id FROM runs WHERE status = 'queued' ORDER BY (answer IS NULL), submitted LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, input::text, answer::text"
+                 RETURNING id, input::text, answer::text, answer_to"
             }
         };
-        let row: Option<(String, Option<String>, Option<String>)> = on_pool!(self, pool => sqlx::query_as(sql)
+        // id, input, answer, and the checkpoint the answer answers.
+        type Claimed = (String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Claimed> = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(now_ms())
             .fetch_optional(pool)
             .await)?;
-        row.map(|(id, input, answer)| {
+        row.map(|(id, input, answer, answer_to)| {
             Ok(ClaimedRun {
                 id,
                 input: json_column(input)?,
                 answer: json_column(answer)?,
+                answer_to,
             })
         })
         .transpose()

@@ -29,3 +29,4 @@ pub fn picture(rgb: [u8; 3]) -> Vec<u8> {
         .unwrap();
     bytes
 }
+pub mod server;

@@ -1,0 +1,308 @@
+//! `montage serve` against what breaks servers: a kill after every step of an answered run,
+//! WebSocket clients that close, overflow or outlive the server, truncated uploads, image
+//! bombs, limits, and requests that must be refused without changing anything.
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+mod common;
+
+use common::picture;
+use common::server::*;
+
+/// Generates `sqlite` and `postgres` tests running `$scenario` on each database.
+macro_rules! on_both_databases {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$scenario(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$scenario(super::Backend::postgres().await).await;
+            }
+        }
+    };
+}
+
+on_both_databases!(an_answered_run_survives_a_kill_at_every_step);
+
+/// A run answered and killed at once, then killed again after every checkpoint it makes
+/// until it finishes: each restart goes on from where it was, the answer is taken once
+/// (taking it again failed the run), and no task runs twice within a step.
+async fn an_answered_run_survives_a_kill_at_every_step(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &backend, &[]).await;
+    let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let (id, mut socket) = dark_run(&server, &uploaded[0]["id"], "ask").await;
+    let mut seen = socket.until("feedback.needed").await;
+    server.wait_status(&id, &["waiting"]).await;
+    let (status, answered) = server
+        .post(
+            &format!("/api/runs/{id}/feedback"),
+            &json!({ "action": "accept" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answered}");
+    drop(socket);
+    server.kill().await;
+    let mut kills = 1;
+    'restarts: loop {
+        server = Server::start(dir.path(), &backend, &[]).await;
+        let mut socket = server.socket().await;
+        let last = seen.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+        socket.subscribe(&id, last).await;
+        loop {
+            let event = socket.next().await;
+            let kind = event["type"].as_str().unwrap_or("").to_owned();
+            seen.push(event);
+            match kind.as_str() {
+                "run.completed" => break 'restarts,
+                "run.failed" => panic!("the run failed after kill {kills}: {seen:#?}"),
+                "feedback.needed" => {
+                    server.wait_status(&id, &["waiting"]).await;
+                    let (status, body) = server
+                        .post(
+                            &format!("/api/runs/{id}/feedback"),
+                            &json!({ "action": "skip" }),
+                        )
+                        .await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                }
+                "checkpoint" => {
+                    drop(socket);
+                    server.kill().await;
+                    kills += 1;
+                    continue 'restarts;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(kills >= 3, "killed {kills} times");
+    contiguous(&seen, 0);
+    // Between two checkpoints (one step), each task finishes at most once.
+    let mut step: BTreeSet<(String, Option<u64>)> = BTreeSet::new();
+    for event in &seen {
+        match event["type"].as_str() {
+            Some("checkpoint") => step.clear(),
+            Some("node.finished") => {
+                let task = (
+                    event["data"]["node"].as_str().unwrap().to_owned(),
+                    event["data"]["scene"].as_u64(),
+                );
+                assert!(step.insert(task.clone()), "{task:?} ran twice in one step");
+            }
+            _ => {}
+        }
+    }
+    let run = server.wait_status(&id, &["completed"]).await;
+    assert!(run["outputs"]["videos"][0]["asset"]["url"].is_string());
+}
+
+/// The `montage_websocket_clients` gauge.
+async fn websocket_clients(api: &Api) -> u64 {
+    let text = api
+        .http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("montage_websocket_clients "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no gauge in {text}"))
+}
+
+/// Waits until the gauge reads `wanted`.
+async fn wait_clients(api: &Api, wanted: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = websocket_clients(api).await;
+        if now == wanted {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{now} WebSocket clients counted, {wanted} expected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The close frame that ends the stream, skipping anything sent before it.
+async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.0.next())
+            .await
+            .expect("the server closes in time");
+        match frame {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => panic!("the connection broke without a close frame: {error}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    }
+}
+
+/// Sessions end with their clients: a client that follows a chat whose run waits for an
+/// answer and then closes leaves nothing behind; a client's close is answered with a close
+/// frame; a frame over the limit gets 1009; a stopping server says 1001.
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_sessions_close_properly_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    assert_eq!(websocket_clients(&server).await, 0);
+
+    for cycle in 0..2 {
+        let (status, chat) = server.post("/api/chats", &json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{chat}");
+        let chat = chat["id"].as_str().unwrap().to_owned();
+        let mut socket = server.socket().await;
+        socket
+            .send(json!({ "v": 1, "type": "subscribe", "chat_id": chat }))
+            .await;
+        assert_eq!(socket.next().await["type"], "subscribed");
+        socket
+            .send(
+                json!({ "v": 1, "type": "chat.message", "chat_id": chat, "data": {
+                    "content": "an 8 second bright sunny beach video, horizontal",
+                    "uploads": [uploaded[0]["id"]],
+                }}),
+            )
+            .await;
+        let run = loop {
+            let message = socket.next().await;
+            if message["type"] == "chat.run" {
+                break message["data"]["run_id"].as_str().unwrap().to_owned();
+            }
+        };
+        server.wait_status(&run, &["waiting"]).await;
+        assert_eq!(websocket_clients(&server).await, 1, "cycle {cycle}");
+        socket
+            .0
+            .close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await
+            .unwrap();
+        assert_eq!(
+            close_code(&mut socket).await,
+            Some(CloseCode::Normal),
+            "the close is answered"
+        );
+        wait_clients(&server, 0).await;
+    }
+
+    let mut socket = server.socket().await;
+    socket
+        .0
+        .send(Message::text("x".repeat(100 << 10)))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Size));
+    wait_clients(&server, 0).await;
+
+    let mut socket = server.socket().await;
+    let pid = server.child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
+}
+
+/// A client that sends less than its Content-Length and stops is told 400, and nothing is
+/// kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_upload_is_a_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let addr = server.base.strip_prefix("http://").unwrap().to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let part = picture([200, 100, 50]);
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        b"--cut\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\
+          content-type: image/png\r\n\r\n",
+    );
+    body.extend_from_slice(&part[..part.len() / 2]);
+    let head = format!(
+        "POST /api/uploads HTTP/1.1\r\nhost: {addr}\r\n\
+         content-type: multipart/form-data; boundary=cut\r\ncontent-length: {}\r\n\r\n",
+        body.len() + part.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"bad_request\""), "{answer}");
+    let (status, runs) = server.get("/api/runs").await;
+    assert_eq!((status, runs), (StatusCode::OK, json!([])));
+    let incoming = dir.path().join("data").join("incoming");
+    let left: Vec<_> = std::fs::read_dir(&incoming)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?} left in {}", incoming.display());
+}
+
+/// An image that declares enormous dimensions is refused from its header, before anything
+/// is decoded; one within the limits is taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn image_dimension_bombs_are_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let bomb = grey_png(20_000, 20_000);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let (status, body) = server.upload("bomb.png", bomb).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("20000×20000") && message.contains("8192"),
+        "{message}"
+    );
+    let (status, body) = server.upload("wide.png", grey_png(4000, 100)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A grey PNG of `width`×`height`, written row by row (a bomb compresses to little).
+fn grey_png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::High);
+        let mut writer = encoder.write_header().unwrap();
+        let mut rows = writer.stream_writer().unwrap();
+        let row = vec![128_u8; width as usize];
+        for _ in 0..height {
+            std::io::Write::write_all(&mut rows, &row).unwrap();
+        }
+        rows.finish().unwrap();
+    }
+    bytes
+}
