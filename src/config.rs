@@ -38,6 +38,52 @@ pub struct ServerConfig {
     /// Who may use the API: `local` (requests without a token act as the one local user;
     /// only on a loopback address) or `tokens` (every request names its user's token).
     pub auth: AuthMode,
+    /// Host names (with or without `:port`) the server answers besides the address it is
+    /// bound to, such as the name a reverse proxy forwards; a request naming any other
+    /// `Host`, or a browser `Origin` on none of them, is refused (DNS rebinding,
+    /// cross-site WebSockets).
+    pub allowed_hosts: Vec<String>,
+    /// What one person may ask of the server.
+    pub limits: LimitsConfig,
+}
+
+/// What one person may ask of the server; beyond it, requests are answered 429 with
+/// `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Runs of one person waiting in the queue at once.
+    pub runs_queued_per_user: u32,
+    /// Runs (new videos and versions) one person may start in an hour.
+    pub runs_per_hour: u32,
+    /// Messages one person may send to chats in a minute.
+    pub chat_messages_per_minute: u32,
+    /// Megabytes one person may upload in a day.
+    pub upload_mb_per_day: u64,
+    /// Runs waiting in the queue, everyone's together; beyond it the server answers 503.
+    pub queue_capacity: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            runs_queued_per_user: 20,
+            runs_per_hour: 60,
+            chat_messages_per_minute: 30,
+            upload_mb_per_day: 5_000,
+            queue_capacity: 500,
+        }
+    }
+}
+
+/// The largest `server.max_upload_mb` (1 TiB).
+const MAX_UPLOAD_MB: u64 = 1 << 20;
+
+impl ServerConfig {
+    /// The largest upload accepted, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.min(MAX_UPLOAD_MB) << 20
+    }
 }
 
 /// Who may use the API.
@@ -58,6 +104,8 @@ impl Default for ServerConfig {
             runs_at_once: 2,
             max_upload_mb: 500,
             auth: AuthMode::Local,
+            allowed_hosts: Vec::new(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -133,6 +181,18 @@ pub struct StorageConfig {
     /// A `postgres://` (or `sqlite://`) URL to use instead of the embedded database.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// Runs that ended longer ago than this many days are deleted, with every object only
+    /// they use; none: runs are kept until deleted.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// The encoded-segment cache is trimmed to this many megabytes, least recently used
+    /// first.
+    #[serde(default = "default_segment_cache_mb")]
+    pub segment_cache_mb: u64,
+}
+
+fn default_segment_cache_mb() -> u64 {
+    2_048
 }
 
 impl Default for Config {
@@ -163,6 +223,8 @@ impl Default for Config {
             storage: StorageConfig {
                 data_dir: "montage-data".into(),
                 database_url: None,
+                retention_days: None,
+                segment_cache_mb: default_segment_cache_mb(),
             },
             server: ServerConfig::default(),
         }
@@ -219,9 +281,33 @@ impl Config {
         if self.pipeline.max_iterations > 10 {
             return Err(ConfigError("pipeline.max_iterations is at most 10".into()));
         }
-        if self.server.runs_at_once == 0 || self.server.max_upload_mb == 0 {
+        if !(1..=64).contains(&self.server.runs_at_once) {
+            return Err(ConfigError("server.runs_at_once is 1–64".into()));
+        }
+        if !(1..=MAX_UPLOAD_MB).contains(&self.server.max_upload_mb) {
+            return Err(ConfigError(format!(
+                "server.max_upload_mb is 1–{MAX_UPLOAD_MB}"
+            )));
+        }
+        let limits = &self.server.limits;
+        if limits.runs_queued_per_user == 0
+            || limits.runs_per_hour == 0
+            || limits.chat_messages_per_minute == 0
+            || limits.queue_capacity == 0
+        {
             return Err(ConfigError(
-                "server.runs_at_once and server.max_upload_mb must be at least 1".into(),
+                "server.limits: every limit must be at least 1".into(),
+            ));
+        }
+        if !(1..=MAX_UPLOAD_MB * 1024).contains(&limits.upload_mb_per_day) {
+            return Err(ConfigError(format!(
+                "server.limits.upload_mb_per_day is 1–{}",
+                MAX_UPLOAD_MB * 1024
+            )));
+        }
+        if self.storage.retention_days == Some(0) {
+            return Err(ConfigError(
+                "storage.retention_days must be at least 1 (leave it out to keep runs)".into(),
             ));
         }
         if self.server.addr.parse::<std::net::SocketAddr>().is_err() {
@@ -230,10 +316,11 @@ impl Config {
                 self.server.addr
             )));
         }
-        if self.pipeline.concurrency == 0 || self.pipeline.attempts == 0 {
-            return Err(ConfigError(
-                "pipeline.concurrency and pipeline.attempts must be at least 1".into(),
-            ));
+        if !(1..=64).contains(&self.pipeline.concurrency) {
+            return Err(ConfigError("pipeline.concurrency is 1–64".into()));
+        }
+        if !(1..=10).contains(&self.pipeline.attempts) {
+            return Err(ConfigError("pipeline.attempts is 1–10".into()));
         }
         Ok(())
     }
@@ -279,6 +366,19 @@ mod tests {
                     .server
                     .runs_at_once,
                 3
+            );
+            // 2^44 MB in bytes would wrap around to nothing.
+            jail.set_env("MONTAGE_SERVER__MAX_UPLOAD_MB", "17592186044416");
+            assert!(Config::load(None).is_err());
+            jail.set_env("MONTAGE_SERVER__MAX_UPLOAD_MB", "500");
+            jail.set_env("MONTAGE_SERVER__LIMITS__RUNS_PER_HOUR", "5");
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .server
+                    .limits
+                    .runs_per_hour,
+                5
             );
             jail.set_env("MONTAGE_RENDER__CRF", "80");
             assert!(Config::load(None).is_err());

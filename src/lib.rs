@@ -10,6 +10,7 @@
 //! - [`config`]: defaults, `montage.toml`, environment.
 //! - [`app`]: the services `make` and `serve` both open.
 //! - [`providers`]: which model serves which capability.
+//! - [`quota`]: what one person may ask of the server.
 //! - [`objects`]: the content-addressed media store.
 //! - [`pipeline`]: the video graph, its state, nodes, planner and templates.
 //! - [`store`]: the database (SQLite or Postgres): runs, events, users, chats, uploads,
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod objects;
 pub mod pipeline;
 pub mod providers;
+pub mod quota;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -6,6 +6,7 @@ use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::record::{OutputFile, RunRecord, Timings};
 use crate::pipeline::request::{self, Draft, RequestError};
+use crate::pipeline::state::SceneIndex;
 use crate::pipeline::{FeedbackAnswer, RunState};
 use crate::store::{Database, NewRun, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -139,7 +140,7 @@ pub async fn make(
                 let answer = if options.interactive {
                     bars.suspend(|| ask(&question, answers, prompt_out))
                 } else {
-                    FeedbackAnswer::Accept
+                    FeedbackAnswer::Accept {}
                 };
                 let value = serde_json::to_value(&answer).unwrap_or(serde_json::Value::Null);
                 outcome = match pipeline.answer(&thread, value, RunConfig::default()).await {
@@ -307,7 +308,7 @@ fn ask(
         match input.read_line(&mut line) {
             Ok(0) | Err(_) => {
                 let _ = writeln!(out, "\n(no answer: accepting the critic's fixes)");
-                return FeedbackAnswer::Accept;
+                return FeedbackAnswer::Accept {};
             }
             Ok(_) => {}
         }
@@ -328,12 +329,12 @@ pub fn parse_answer(line: &str) -> Option<FeedbackAnswer> {
     let line = line.trim();
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     match word.to_ascii_lowercase().as_str() {
-        "a" | "accept" | "y" | "yes" => Some(FeedbackAnswer::Accept),
-        "s" | "skip" => Some(FeedbackAnswer::Skip),
+        "a" | "accept" | "y" | "yes" => Some(FeedbackAnswer::Accept {}),
+        "s" | "skip" => Some(FeedbackAnswer::Skip {}),
         "r" | "regenerate" => {
             let rest = rest.trim();
             let (numbers, instruction) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            let scenes: Option<Vec<usize>> = numbers
+            let scenes: Option<Vec<SceneIndex>> = numbers
                 .split(',')
                 .filter(|n| !n.is_empty())
                 .map(|n| {
@@ -341,7 +342,7 @@ pub fn parse_answer(line: &str) -> Option<FeedbackAnswer> {
                         .parse::<usize>()
                         .ok()
                         .filter(|&n| n >= 1)
-                        .map(|n| n - 1)
+                        .and_then(|n| SceneIndex::new(n - 1))
                 })
                 .collect();
             let scenes = scenes.filter(|s| !s.is_empty())?;
@@ -418,14 +419,18 @@ async fn export(
 mod tests {
     use super::*;
 
+    fn scene_indexes(indexes: &[usize]) -> Vec<SceneIndex> {
+        indexes.iter().filter_map(|&k| SceneIndex::new(k)).collect()
+    }
+
     #[test]
     fn reads_terminal_answers() {
-        assert_eq!(parse_answer("a\n"), Some(FeedbackAnswer::Accept));
-        assert_eq!(parse_answer("skip"), Some(FeedbackAnswer::Skip));
+        assert_eq!(parse_answer("a\n"), Some(FeedbackAnswer::Accept {}));
+        assert_eq!(parse_answer("skip"), Some(FeedbackAnswer::Skip {}));
         assert_eq!(
             parse_answer("r 3,5 warmer light please"),
             Some(FeedbackAnswer::Regenerate {
-                scenes: vec![2, 4],
+                scenes: scene_indexes(&[2, 4]),
                 instruction: "warmer light please".into()
             })
         );
@@ -446,7 +451,7 @@ mod tests {
         assert_eq!(
             answer,
             FeedbackAnswer::Regenerate {
-                scenes: vec![2],
+                scenes: scene_indexes(&[2]),
                 instruction: "warmer".into()
             }
         );
@@ -456,7 +461,7 @@ mod tests {
         let mut quiet = Vec::new();
         assert_eq!(
             ask(&question, &mut std::io::Cursor::new(""), &mut quiet),
-            FeedbackAnswer::Accept
+            FeedbackAnswer::Accept {}
         );
     }
 }

@@ -46,6 +46,9 @@ pub enum WorkerError {
     /// The graph's store failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// The person (or the server) is at a limit.
+    #[error(transparent)]
+    Quota(#[from] crate::quota::QuotaError),
 }
 
 /// Where `run` stands now: its stored status, or what its graph (`graph`) already knows in the
@@ -204,6 +207,10 @@ impl Workers {
 
     async fn record_and_wake(&self, run: NewRun) -> Result<StoredRun, WorkerError> {
         let database = &self.shared.app.database;
+        if let Some(owner) = &run.owner {
+            crate::quota::check_new_run(database, &self.shared.app.config.server.limits, owner)
+                .await?;
+        }
         database.create_run(&run, RunStatus::Queued).await?;
         self.shared.wake.notify_one();
         database
@@ -743,7 +750,7 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         if state.config.pipeline.feedback != FeedbackPolicy::Accept {
             break;
         }
-        let accept = serde_json::to_value(FeedbackAnswer::Accept).unwrap_or_default();
+        let accept = serde_json::to_value(FeedbackAnswer::Accept {}).unwrap_or_default();
         outcome = shared.app.pipeline.answer(&thread, accept, config()).await;
     }
     let (status, error) = match &outcome {

@@ -306,3 +306,319 @@ fn grey_png(width: u32, height: u32) -> Vec<u8> {
     }
     bytes
 }
+
+/// Limits per person: beyond them, 429 with `Retry-After` (and nothing is stored); a full
+/// queue is 503.
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_are_answered_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &Backend::Sqlite,
+        &[
+            ("MONTAGE_SERVER__LIMITS__RUNS_PER_HOUR", "2"),
+            ("MONTAGE_SERVER__LIMITS__CHAT_MESSAGES_PER_MINUTE", "1"),
+            ("MONTAGE_SERVER__LIMITS__UPLOAD_MB_PER_DAY", "1"),
+            ("MONTAGE_SERVER__RUNS_AT_ONCE", "1"),
+        ],
+    )
+    .await;
+    let run = json!({ "prompt": "a calm sea", "duration": 4, "formats": ["1:1"] });
+    server.create(run.clone()).await;
+    server.create(run.clone()).await;
+    let response = server
+        .http
+        .post(server.url("/api/runs"))
+        .json(&run)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_requests");
+    let (_, runs) = server.get("/api/runs").await;
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        2,
+        "the refused run is not stored"
+    );
+
+    let (_, chat) = server.post("/api/chats", &json!({})).await;
+    let messages = format!("/api/chats/{}/messages", chat["id"].as_str().unwrap());
+    let (status, _) = server
+        .post(&messages, &json!({ "content": "how far along is it?" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = server
+        .post(&messages, &json!({ "content": "and now?" }))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_requests"))
+    );
+
+    let big = vec![0_u8; 700 << 10];
+    let (status, body) = server.upload("a.wav", wav_of(&big)).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let (status, body) = server.upload("b.png", noise_png(450, 450)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server.upload("c.png", noise_png(450, 450)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
+
+/// A WAV header over `samples` (not music: the check refuses it after counting its bytes).
+fn wav_of(samples: &[u8]) -> Vec<u8> {
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(b"WAVE");
+    bytes.extend_from_slice(samples);
+    bytes
+}
+
+/// A PNG of noise, so it does not compress: about 3 bytes a pixel.
+fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let image = image::RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// Tokens travel in headers: `?token=` is refused outside the WebSocket, pictures and
+/// videos are fetched with the session cookie, and no token reaches the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_stay_out_of_addresses_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite;
+    let token = add_user(dir.path(), &backend, "ana");
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(
+        dir.path(),
+        &backend,
+        &[("MONTAGE_SERVER__AUTH", "tokens"), ("RUST_LOG", "debug")],
+        &log,
+    )
+    .await;
+    let ana = server.as_user(&token);
+    let (status, uploaded) = ana.upload("red.png", picture([200, 30, 30])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let url = uploaded[0]["asset"]["url"].as_str().unwrap().to_owned();
+
+    let plain = reqwest::Client::new();
+    let with_query = plain
+        .get(server.url(&format!("{url}?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_query.status(), StatusCode::UNAUTHORIZED);
+    let runs = plain
+        .get(server.url(&format!("/api/runs?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(runs.status(), StatusCode::UNAUTHORIZED);
+
+    let session = ana
+        .http
+        .post(server.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), StatusCode::NO_CONTENT);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(cookie.contains("Path=/api/assets"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let picture = plain
+        .get(server.url(&url))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::OK);
+    assert_eq!(picture.headers()["content-type"], "image/png");
+    let elsewhere = plain
+        .get(server.url("/api/runs"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        StatusCode::UNAUTHORIZED,
+        "the cookie counts only for downloads"
+    );
+
+    let mut socket = ana.socket().await;
+    socket
+        .send(json!({ "v": 1, "type": "subscribe", "run_id": "no-such-run" }))
+        .await;
+    assert_eq!(socket.next().await["data"]["code"], "not_found");
+    drop(socket);
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("/api/ws"), "the log has the requests");
+    assert!(!logged.contains(&token), "a token reached the log");
+}
+
+/// A local server answers only for its own address, and only pages it served may open
+/// its WebSocket or post to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_sites_cannot_use_a_local_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let rebound = server
+        .http
+        .get(server.url("/api/runs"))
+        .header("host", "rebind.attacker.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = rebound.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden");
+    let posted = server
+        .http
+        .post(server.url("/api/chats"))
+        .header("origin", "https://attacker.test")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::FORBIDDEN);
+    let (_, chats) = server.get("/api/chats").await;
+    assert_eq!(chats, json!([]), "nothing was made");
+
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            server.ws.as_str(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://attacker.test".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::FORBIDDEN)
+        }
+        other => panic!("a cross-site WebSocket was not refused: {other:?}"),
+    }
+    let own = format!("http://{}", server.base.strip_prefix("http://").unwrap());
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            server.ws.as_str(),
+        )
+        .unwrap();
+    request.headers_mut().insert("origin", own.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+}
+
+/// Numbers and words outside what Montage takes are refused in their own terms; ranges
+/// follow RFC 9110.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_and_ranges_are_checked_to_the_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let (id, mut socket) = dark_run(&server, &uploaded[0]["id"], "ask").await;
+    socket.until("feedback.needed").await;
+    server.wait_status(&id, &["waiting"]).await;
+    let feedback = format!("/api/runs/{id}/feedback");
+    let refusals = [
+        json!({ "action": "regenerate", "scenes": [18446744073709551615_u64] }),
+        json!({ "action": "regenerate", "scenes": [1], "instruction": "x".repeat(4001) }),
+        json!({ "action": "skip", "extra": true }),
+    ];
+    for answer in &refusals {
+        let (status, body) = server.post(&feedback, answer).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            !body["message"].as_str().unwrap().contains("scene 0"),
+            "{body}"
+        );
+    }
+    let (status, body) = server.post(&feedback, &refusals[0]).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("from 0 to 9999"),
+        "{status} {body}"
+    );
+    assert_eq!(
+        server.wait_status(&id, &["waiting"]).await["status"],
+        "waiting"
+    );
+    let (status, _) = server.post(&feedback, &json!({ "action": "skip" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run = server.wait_status(&id, &["completed"]).await;
+    let video = run["outputs"]["videos"][0]["asset"].clone();
+    let url = server.url(video["url"].as_str().unwrap());
+    let size = video["size"].as_u64().unwrap();
+
+    let whole = server.http.get(&url).send().await.unwrap();
+    let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", video["id"].as_str().unwrap()));
+    let outside = server
+        .http
+        .get(&url)
+        .header("range", format!("bytes={}-", size + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(outside.headers()["content-type"], "application/json");
+    assert_eq!(
+        outside.headers()["content-range"],
+        format!("bytes */{size}")
+    );
+    let body: serde_json::Value = outside.json().await.unwrap();
+    assert_eq!(body["code"], "range_not_satisfiable");
+    let current = server
+        .http
+        .get(&url)
+        .header("range", "bytes=0-99")
+        .header("if-range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.status(), StatusCode::PARTIAL_CONTENT);
+    let stale = server
+        .http
+        .get(&url)
+        .header("range", "bytes=0-99")
+        .header("if-range", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        StatusCode::OK,
+        "a stale validator gets the whole"
+    );
+    assert_eq!(stale.bytes().await.unwrap().len() as u64, size);
+    let unchanged = server
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+}

@@ -59,10 +59,19 @@ export async function request(method, path, body) {
   return response.json();
 }
 
-/** Where to download asset `url` from, with the token browsers cannot send as a header. */
+/** Where to download asset `url` from: pictures, videos and links send the session cookie. */
 export function assetUrl(url) {
-  const t = token();
-  return t ? `${url}?token=${encodeURIComponent(t)}` : url;
+  return url;
+}
+
+/**
+ * Asks for the cookie that pictures, videos and download links carry (they cannot send the
+ * token as a header); without a token there is nothing to ask for.
+ */
+export async function openSession() {
+  if (!token()) return;
+  const response = await fetch("/api/session", { method: "POST", headers: headers() });
+  if (!response.ok) throw await errorOf(response);
 }
 
 /** The WebSocket address, with the token. */

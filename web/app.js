@@ -1,6 +1,6 @@
 // Montage in the browser: a chat with the agent beside the video it makes.
 
-import { ApiError, assetUrl, request, setToken, token, upload } from "./api.js";
+import { ApiError, assetUrl, openSession, request, setToken, token, upload } from "./api.js";
 import { Live } from "./socket.js";
 import { drawTimeline } from "./timeline.js";
 
@@ -133,6 +133,7 @@ async function start() {
     $("connection").textContent = error.message;
     return;
   }
+  await openSession();
   $("sign-in").hidden = true;
   fillChatList(chats);
   live = new Live(onEnvelope, showConnection);

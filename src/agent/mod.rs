@@ -219,6 +219,15 @@ impl Agent {
                 }
                 Ok(outcome.result)
             }
+            Err(AgentError::Worker(WorkerError::Quota(limit)))
+                if !matches!(limit, crate::quota::QuotaError::Store(_)) =>
+            {
+                let reason = limit.to_string();
+                Ok(json!({
+                    "summary": format!("I couldn't do that now: {reason}."),
+                    "error": reason,
+                }))
+            }
             Err(AgentError::Refused(reason))
             | Err(AgentError::Worker(WorkerError::Invalid(reason)))
             | Err(AgentError::Worker(WorkerError::Conflict(reason))) => Ok(json!({

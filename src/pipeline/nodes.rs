@@ -2,8 +2,9 @@
 
 use super::plan;
 use super::state::{
-    CostEntry, CriticReport, Cut, FeedbackAnswer, Music, MusicSource, Outputs, RenderedVideo,
-    RunState, SceneAsset, ScenePrompt, SceneSource, ScriptLine, Shot, SpokenLine, Update,
+    CostEntry, CriticReport, Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Music, MusicSource,
+    Outputs, RenderedVideo, RunState, SceneAsset, ScenePrompt, SceneSource, ScriptLine, Shot,
+    SpokenLine, Update,
 };
 use super::templates::{TemplateError, Templates};
 use super::timeline;
@@ -831,7 +832,7 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
     let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let mut update = Update::default();
     match &answer {
-        FeedbackAnswer::Accept => {
+        FeedbackAnswer::Accept {} => {
             let review = state
                 .reviews
                 .last()
@@ -890,25 +891,30 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
                     "name at least one scene to regenerate",
                 ));
             }
+            if instruction.chars().count() > MAX_INSTRUCTION_CHARS {
+                return Err(NodeError::permanent(format!(
+                    "the instruction is longer than {MAX_INSTRUCTION_CHARS} characters"
+                )));
+            }
             for &scene in scenes {
-                match plan.scenes.get(scene) {
+                match plan.scenes.get(scene.get()) {
                     None => {
                         return Err(NodeError::permanent(format!(
                             "there is no scene {} (the video has {})",
-                            scene + 1,
+                            scene.number(),
                             plan.scenes.len()
                         )));
                     }
                     Some(s) if s.source != SceneSource::Generated => {
                         return Err(NodeError::permanent(format!(
                             "scene {} is your own image and cannot be regenerated",
-                            scene + 1
+                            scene.number()
                         )));
                     }
                     Some(_) => {}
                 }
             }
-            let mut pending = scenes.clone();
+            let mut pending: Vec<usize> = scenes.iter().map(|s| s.get()).collect();
             pending.sort_unstable();
             pending.dedup();
             for &scene in &pending {
@@ -948,7 +954,7 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
             intent.mood = mood.unwrap_or(intent.mood);
             update.intent = Some(intent);
         }
-        FeedbackAnswer::Skip => {}
+        FeedbackAnswer::Skip {} => {}
     }
     update.answer = Some(answer);
     Ok(update)
@@ -957,7 +963,7 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
 /// Where the run goes after an answer.
 pub fn after_feedback(state: &RunState) -> &'static str {
     match state.answers.last() {
-        Some(FeedbackAnswer::Skip) | None => "compose",
+        Some(FeedbackAnswer::Skip {}) | None => "compose",
         Some(FeedbackAnswer::Edit { .. }) => "plan",
         Some(_) => "prompts",
     }
@@ -1079,7 +1085,7 @@ pub async fn compose(
         .cloned()
         .collect();
     let mut notices = Vec::new();
-    if !open.is_empty() && !matches!(state.answers.last(), Some(FeedbackAnswer::Skip)) {
+    if !open.is_empty() && !matches!(state.answers.last(), Some(FeedbackAnswer::Skip {})) {
         notices.push(format!(
             "finished after {} round{} of fixes with {} issue{} still open",
             state.round.saturating_sub(1),

@@ -8,6 +8,7 @@ use montage_graph::{MergeError, State, StepWrites};
 use montage_models::{Category, Format, Intent, Issue, ModelId, Mood, Pace};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// A file the person brought, stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -299,34 +300,97 @@ pub struct CriticReport {
     pub contact_sheet: ObjectRef,
 }
 
+/// The most scenes a video can have (a 600 s video cut on every beat at 200 BPM has 2,000).
+pub const MAX_SCENES: usize = 10_000;
+/// The longest instruction an answer may carry, in characters (as long as a prompt).
+pub const MAX_INSTRUCTION_CHARS: usize = super::request::MAX_PROMPT_CHARS;
+
+/// A scene's place in the plan, from 0, as clients name it; parsed once, bounded, so no
+/// arithmetic on it can overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct SceneIndex(usize);
+
+impl utoipa::PartialSchema for SceneIndex {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(MAX_SCENES - 1))
+            .into()
+    }
+}
+
+impl ToSchema for SceneIndex {}
+
+impl SceneIndex {
+    /// Scene `index` (0-based), when a video can have it.
+    pub fn new(index: usize) -> Option<SceneIndex> {
+        (index < MAX_SCENES).then_some(SceneIndex(index))
+    }
+
+    /// Its place, from 0.
+    pub fn get(self) -> usize {
+        self.0
+    }
+
+    /// Its number as people count, from 1.
+    pub fn number(self) -> usize {
+        self.0 + 1
+    }
+}
+
+impl TryFrom<u64> for SceneIndex {
+    type Error = String;
+
+    fn try_from(index: u64) -> Result<SceneIndex, String> {
+        usize::try_from(index)
+            .ok()
+            .and_then(SceneIndex::new)
+            .ok_or_else(|| format!("scenes are numbered from 0 to {}", MAX_SCENES - 1))
+    }
+}
+
+impl From<SceneIndex> for u64 {
+    fn from(index: SceneIndex) -> u64 {
+        index.0 as u64
+    }
+}
+
 /// The person's (or the default policy's) answer to the critic's question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FeedbackAnswer {
-    /// Apply the critic's suggested fixes.
-    Accept,
+    /// Apply the critic's suggested fixes. (Fields of their own, none, so that unknown ones
+    /// are refused.)
+    Accept {},
     /// Generate these scenes (0-based) again with an instruction.
     Regenerate {
-        /// The scenes.
-        scenes: Vec<usize>,
+        /// The scenes, from 0.
+        #[schema(min_items = 1, max_items = 10000)]
+        scenes: Vec<SceneIndex>,
         /// Added to their prompts.
         #[serde(default)]
+        #[schema(max_length = 4000)]
         instruction: String,
     },
-    /// Change the plan's inputs and plan again.
+    /// Change the plan's inputs and plan again: at least one of them.
     Edit {
-        /// A new pace.
+        /// A new pace: slow, medium or fast.
         #[serde(default)]
+        #[schema(value_type = Option<String>)]
         pace: Option<Pace>,
         /// A new mood.
         #[serde(default)]
+        #[schema(value_type = Option<String>)]
         mood: Option<Mood>,
         /// A new length, seconds.
         #[serde(default)]
+        #[schema(minimum = 1, maximum = 600)]
         duration: Option<f64>,
     },
     /// Go to the final video as it is.
-    Skip,
+    Skip {},
 }
 
 /// A rendered video.
@@ -576,5 +640,35 @@ impl State for RunState {
             self.outputs = Some(outputs);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<FeedbackAnswer, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn answers_are_read_to_the_letter() {
+        let huge = read(r#"{"action":"regenerate","scenes":[18446744073709551615]}"#);
+        assert!(huge.unwrap_err().contains("from 0 to 9999"));
+        assert!(read(r#"{"action":"skip","extra":true}"#).is_err());
+        assert!(read(r#"{"action":"accept","scenes":[1]}"#).is_err());
+        assert_eq!(read(r#"{"action":"skip"}"#), Ok(FeedbackAnswer::Skip {}));
+        assert_eq!(
+            serde_json::to_value(FeedbackAnswer::Accept {}).unwrap(),
+            serde_json::json!({ "action": "accept" })
+        );
+        let again = read(r#"{"action":"regenerate","scenes":[2]}"#).unwrap();
+        assert_eq!(
+            again,
+            FeedbackAnswer::Regenerate {
+                scenes: vec![SceneIndex(2)],
+                instruction: String::new()
+            }
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! Who is asking: every API request names its user with `Authorization: Bearer <token>`
-//! (or, for the WebSocket, which browsers cannot give headers, `?token=<token>`). On its
-//! loopback defaults the server lets requests without a token act as the local user.
+//! Who is asking: every API request names its user with `Authorization: Bearer <token>`.
+//! Browsers cannot give headers everywhere: the WebSocket upgrade takes `?token=<token>`
+//! (and only it: a token in any other address ends up in logs and histories), and pictures,
+//! videos and downloads take the cookie `POST /api/session` sets (only on `/api/assets`).
+//! On its loopback defaults the server lets requests without a token act as the local user.
 
 use super::Shared;
 use super::error::ApiError;
@@ -16,8 +18,16 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-/// The token a request carries, from its `Authorization` header or its `token` query.
-fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
+/// The WebSocket's path, the one place a token may come in the address.
+const SOCKET_PATH: &str = "/api/ws";
+/// Downloads, where the session cookie counts.
+const ASSETS_PATH: &str = "/api/assets/";
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "montage_token";
+
+/// The token a request carries: its `Authorization` header; on the WebSocket its `token`
+/// query; on a download its session cookie.
+pub fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
     if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = header
             .to_str()
@@ -28,12 +38,44 @@ fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
             .ok_or_else(|| unauthorized("use `Authorization: Bearer <token>`"))?;
         return Ok(Some(value.to_owned()));
     }
-    let query = parts.uri.query().unwrap_or("");
-    Ok(query
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or("")
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == "token")
-        .map(|(_, value)| value.to_owned()))
+        .map(|(_, value)| value.to_owned());
+    if parts.uri.path() == SOCKET_PATH {
+        return Ok(query);
+    }
+    if query.is_some() {
+        return Err(unauthorized(
+            "send the token as `Authorization: Bearer <token>`: `?token=` is taken only by \
+             the WebSocket at /api/ws",
+        ));
+    }
+    let reads = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if reads && parts.uri.path().starts_with(ASSETS_PATH) {
+        return Ok(session_cookie(parts));
+    }
+    Ok(None)
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 impl FromRequestParts<Shared> for Caller {

@@ -173,6 +173,8 @@ pub async fn converse(
     uploads: &[String],
     choices: &Choices,
 ) -> Result<ExchangeView, ApiError> {
+    let app = shared.workers.app();
+    crate::quota::check_message(&app.database, &app.config.server.limits, &user.id).await?;
     let hub = &shared.chats;
     let delta = |piece: &str| hub.send(&chat.id, ChatEvent::Delta(piece.to_owned()));
     let exchange = shared
@@ -181,6 +183,7 @@ pub async fn converse(
         .await
         .map_err(|error| match error {
             AgentError::Invalid(message) => ApiError::invalid(message),
+            AgentError::Worker(worker) => worker.into(),
             other => ApiError::internal(&other),
         })?;
     hub.send(&chat.id, ChatEvent::Message(exchange.said.clone()));

@@ -26,6 +26,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds after which the request can succeed (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -37,7 +39,14 @@ impl ApiError {
                 code,
                 message: message.into(),
             },
+            retry_after: None,
         }
+    }
+
+    /// The same error, saying when to try again.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 404: nothing with that id (or path).
@@ -73,7 +82,34 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::quota::QuotaError> for ApiError {
+    fn from(error: crate::quota::QuotaError) -> ApiError {
+        use crate::quota::QuotaError;
+        let seconds = error.retry_after_secs();
+        match error {
+            QuotaError::Exceeded { message, .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+                    .retry_after(seconds)
+            }
+            QuotaError::QueueFull(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                error.to_string(),
+            )
+            .retry_after(seconds),
+            QuotaError::Store(store) => ApiError::internal(&store),
+        }
     }
 }
 
@@ -85,6 +121,7 @@ impl From<WorkerError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
             WorkerError::Invalid(message) => ApiError::invalid(message),
+            WorkerError::Quota(limit) => limit.into(),
             other => ApiError::internal(&other),
         }
     }

@@ -7,12 +7,16 @@
 //! - [`chats`]: `/api/chats`, conversations with the agent.
 //! - [`error`]: the `{code, message}` error answers.
 //! - [`web`]: the web UI at `/`.
+//! - [`auth`]: who is asking; [`session`]: the browser's cookie for assets; [`guard`]: which
+//!   sites may ask.
 
 pub mod auth;
 pub mod chats;
 pub mod error;
+pub mod guard;
 pub mod protocol;
 pub mod runs;
+pub mod session;
 pub mod uploads;
 pub mod web;
 pub mod ws;
@@ -45,6 +49,8 @@ pub struct Shared {
     pub chats: Arc<chats::ChatHub>,
     /// Cancelled when the server is asked to stop: WebSocket sessions close with 1001.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The hosts and sites the server answers.
+    pub hosts: Arc<guard::Hosts>,
 }
 
 /// Why the server could not start.
@@ -96,6 +102,8 @@ pub enum ServeError {
         chats::list_chats,
         chats::get_chat,
         chats::post_message,
+        session::open_session,
+        session::close_session,
         healthz,
         metrics
     ),
@@ -105,7 +113,7 @@ pub struct ApiDoc;
 
 /// The routes over `shared`.
 pub fn router(shared: Shared) -> Router {
-    let upload_limit = usize::try_from(shared.workers.app().config.server.max_upload_mb << 20)
+    let upload_limit = usize::try_from(shared.workers.app().config.server.max_upload_bytes())
         .unwrap_or(usize::MAX)
         // Room for the multipart framing around a file of the largest size.
         .saturating_add(1 << 20);
@@ -127,6 +135,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/chats/{id}", get(chats::get_chat))
         .route("/api/chats/{id}/messages", post(chats::post_message))
         .route("/api/ws", get(ws::upgrade))
+        .route(
+            "/api/session",
+            post(session::open_session).delete(session::close_session),
+        )
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -138,7 +150,18 @@ pub fn router(shared: Shared) -> Router {
                 "this path does not take that method",
             )
         })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::same_site,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                // The path only: a query may hold a WebSocket token.
+                |request: &axum::http::Request<_>| {
+                    tracing::debug_span!("request", method = %request.method(), path = request.uri().path())
+                },
+            ),
+        )
         .with_state(shared)
 }
 
@@ -202,6 +225,7 @@ pub async fn serve(
         AuthMode::Local if addr.ip().is_loopback() => true,
         AuthMode::Local => return Err(ServeError::Unprotected(addr)),
     };
+    let config_hosts = config.server.allowed_hosts.clone();
     let app = App::open(config).await?;
     let local = match local {
         true => Some(app.database.local_user().await?),
@@ -222,12 +246,14 @@ pub async fn serve(
     })?;
     on_listen(bound);
     let stopping = tokio_util::sync::CancellationToken::new();
+    let hosts = Arc::new(guard::Hosts::new(bound, &config_hosts, local.is_some()));
     let shared = Shared {
         workers,
         local,
         agent,
         chats: Arc::new(chats::ChatHub::default()),
         stopping: stopping.clone(),
+        hosts,
     };
     let server = axum::serve(listener, router(shared))
         .with_graceful_shutdown(stopping.clone().cancelled_owned());

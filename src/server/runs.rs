@@ -637,7 +637,7 @@ pub async fn get_run(
 /// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`.
 #[utoipa::path(post, path = "/api/runs/{id}/feedback", tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
-    request_body(content = Object, description = "The answer"),
+    request_body(content = crate::pipeline::FeedbackAnswer, description = "The answer"),
     responses(
         (status = 202, description = "Answered; the run goes on", body = RunView),
         (status = 404, description = "No such run", body = ErrorBody),
@@ -648,8 +648,9 @@ pub async fn answer_run(
     State(shared): State<Shared>,
     Caller(user): Caller,
     Path(id): Path<String>,
-    Body(answer): Body<Value>,
+    Body(answer): Body<crate::pipeline::FeedbackAnswer>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let answer = serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?;
     shared.workers.answer(&user.id, &id, answer).await?;
     Ok((
         StatusCode::ACCEPTED,

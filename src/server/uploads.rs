@@ -10,7 +10,7 @@ use crate::store::StoredUpload;
 use axum::Json;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -113,9 +113,12 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Vec<UploadView>>), ApiError> {
     let mut multipart = multipart.map_err(multipart_error)?;
     let app = shared.workers.app();
-    let limit = app.config.server.max_upload_mb << 20;
+    let limit = app.config.server.max_upload_bytes();
     let scratch = app.config.storage.data_dir.join("incoming");
+    let limits = &app.config.server.limits;
+    crate::quota::check_upload(&app.database, limits, &user.id, 0).await?;
     let mut checked = Vec::new();
+    let mut received: u64 = 0;
     while let Some(mut field) = multipart.next_field().await.map_err(form_failed)? {
         if field.name() != Some("file") {
             return Err(ApiError::invalid(format!(
@@ -141,6 +144,8 @@ pub async fn upload(
             .metadata()
             .map_err(|e| ApiError::internal(&e))?
             .len();
+        received += size;
+        crate::quota::check_upload(&app.database, limits, &user.id, received).await?;
         if size == 0 {
             return Err(unsupported("the file is empty".into()));
         }
@@ -201,7 +206,9 @@ pub async fn upload(
         (status = 200, description = "The bytes"),
         (status = 206, description = "The range asked for"),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 416, description = "The range is outside the object"),
+        (status = 304, description = "The copy the client has (If-None-Match) is current"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 416, description = "The range is outside the object", body = ErrorBody),
     ))]
 pub async fn asset(
     State(shared): State<Shared>,
@@ -230,9 +237,48 @@ pub async fn asset(
         .media_type
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+    // The object's id is the SHA-256 of its bytes: a strong validator that never goes stale.
+    let etag = format!("\"{}\"", object.sha256);
+    let (mut parts, body) = request.into_parts();
+    if let Some(tags) = parts.headers.get(header::IF_NONE_MATCH)
+        && tags
+            .to_str()
+            .is_ok_and(|t| t.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    // RFC 9110 §13.1.5: a range is served only for the representation the client already
+    // has part of; for anything else, the whole of it.
+    if let Some(validator) = parts.headers.get(header::IF_RANGE) {
+        let current = validator.to_str().is_ok_and(|v| v.trim() == etag);
+        if !current {
+            parts.headers.remove(header::RANGE);
+        }
+    }
     let response = ServeFile::new_with_mime(path, &mime)
-        .oneshot(request)
+        .oneshot(Request::from_parts(parts, body))
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(response.into_response())
+    if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+        let mut refused = ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            format!(
+                "the range asked for is outside the {} bytes of {id}",
+                object.size
+            ),
+        )
+        .into_response();
+        refused.headers_mut().insert(
+            header::CONTENT_RANGE,
+            header::HeaderValue::from_str(&format!("bytes */{}", object.size))
+                .map_err(|e| ApiError::internal(&e))?,
+        );
+        return Ok(refused);
+    }
+    let mut response = response.into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
 }

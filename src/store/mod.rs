@@ -28,6 +28,7 @@ pub mod checkpoints;
 pub mod ledger;
 pub mod runs;
 pub mod uploads;
+pub mod usage;
 pub mod users;
 
 pub use cache::CacheEntry;

@@ -64,12 +64,32 @@ pub fn client(headers: reqwest::header::HeaderMap) -> reqwest::Client {
 
 impl Server {
     pub async fn start(data: &Path, backend: &Backend, settings: &[(&str, &str)]) -> Server {
+        Server::launch(data, backend, settings, Stdio::inherit()).await
+    }
+
+    /// The same, with the server's log written to `log`.
+    pub async fn start_logging(
+        data: &Path,
+        backend: &Backend,
+        settings: &[(&str, &str)],
+        log: &Path,
+    ) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        Server::launch(data, backend, settings, Stdio::from(file)).await
+    }
+
+    async fn launch(
+        data: &Path,
+        backend: &Backend,
+        settings: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Server {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_montage"));
         command
             .args(["serve", "--addr", "127.0.0.1:0", "--exit-with-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true);
         on_data(command.as_std_mut(), data, backend);
         for (key, value) in settings {
