@@ -87,6 +87,9 @@ pub enum UserCommand {
     Add {
         /// A unique name: letters, digits, '.', '-' or '_'.
         name: String,
+        /// May read the server-wide figures of /metrics.
+        #[arg(long)]
+        admin: bool,
         /// Configuration file (default ./montage.toml when present): which database.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -210,13 +213,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             announced?;
         }
         Some(Command::User {
-            action: UserCommand::Add { name, config },
+            action:
+                UserCommand::Add {
+                    name,
+                    admin,
+                    config,
+                },
         }) => {
             let config = crate::config::Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
             let (user, token) = runtime.block_on(async {
                 let database = crate::app::open_database(&config).await?;
-                Ok::<_, CliError>(database.add_user(&name).await?)
+                Ok::<_, CliError>(database.add_user(&name, admin).await?)
             })?;
             writeln!(out, "added user {} ({})", user.name, user.id)?;
             writeln!(out, "token: {token}")?;

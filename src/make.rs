@@ -91,7 +91,9 @@ pub async fn make(
     let objects = crate::app::open_objects(&config).map_err(OpenError::from)?;
     let run_request = request::prepare(options.draft.clone(), &objects).await?;
     let app = App::open(config).await?;
-    let state = app.new_state(run_request, app.config.clone());
+    let mut state = app.new_state(run_request, app.config.clone());
+    let owner = app.database.local_user().await?.id;
+    state.owner = Some(owner.clone());
     let (pipeline, database, objects) = (&app.pipeline, &app.database, &app.objects);
     let thread = ThreadId::random();
 
@@ -110,7 +112,7 @@ pub async fn make(
                 config: config_json,
                 input: None,
                 parent: None,
-                owner: Some(database.local_user().await?.id),
+                owner: Some(owner),
             },
             RunStatus::Running,
         )

@@ -190,7 +190,8 @@ impl Workers {
     }
 
     /// Queues a new run of `owner` starting from `state`; returns it as stored.
-    pub async fn submit(&self, owner: &str, state: RunState) -> Result<StoredRun, WorkerError> {
+    pub async fn submit(&self, owner: &str, mut state: RunState) -> Result<StoredRun, WorkerError> {
+        state.owner = Some(owner.to_owned());
         let id = ThreadId::random();
         let input = serde_json::to_value(&state)
             .map_err(|e| WorkerError::Invalid(format!("the run cannot be stored: {e}")))?;

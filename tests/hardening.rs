@@ -622,3 +622,58 @@ async fn answers_and_ranges_are_checked_to_the_letter() {
         .unwrap();
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
 }
+
+/// Two people asking for the same video each get their own pictures' cost story: the
+/// second is not told that someone else asked first; the figures of the whole server are
+/// for admins.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_persons_requests_are_not_revealed_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite;
+    let ana = add_user(dir.path(), &backend, "ana");
+    let ben = add_user(dir.path(), &backend, "ben");
+    let admin = add_admin(dir.path(), &backend, "ops");
+    let server = Server::start(dir.path(), &backend, &[("MONTAGE_SERVER__AUTH", "tokens")]).await;
+    let request = json!({
+        "prompt": "a 6 second calm lake at dawn",
+        "formats": ["1:1"],
+        "feedback": "accept",
+        "seed": 7,
+    });
+    let cached = |run: &serde_json::Value| run["cost"]["cached"].as_u64().unwrap();
+    let (ana, ben) = (server.as_user(&ana), server.as_user(&ben));
+    let first = ana.create(request.clone()).await;
+    let first = ana.wait_status(&first, &["completed"]).await;
+    assert_eq!(cached(&first), 0);
+    let other = ben.create(request.clone()).await;
+    let other = ben.wait_status(&other, &["completed"]).await;
+    assert_eq!(cached(&other), 0, "{}", other["cost"]);
+    let again = ana.create(request).await;
+    let again = ana.wait_status(&again, &["completed"]).await;
+    assert!(
+        cached(&again) > 0,
+        "the same person's repeat still saves: {}",
+        again["cost"]
+    );
+
+    let (status, body) = ana.get("/metrics").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let figures = server
+        .as_user(&admin)
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(figures.status(), StatusCode::OK);
+    assert!(
+        figures
+            .text()
+            .await
+            .unwrap()
+            .contains("montage_runs{status=\"completed\"} 3")
+    );
+}

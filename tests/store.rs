@@ -332,18 +332,18 @@ async fn queue_revisions_and_uploads(database: &Database) {
     use montage::store::{AssetRow, NewRun, RunStatus, StoredUpload};
     let local = database.local_user().await.unwrap();
     assert_eq!(database.local_user().await.unwrap(), local, "made once");
-    let (alice, token) = database.add_user("alice").await.unwrap();
+    let (alice, token) = database.add_user("alice", false).await.unwrap();
     assert_eq!(
         database.user_by_token(&token).await.unwrap(),
         Some(alice.clone())
     );
     assert_eq!(database.user_by_token("mtg_guess").await.unwrap(), None);
     assert!(
-        database.add_user("alice").await.is_err(),
+        database.add_user("alice", false).await.is_err(),
         "names are unique"
     );
-    assert!(database.add_user("a b").await.is_err());
-    assert!(database.add_user("local").await.is_err());
+    assert!(database.add_user("a b", false).await.is_err());
+    assert!(database.add_user("local", false).await.is_err());
     let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     for id in &ids {
         let run = NewRun {

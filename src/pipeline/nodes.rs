@@ -74,8 +74,17 @@ pub fn scene_seed(seed: u64, scene: usize, take: u32) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-fn request_hash(capability: &str, model: &ModelId, request: &impl Serialize) -> String {
-    let key = json!({ "capability": capability, "model": model, "request": request });
+/// The generation cache's key for a request of `owner`'s (none: a run nobody owns).
+fn request_hash(
+    owner: Option<&str>,
+    capability: &str,
+    model: &ModelId,
+    request: &impl Serialize,
+) -> String {
+    let mut key = json!({ "capability": capability, "model": model, "request": request });
+    if let Some(owner) = owner {
+        key["owner"] = json!(owner);
+    }
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 
@@ -487,7 +496,7 @@ pub async fn asset(
             };
             let image = &services.providers.image;
             let model = image.id();
-            let hash = request_hash("image", &model, &request);
+            let hash = request_hash(state.owner.as_deref(), "image", &model, &request);
             let (object, _) = generate_cached(
                 &services,
                 &mut update,
@@ -533,7 +542,7 @@ pub async fn asset(
                 rate: 1.0,
             };
             let model = speech.id();
-            let hash = request_hash("speech", &model, &request);
+            let hash = request_hash(state.owner.as_deref(), "speech", &model, &request);
             let (object, seconds) = generate_cached(
                 &services,
                 &mut update,

@@ -422,6 +422,10 @@ pub struct Outputs {
 pub struct RunState {
     /// What was asked.
     pub request: RunRequest,
+    /// Whose run it is: the generation cache answers each person only from their own
+    /// requests, so nobody learns what another asked for.
+    #[serde(default)]
+    pub owner: Option<String>,
     /// The configuration in force.
     pub config: Config,
     /// The models in force.
@@ -476,6 +480,7 @@ impl RunState {
     ) -> RunState {
         RunState {
             request,
+            owner: None,
             config,
             models,
             templates: BTreeMap::new(),

@@ -190,13 +190,26 @@ pub async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics: runs by status, queue depth, node durations, WebSocket clients.
+/// Prometheus metrics: runs by status, queue depth, node durations, WebSocket clients. They
+/// are everyone's figures, so only admins (`montage user add NAME --admin`, or the local
+/// user) may read them.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "No valid token", body = error::ErrorBody),
+        (status = 403, description = "Not an admin", body = error::ErrorBody),
+    ))]
 pub async fn metrics(
     State(shared): State<Shared>,
-    _caller: auth::Caller,
+    auth::Caller(caller): auth::Caller,
 ) -> Result<impl IntoResponse, ApiError> {
+    if !caller.admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the metrics are the whole server's: only admins may read them",
+        ));
+    }
     let text = shared
         .workers
         .metrics()

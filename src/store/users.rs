@@ -16,6 +16,8 @@ pub struct User {
     pub id: String,
     /// Their name, unique.
     pub name: String,
+    /// May read the server-wide figures of `/metrics` (everyone's runs and queue).
+    pub admin: bool,
 }
 
 /// Why a user cannot be added.
@@ -38,8 +40,9 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Database {
-    /// Adds a user and makes their first token, returned once and never stored.
-    pub async fn add_user(&self, name: &str) -> Result<(User, String), UserError> {
+    /// Adds a user (an `admin` may read `/metrics`) and makes their first token, returned
+    /// once and never stored.
+    pub async fn add_user(&self, name: &str, admin: bool) -> Result<(User, String), UserError> {
         let valid = (1..=64).contains(&name.len())
             && name
                 .chars()
@@ -58,6 +61,7 @@ impl Database {
         let user = User {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_owned(),
+            admin,
         };
         let token = format!(
             "mtg_{}{}",
@@ -65,10 +69,11 @@ impl Database {
             uuid::Uuid::new_v4().simple()
         );
         let now = now_ms();
-        on_pool!(self, pool => sqlx::query("INSERT INTO users (id, name, created_at_ms) VALUES ($1, $2, $3)")
+        on_pool!(self, pool => sqlx::query("INSERT INTO users (id, name, created_at_ms, admin) VALUES ($1, $2, $3, $4)")
             .bind(&user.id)
             .bind(&user.name)
             .bind(now)
+            .bind(admin)
             .execute(pool)
             .await
             .map(|_| ())
@@ -86,16 +91,16 @@ impl Database {
 
     /// The user a token belongs to, if any.
     pub async fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<(String, String)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT users.id, users.name FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1",
+        let row: Option<(String, String, bool)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT users.id, users.name, users.admin FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1",
         )
         .bind(token_hash(token))
         .fetch_optional(pool)
         .await)?;
-        Ok(row.map(|(id, name)| User { id, name }))
+        Ok(row.map(|(id, name, admin)| User { id, name, admin }))
     }
 
-    /// The local user, made on first use.
+    /// The local user, made on first use: the person at this machine, an admin.
     pub async fn local_user(&self) -> Result<User, StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO users (id, name, created_at_ms) VALUES ($1, $1, $2) ON CONFLICT (id) DO NOTHING",
@@ -108,6 +113,7 @@ impl Database {
         Ok(User {
             id: LOCAL_USER.to_owned(),
             name: LOCAL_USER.to_owned(),
+            admin: true,
         })
     }
 }

@@ -138,8 +138,17 @@ pub fn on_data(command: &mut std::process::Command, data: &Path, backend: &Backe
 
 /// `montage user add NAME` on the test's data: the token it prints.
 pub fn add_user(data: &Path, backend: &Backend, name: &str) -> String {
+    add_user_with(data, backend, name, &[])
+}
+
+/// `montage user add NAME --admin`: the token it prints.
+pub fn add_admin(data: &Path, backend: &Backend, name: &str) -> String {
+    add_user_with(data, backend, name, &["--admin"])
+}
+
+fn add_user_with(data: &Path, backend: &Backend, name: &str, flags: &[&str]) -> String {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
-    command.args(["user", "add", name]);
+    command.args(["user", "add", name]).args(flags);
     on_data(&mut command, data, backend);
     let output = command.output().unwrap();
     assert!(output.status.success(), "{output:?}");
