@@ -72,6 +72,23 @@ pub enum Command {
         #[arg(long, hide = true)]
         exit_with_stdin: bool,
     },
+    /// Deletes runs and every object only they use (other versions keep theirs).
+    Delete {
+        /// Run ids.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// Configuration file (default ./montage.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Applies retention now: runs past storage.retention_days, objects nothing uses, the
+    /// segment cache beyond storage.segment_cache_mb, old temporaries (the server does this
+    /// every hour).
+    Sweep {
+        /// Configuration file (default ./montage.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manages the people who may use `montage serve`.
     User {
         /// What to do.
@@ -125,6 +142,12 @@ pub enum CliError {
     /// A user could not be added.
     #[error("{0}")]
     User(#[from] crate::store::UserError),
+    /// The services could not be opened.
+    #[error("{0}")]
+    Open(#[from] crate::app::OpenError),
+    /// A deletion or a sweep failed.
+    #[error("{0}")]
+    Retention(#[from] crate::retention::RetentionError),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -212,6 +235,37 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             ))?;
             announced?;
         }
+        Some(Command::Delete { runs, config }) => {
+            let config = crate::config::Config::load(config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let app = runtime.block_on(crate::app::App::open(config))?;
+            for run in runs {
+                let swept = runtime.block_on(crate::retention::delete_run(&app, &run))?;
+                writeln!(
+                    out,
+                    "deleted run {run}: {} objects, {} MB{}",
+                    swept.objects,
+                    swept.bytes >> 20,
+                    kept_note(swept.kept_recent)
+                )?;
+            }
+        }
+        Some(Command::Sweep { config }) => {
+            let config = crate::config::Config::load(config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let app = runtime.block_on(crate::app::App::open(config))?;
+            let swept = runtime.block_on(crate::retention::sweep(&app))?;
+            writeln!(
+                out,
+                "deleted {} runs and {} objects ({} MB); {} cached segments and {} temporaries removed{}",
+                swept.runs,
+                swept.objects,
+                swept.bytes >> 20,
+                swept.segments,
+                swept.temporaries,
+                kept_note(swept.kept_recent)
+            )?;
+        }
         Some(Command::User {
             action:
                 UserCommand::Add {
@@ -235,6 +289,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// What a deletion kept for later, if anything.
+fn kept_note(kept: usize) -> String {
+    match kept {
+        0 => String::new(),
+        n => format!(
+            "; {n} unused objects were written or reused within storage.object_grace_secs and \
+             are deleted by a later sweep"
+        ),
+    }
 }
 
 /// Resolves on Ctrl-C, SIGTERM, or (when asked) the end of standard input.

@@ -189,6 +189,14 @@ pub struct StorageConfig {
     /// first.
     #[serde(default = "default_segment_cache_mb")]
     pub segment_cache_mb: u64,
+    /// Objects written or reused within this many seconds are never deleted, even when no
+    /// record names them yet (a run may be about to); a later sweep takes them.
+    #[serde(default = "default_object_grace_secs")]
+    pub object_grace_secs: u64,
+}
+
+fn default_object_grace_secs() -> u64 {
+    3_600
 }
 
 fn default_segment_cache_mb() -> u64 {
@@ -225,6 +233,7 @@ impl Default for Config {
                 database_url: None,
                 retention_days: None,
                 segment_cache_mb: default_segment_cache_mb(),
+                object_grace_secs: default_object_grace_secs(),
             },
             server: ServerConfig::default(),
         }

@@ -11,6 +11,7 @@
 //! - [`app`]: the services `make` and `serve` both open.
 //! - [`providers`]: which model serves which capability.
 //! - [`quota`]: what one person may ask of the server.
+//! - [`retention`]: deleting runs and what only they use; keeping the disk from only growing.
 //! - [`objects`]: the content-addressed media store.
 //! - [`pipeline`]: the video graph, its state, nodes, planner and templates.
 //! - [`store`]: the database (SQLite or Postgres): runs, events, users, chats, uploads,
@@ -30,6 +31,7 @@ pub mod objects;
 pub mod pipeline;
 pub mod providers;
 pub mod quota;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -99,6 +99,10 @@ impl Objects {
         let path = StorePath::from(key.as_str());
         if self.store.head(&path).await.is_err() {
             self.store.put(&path, PutPayload::from(bytes)).await?;
+        } else {
+            // In use again: a deletion sweeping now must see it as fresh (retention keeps
+            // objects touched within its grace period).
+            self.touch(&key);
         }
         Ok(ObjectRef {
             key,
@@ -131,6 +135,41 @@ impl Objects {
             .get(&StorePath::from(object.key.as_str()))
             .await?;
         Ok(result.bytes().await?.to_vec())
+    }
+
+    /// Marks the object as just used.
+    fn touch(&self, key: &str) {
+        let path = self.root.join(key);
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+        if let Err(error) = touched {
+            tracing::warn!(%error, key, "could not mark an object as used");
+        }
+    }
+
+    /// Every stored object: its key and when it was last written or reused.
+    pub async fn list(&self) -> Result<Vec<(String, std::time::SystemTime)>, ObjectError> {
+        use futures::TryStreamExt;
+        let listed: Vec<object_store::ObjectMeta> = self.store.list(None).try_collect().await?;
+        Ok(listed
+            .into_iter()
+            .map(|meta| (meta.location.to_string(), meta.last_modified.into()))
+            .collect())
+    }
+
+    /// The size of the object stored under `key`, when it is there.
+    pub fn size_of(&self, key: &str) -> Option<u64> {
+        std::fs::metadata(self.root.join(key)).ok().map(|m| m.len())
+    }
+
+    /// Deletes the object stored under `key` (gone already is fine).
+    pub async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        match self.store.delete(&StorePath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// A file path holding the object, for tools that read files (the compositor, the

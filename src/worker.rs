@@ -49,6 +49,9 @@ pub enum WorkerError {
     /// The person (or the server) is at a limit.
     #[error(transparent)]
     Quota(#[from] crate::quota::QuotaError),
+    /// Deleting what a run left failed.
+    #[error("deleting: {0}")]
+    Retention(String),
 }
 
 /// Where `run` stands now: its stored status, or what its graph (`graph`) already knows in the
@@ -163,6 +166,12 @@ impl Workers {
                 "resuming runs a previous server left running"
             );
         }
+        // Before any run can be writing one.
+        match crate::retention::clean_leftovers(&app) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed what a previous server left half-made"),
+            Err(error) => tracing::warn!(%error, "could not remove what a previous server left"),
+        }
         let slots = app.config.server.runs_at_once.max(1);
         let workers = Workers {
             shared: Arc::new(Shared {
@@ -176,6 +185,7 @@ impl Workers {
             }),
         };
         tokio::spawn(dispatch(Arc::clone(&workers.shared)));
+        tokio::spawn(keep_tidy(Arc::clone(&workers.shared)));
         Ok(workers)
     }
 
@@ -323,6 +333,26 @@ impl Workers {
                 status.as_str()
             ))),
         }
+    }
+
+    /// Deletes `owner`'s run `id` and every object only it used; refused while a version
+    /// of its video is still being made.
+    pub async fn delete(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<crate::retention::Swept, WorkerError> {
+        use crate::retention::RetentionError;
+        self.run(owner, id).await?;
+        crate::retention::delete_run(&self.shared.app, id)
+            .await
+            .map_err(|error| match error {
+                RetentionError::NotFound(id) => WorkerError::NotFound(id),
+                RetentionError::Busy(message) => WorkerError::Conflict(message),
+                RetentionError::Store(error) => WorkerError::Store(error),
+                RetentionError::Graph(error) => WorkerError::Graph(error),
+                other => WorkerError::Retention(other.to_string()),
+            })
     }
 
     /// Makes a new version of a finished (or waiting, failed, cancelled) run with
@@ -554,6 +584,20 @@ fn token(shared: &Shared, id: &str) -> CancellationToken {
         .entry(id.to_owned())
         .or_default()
         .clone()
+}
+
+/// How often retention runs while the server is up.
+const SWEEP_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Retention now and every [`SWEEP_EVERY`].
+async fn keep_tidy(shared: Arc<Shared>) {
+    loop {
+        match crate::retention::sweep(&shared.app).await {
+            Ok(swept) => tracing::info!(?swept, "retention"),
+            Err(error) => tracing::warn!(%error, "retention stopped; it runs again later"),
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
 }
 
 /// Hands queued runs to workers while slots are free; wakes on submissions, answers,

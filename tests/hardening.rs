@@ -35,6 +35,7 @@ macro_rules! on_both_databases {
 }
 
 on_both_databases!(an_answered_run_survives_a_kill_at_every_step);
+on_both_databases!(deleting_a_run_frees_what_only_it_used);
 
 /// A run answered and killed at once, then killed again after every checkpoint it makes
 /// until it finishes: each restart goes on from where it was, the answer is taken once
@@ -676,4 +677,137 @@ async fn one_persons_requests_are_not_revealed_to_another() {
             .unwrap()
             .contains("montage_runs{status=\"completed\"} 3")
     );
+}
+
+/// Files under the data folder, with their sizes.
+fn stored_objects(data: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = Vec::new();
+    let mut stack = vec![data.join("objects")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push((path, entry.metadata().unwrap().len()));
+            }
+        }
+    }
+    found
+}
+
+/// Deleting a version removes what only it used and nothing another version needs; a
+/// video still being made cannot be deleted; crash leftovers are removed at start-up;
+/// `montage delete` does the same from the command line.
+async fn deleting_a_run_frees_what_only_it_used(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for leftover in ["incoming/.tmpA1b2C3", "renders/.tmpD4e5F6/frame.png"] {
+        let path = data.join(leftover);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"half-written").unwrap();
+    }
+    let settings = [("MONTAGE_STORAGE__OBJECT_GRACE_SECS", "0")];
+    let server = Server::start(dir.path(), &backend, &settings).await;
+    assert!(!data.join("incoming/.tmpA1b2C3").exists());
+    assert!(!data.join("renders/.tmpD4e5F6").exists());
+
+    let first = server
+        .create(json!({
+            "prompt": "a 6 second calm lake at dawn",
+            "formats": ["16:9"],
+            "feedback": "accept",
+        }))
+        .await;
+    let first_run = server.wait_status(&first, &["completed"]).await;
+    let (status, second) = server
+        .post(
+            &format!("/api/runs/{first}/revise"),
+            &json!({ "formats": ["1:1"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_str().unwrap().to_owned();
+    let second_run = server.wait_status(&second, &["completed"]).await;
+    let before: u64 = stored_objects(&data).iter().map(|(_, n)| n).sum();
+
+    let (status, deleted) = server
+        .http
+        .delete(server.url(&format!("/api/runs/{first}")))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let deleted: serde_json::Value = deleted.json().await.unwrap();
+    assert!(deleted["objects"].as_u64().unwrap() >= 1, "{deleted}");
+    let after: u64 = stored_objects(&data).iter().map(|(_, n)| n).sum();
+    assert_eq!(before - after, deleted["bytes"].as_u64().unwrap());
+    assert_eq!(
+        server.get(&format!("/api/runs/{first}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let old_video = first_run["outputs"]["videos"][0]["asset"]["url"]
+        .as_str()
+        .unwrap();
+    let gone = server.http.get(server.url(old_video)).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    // Everything the other version shows is still there, and it can still be revised.
+    let (_, second_view) = server.get(&format!("/api/runs/{second}")).await;
+    assert_eq!(second_view["versions"].as_array().unwrap().len(), 1);
+    let mut urls = vec![second_run["outputs"]["videos"][0]["asset"]["url"].clone()];
+    for scene in second_run["plan"]["scenes"].as_array().unwrap() {
+        urls.push(scene["thumbnail"]["url"].clone());
+    }
+    for url in urls {
+        server.download(url.as_str().unwrap()).await;
+    }
+    let (status, third) = server
+        .post(
+            &format!("/api/runs/{second}/revise"),
+            &json!({ "pace": "slow" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{third}");
+    let third = third["id"].as_str().unwrap().to_owned();
+    server.wait_status(&third, &["completed"]).await;
+
+    let (status, uploaded) = server.upload("night.png", picture([8, 8, 10])).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let (waiting, _socket) = dark_run(&server, &uploaded[0]["id"], "ask").await;
+    server.wait_status(&waiting, &["waiting"]).await;
+    let refused = server
+        .http
+        .delete(server.url(&format!("/api/runs/{waiting}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    server.kill().await;
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+    command.args(["delete", &second]);
+    on_data(&mut command, dir.path(), &backend);
+    command.env("MONTAGE_STORAGE__OBJECT_GRACE_SECS", "0");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        said.starts_with(&format!("deleted run {second}: ")),
+        "{said}"
+    );
+    let server = Server::start(dir.path(), &backend, &settings).await;
+    assert_eq!(
+        server.get(&format!("/api/runs/{second}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, left) = server.get(&format!("/api/runs/{third}")).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .download(
+            left["outputs"]["videos"][0]["asset"]["url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
 }

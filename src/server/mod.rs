@@ -96,6 +96,7 @@ pub enum ServeError {
         runs::answer_run,
         runs::cancel_run,
         runs::revise_run,
+        runs::delete_run,
         uploads::upload,
         uploads::asset,
         chats::create_chat,
@@ -119,7 +120,7 @@ pub fn router(shared: Shared) -> Router {
         .saturating_add(1 << 20);
     Router::new()
         .route("/api/runs", post(runs::create_run).get(runs::list_runs))
-        .route("/api/runs/{id}", get(runs::get_run))
+        .route("/api/runs/{id}", get(runs::get_run).delete(runs::delete_run))
         .route("/api/runs/{id}/feedback", post(runs::answer_run))
         .route("/api/runs/{id}/cancel", post(runs::cancel_run))
         .route("/api/runs/{id}/revise", post(runs::revise_run))

@@ -679,6 +679,39 @@ pub async fn cancel_run(
     Ok((status, Json(view_of(&shared, &user.id, &id).await?)))
 }
 
+/// Delete a run and every object only it used (pictures, videos, captions); other versions
+/// of the video keep theirs. Refused while a version of the video is still being made.
+#[utoipa::path(delete, path = "/api/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "Deleted: what was removed", body = DeletedView),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "A version of the video is still being made", body = ErrorBody),
+    ))]
+pub async fn delete_run(
+    State(shared): State<Shared>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedView>, ApiError> {
+    let swept = shared.workers.delete(&user.id, &id).await?;
+    Ok(Json(DeletedView {
+        objects: swept.objects,
+        bytes: swept.bytes,
+        kept_recent: swept.kept_recent,
+    }))
+}
+
+/// What deleting a run removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedView {
+    /// Objects deleted.
+    pub objects: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Objects no longer used but written within the grace period: a later sweep deletes them.
+    pub kept_recent: usize,
+}
+
 /// Make a new version of a run with an instruction and/or changed options; what did not
 /// change is reused, not generated again.
 #[utoipa::path(post, path = "/api/runs/{id}/revise", tag = "runs", request_body = ReviseRun,

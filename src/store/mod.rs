@@ -26,6 +26,7 @@ pub mod cache;
 pub mod chats;
 pub mod checkpoints;
 pub mod ledger;
+pub mod removal;
 pub mod runs;
 pub mod uploads;
 pub mod usage;
