@@ -111,7 +111,7 @@ impl Default for ServerConfig {
 }
 
 /// What a run does when the critic has a question.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackPolicy {
     /// Ask the person and wait for the answer.

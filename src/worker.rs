@@ -34,6 +34,9 @@ pub enum WorkerError {
     /// No run has that id.
     #[error("no run {0}")]
     NotFound(String),
+    /// No upload of the person's has that id.
+    #[error("there is no upload {0:?} of yours")]
+    NoUpload(String),
     /// The run is not in a state that allows it.
     #[error("{0}")]
     Conflict(String),
@@ -256,13 +259,15 @@ impl Workers {
             .database
             .upload(id)
             .await?
-            .filter(|u| u.owner == owner && kind.is_none_or(|k| u.kind == k))
-            .ok_or_else(|| {
-                WorkerError::Invalid(format!(
-                    "there is no {}upload {id:?} of yours",
-                    kind.map(|k| format!("{k} ")).unwrap_or_default()
-                ))
-            })?;
+            .filter(|u| u.owner == owner)
+            .ok_or_else(|| WorkerError::NoUpload(id.to_owned()))?;
+        if let Some(kind) = kind.filter(|k| *k != upload.kind) {
+            return Err(WorkerError::Invalid(format!(
+                "upload {id:?} is {} {}, not {kind}",
+                if upload.kind == "image" { "an" } else { "" },
+                upload.kind
+            )));
+        }
         Ok(crate::pipeline::state::Upload {
             name: upload.name,
             object: upload.object,
@@ -364,12 +369,12 @@ impl Workers {
         id: &str,
         changes: Changes,
     ) -> Result<StoredRun, WorkerError> {
+        let (run, latest) = self.stopped(owner, id).await?;
         if changes.is_empty() {
             return Err(WorkerError::Invalid(
                 "say what to change: an instruction, formats, a duration or music".into(),
             ));
         }
-        let (run, latest) = self.stopped(owner, id).await?;
         let mut request = latest.state.request.clone();
         if let Some(instruction) = changes.instruction.as_deref().map(str::trim) {
             request.prompt = format!("{}. {instruction}", request.prompt.trim_end_matches('.'));

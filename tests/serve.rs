@@ -750,7 +750,7 @@ async fn users_see_and_touch_only_their_own_runs(backend: Backend) {
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+        (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let mut spy = bob.socket().await;
     for message in [
@@ -792,7 +792,7 @@ async fn users_see_and_touch_only_their_own_runs(backend: Backend) {
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+        (StatusCode::NOT_FOUND, Some("not_found"))
     );
     for message in [
         json!({ "type": "subscribe", "chat_id": alice_chat }),
@@ -1080,17 +1080,18 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
         (json!({ "content": "x".repeat(5000) }), "invalid_request"),
         (
             json!({ "content": "use this", "uploads": ["no-such-upload"] }),
-            "invalid_request",
+            "not_found",
         ),
         (json!({ "text": "hi" }), "invalid_request"),
     ] {
         let (status, refused) = server
             .post(&format!("/api/chats/{chat}/messages"), &body)
             .await;
-        assert_eq!(
-            (status, refused["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(code))
-        );
+        let expected = match code {
+            "not_found" => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        assert_eq!((status, refused["code"].as_str()), (expected, Some(code)));
     }
     let (_, stored) = server.get(&format!("/api/chats/{chat}")).await;
     let messages = stored["messages"].as_array().unwrap();

@@ -107,10 +107,7 @@ impl Agent {
         let mut uploads = Vec::with_capacity(upload_ids.len());
         for id in upload_ids {
             let upload = self.workers.upload(&user.id, id, None).await;
-            uploads.push(upload.map_err(|error| match error {
-                WorkerError::Invalid(reason) => AgentError::Invalid(reason),
-                other => other.into(),
-            })?);
+            uploads.push(upload.map_err(AgentError::from)?);
         }
         let database = &self.workers.app().database;
         let history = database.chat_messages(&chat.id).await?;

@@ -308,7 +308,7 @@ pub const MAX_INSTRUCTION_CHARS: usize = super::request::MAX_PROMPT_CHARS;
 /// A scene's place in the plan, from 0, as clients name it; parsed once, bounded, so no
 /// arithmetic on it can overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u64")]
+#[serde(try_from = "serde_json::Number", into = "u64")]
 pub struct SceneIndex(usize);
 
 impl utoipa::PartialSchema for SceneIndex {
@@ -340,12 +340,20 @@ impl SceneIndex {
     }
 }
 
-impl TryFrom<u64> for SceneIndex {
+impl TryFrom<serde_json::Number> for SceneIndex {
     type Error = String;
 
-    fn try_from(index: u64) -> Result<SceneIndex, String> {
-        usize::try_from(index)
-            .ok()
+    /// A whole number as JSON Schema counts one (`2` or `2.0`) within the scenes a video
+    /// can have.
+    fn try_from(index: serde_json::Number) -> Result<SceneIndex, String> {
+        let whole = index.as_u64().or_else(|| {
+            index
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..MAX_SCENES as f64).contains(f))
+                .map(|f| f as u64)
+        });
+        whole
+            .and_then(|k| usize::try_from(k).ok())
             .and_then(SceneIndex::new)
             .ok_or_else(|| format!("scenes are numbered from 0 to {}", MAX_SCENES - 1))
     }
@@ -378,15 +386,15 @@ pub enum FeedbackAnswer {
     Edit {
         /// A new pace: slow, medium or fast.
         #[serde(default)]
-        #[schema(value_type = Option<String>)]
+        #[schema(schema_with = crate::server::schema::pace)]
         pace: Option<Pace>,
         /// A new mood.
         #[serde(default)]
-        #[schema(value_type = Option<String>)]
+        #[schema(schema_with = crate::server::schema::mood)]
         mood: Option<Mood>,
         /// A new length, seconds.
         #[serde(default)]
-        #[schema(minimum = 1, maximum = 600)]
+        #[schema(minimum = 3, maximum = 600)]
         duration: Option<f64>,
     },
     /// Go to the final video as it is.
@@ -667,7 +675,8 @@ mod answer_tests {
             serde_json::to_value(FeedbackAnswer::Accept {}).unwrap(),
             serde_json::json!({ "action": "accept" })
         );
-        let again = read(r#"{"action":"regenerate","scenes":[2]}"#).unwrap();
+        assert!(read(r#"{"action":"regenerate","scenes":[2.5]}"#).is_err());
+        let again = read(r#"{"action":"regenerate","scenes":[2.0]}"#).unwrap();
         assert_eq!(
             again,
             FeedbackAnswer::Regenerate {

@@ -67,13 +67,15 @@ pub struct CreateChat {
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     /// What the person says.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub content: String,
     /// Ids of their uploads attached to the message (music, pictures).
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub uploads: Vec<String>,
     /// Settings chosen outright for a video this message starts; each wins over what is
     /// read from the words.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::schema::object_or_null")]
     pub choices: Option<ChoicesBody>,
 }
 
@@ -82,20 +84,23 @@ pub struct PostMessage {
 #[serde(deny_unknown_fields, default)]
 pub struct ChoicesBody {
     /// Any of "16:9", "9:16", "1:1".
+    #[schema(schema_with = super::schema::formats)]
     pub formats: Option<Vec<String>>,
     /// Length in seconds.
+    #[schema(minimum = 3, maximum = 600)]
     pub duration: Option<f64>,
     /// music_video, promo, trailer, slideshow, explainer, travel or social.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::category)]
     pub category: Option<montage_models::Category>,
     /// upbeat, energetic, calm, dreamy, dark, melancholic, epic, playful, romantic or
     /// mysterious.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::mood)]
     pub mood: Option<montage_models::Mood>,
     /// slow, medium or fast.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::pace)]
     pub pace: Option<montage_models::Pace>,
     /// Style words (at most 8).
+    #[schema(schema_with = super::schema::style)]
     pub style: Option<Vec<String>>,
 }
 
@@ -282,8 +287,8 @@ pub async fn get_chat(
     params(("id" = String, Path, description = "The chat's id")),
     responses(
         (status = 201, description = "What was said and what the agent did", body = ExchangeView),
-        (status = 404, description = "No such chat", body = ErrorBody),
-        (status = 422, description = "An empty or enormous message, or someone else's upload", body = ErrorBody),
+        (status = 404, description = "No such chat, or no such upload", body = ErrorBody),
+        (status = 422, description = "An empty or enormous message", body = ErrorBody),
     ))]
 pub async fn post_message(
     State(shared): State<Shared>,

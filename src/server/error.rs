@@ -117,6 +117,7 @@ impl From<WorkerError> for ApiError {
     fn from(error: WorkerError) -> ApiError {
         match error {
             WorkerError::NotFound(id) => ApiError::not_found(format!("no run {id}")),
+            error @ WorkerError::NoUpload(_) => ApiError::not_found(error.to_string()),
             WorkerError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
@@ -163,9 +164,18 @@ pub struct Body<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
+    /// Every body is a JSON object (serde would also read a struct from an array).
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
-        Ok(Body(value))
+        let Json(value) = Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::invalid(format!(
+                "the body must be a JSON object, not {}",
+                super::schema::kind_of(&value)
+            )));
+        }
+        serde_json::from_value(value)
+            .map(Body)
+            .map_err(|e| ApiError::invalid(format!("the body does not fit: {e}")))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod guard;
 pub mod protocol;
 pub mod runs;
+pub mod schema;
 pub mod session;
 pub mod uploads;
 pub mod web;
@@ -32,6 +33,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use error::ApiError;
+use schema::Contract;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -108,7 +110,8 @@ pub enum ServeError {
         healthz,
         metrics
     ),
-    components(schemas(error::ErrorBody))
+    components(schemas(error::ErrorBody)),
+    modifiers(&Contract)
 )]
 pub struct ApiDoc;
 
@@ -167,7 +170,7 @@ pub fn router(shared: Shared) -> Router {
 }
 
 async fn openapi() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(schema::document(ApiDoc::openapi()))
 }
 
 /// Liveness and readiness: the database answers.

@@ -4,6 +4,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, Query};
 use super::protocol::asset_url;
+use super::schema;
 use crate::config::FeedbackPolicy;
 use crate::objects::ObjectRef;
 use crate::pipeline::request::{self, RequestError};
@@ -24,78 +25,88 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CreateRun {
     /// What the video should be ("a 20 second upbeat neon city music video, vertical").
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub prompt: String,
     /// Formats, overriding the prompt: any of "16:9", "9:16", "1:1".
     #[serde(default)]
+    #[schema(schema_with = schema::formats)]
     pub formats: Option<Vec<String>>,
     /// Length in seconds, overriding the prompt.
     #[serde(default)]
+    #[schema(minimum = 3, maximum = 600)]
     pub duration: Option<f64>,
     /// The same prompt, files and seed make the same video (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::schema::whole_number")]
     pub seed: Option<u64>,
     /// An uploaded audio file's id: the music to cut to.
     #[serde(default)]
     pub audio: Option<String>,
     /// Uploaded images' ids, used as scenes.
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub images: Vec<String>,
     /// Rounds of fixes after the critic's first review (0–10).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::schema::whole_number")]
+    #[schema(maximum = 10)]
     pub max_iterations: Option<u32>,
     /// "ask" (default): wait for an answer when the critic finds something; "accept":
     /// take its fixes without asking.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
     pub feedback: Option<FeedbackPolicy>,
     /// What kind of video, overriding the prompt: music_video, promo, trailer, slideshow,
     /// explainer, travel, social.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::category)]
     pub category: Option<Category>,
     /// The feeling, overriding the prompt: upbeat, energetic, calm, dreamy, dark, melancholic,
     /// epic, playful, romantic, mysterious.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::mood)]
     pub mood: Option<Mood>,
     /// How fast the cuts come, overriding the prompt: slow, medium, fast.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::pace)]
     pub pace: Option<Pace>,
     /// Style words, overriding the prompt's (at most 8).
     #[serde(default)]
+    #[schema(schema_with = schema::style)]
     pub style: Option<Vec<String>>,
 }
 
 /// What `POST /api/runs/{id}/revise` takes: at least one change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct ReviseRun {
     /// What to change, in words ("slower cuts, warmer colours"); added to the prompt.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub instruction: Option<String>,
     /// New formats.
     #[serde(default)]
+    #[schema(schema_with = schema::formats)]
     pub formats: Option<Vec<String>>,
     /// A new length in seconds.
     #[serde(default)]
+    #[schema(minimum = 3, maximum = 600)]
     pub duration: Option<f64>,
     /// What kind of video, overriding the prompt: music_video, promo, trailer, slideshow,
     /// explainer, travel, social.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::category)]
     pub category: Option<Category>,
     /// The feeling, overriding the prompt: upbeat, energetic, calm, dreamy, dark, melancholic,
     /// epic, playful, romantic, mysterious.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::mood)]
     pub mood: Option<Mood>,
     /// How fast the cuts come, overriding the prompt: slow, medium, fast.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::pace)]
     pub pace: Option<Pace>,
     /// Style words, overriding the prompt's (at most 8).
     #[serde(default)]
+    #[schema(schema_with = schema::style)]
     pub style: Option<Vec<String>>,
 }
 
@@ -104,6 +115,7 @@ pub struct ReviseRun {
 #[serde(deny_unknown_fields)]
 pub struct ListRuns {
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Only runs created before this time (milliseconds since the Unix epoch): pass the
     /// last `created_at_ms` of a page to get the next.
@@ -511,17 +523,16 @@ pub(super) fn overrides(
 ) -> Result<IntentOverrides, ApiError> {
     let style = style
         .map(|words| {
-            let words: Vec<String> = words
-                .iter()
-                .map(|w| w.trim().to_owned())
-                .filter(|w| !w.is_empty())
-                .collect();
             if words.len() > MAX_STYLE_WORDS || words.iter().any(|w| w.chars().count() > 40) {
                 return Err(ApiError::invalid(format!(
                     "style: at most {MAX_STYLE_WORDS} words of at most 40 characters"
                 )));
             }
-            Ok(words)
+            Ok(words
+                .iter()
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<String>>())
         })
         .transpose()?;
     Ok(IntentOverrides {
@@ -549,6 +560,7 @@ pub(super) fn formats(
     responses(
         (status = 201, description = "Queued", body = RunView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "An upload it names does not exist", body = ErrorBody),
         (status = 422, description = "Not a run Montage can make", body = ErrorBody),
     ))]
 pub async fn create_run(
@@ -607,7 +619,14 @@ pub async fn list_runs(
     Caller(user): Caller,
     Query(query): Query<ListRuns>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "limit is 1–200",
+        ));
+    }
     let runs = shared
         .workers
         .app()
@@ -728,8 +747,17 @@ pub async fn revise_run(
     Path(id): Path<String>,
     Body(body): Body<ReviseRun>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    if body
+        .instruction
+        .as_deref()
+        .is_some_and(|i| i.trim().is_empty())
+    {
+        return Err(ApiError::invalid(
+            "the instruction is empty: say what to change, or leave it out",
+        ));
+    }
     let changes = Changes {
-        instruction: body.instruction.filter(|i| !i.trim().is_empty()),
+        instruction: body.instruction,
         formats: formats(body.formats.as_ref())?,
         duration: body.duration,
         audio: None,

@@ -103,8 +103,10 @@ fn too_large(limit: u64) -> ApiError {
     request_body(content_type = "multipart/form-data", description = "One or more `file` fields"),
     responses(
         (status = 201, description = "Stored", body = Vec<UploadView>),
+        (status = 400, description = "Not a multipart form, or one cut short", body = ErrorBody),
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 415, description = "Not audio or an image Montage reads", body = ErrorBody),
+        (status = 422, description = "No `file` field, or a field of another name", body = ErrorBody),
     ))]
 pub async fn upload(
     State(shared): State<Shared>,
