@@ -314,7 +314,7 @@ mod tests {
     fn the_segment_cache_loses_its_oldest_files_first() {
         let dir = tempfile::tempdir().unwrap();
         let old = SystemTime::now() - Duration::from_secs(3600);
-        for (name, age) in [("a", 300), ("b", 200), ("c", 100)] {
+        for (name, age) in [("a", 100), ("b", 200), ("c", 300)] {
             let path = dir.path().join(name);
             std::fs::write(&path, vec![0_u8; 1000]).unwrap();
             let file = std::fs::File::options().write(true).open(&path).unwrap();

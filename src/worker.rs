@@ -369,12 +369,12 @@ impl Workers {
         id: &str,
         changes: Changes,
     ) -> Result<StoredRun, WorkerError> {
-        let (run, latest) = self.stopped(owner, id).await?;
         if changes.is_empty() {
             return Err(WorkerError::Invalid(
                 "say what to change: an instruction, formats, a duration or music".into(),
             ));
         }
+        let (run, latest) = self.stopped(owner, id).await?;
         let mut request = latest.state.request.clone();
         if let Some(instruction) = changes.instruction.as_deref().map(str::trim) {
             request.prompt = format!("{}. {instruction}", request.prompt.trim_end_matches('.'));

@@ -586,7 +586,7 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
         (422, "invalid_request"),
         (422, "invalid_request"),
         (422, "invalid_request"),
-        (422, "invalid_request"),
+        (404, "not_found"),
         (422, "invalid_request"),
         (404, "not_found"),
         (404, "not_found"),

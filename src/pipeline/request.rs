@@ -247,8 +247,21 @@ pub async fn check_audio(path: &Path) -> Result<&'static str, String> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || montage_audio::analyze_file(&path))
         .await
-        .map_err(|e| format!("checking the audio stopped: {e}"))?
-        .map_err(|e| format!("not usable audio: {e}"))?;
+        .map_err(|_| "checking the audio stopped".to_owned())?
+        .map_err(|error| {
+            use montage_audio::AudioError;
+            // The decoder's own words are for the log; people get what they can act on.
+            tracing::info!(%error, "an audio file was refused");
+            match error {
+                AudioError::Unsupported(_) => {
+                    "not audio Montage reads (WAV, MP3, FLAC, OGG/Vorbis or M4A)".to_owned()
+                }
+                AudioError::Corrupt(_) | AudioError::Io(_) => {
+                    "the audio is damaged or cut short: it does not decode".to_owned()
+                }
+                other => format!("not usable audio: {other}"),
+            }
+        })?;
     Ok(media_type)
 }
 

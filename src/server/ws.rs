@@ -442,3 +442,120 @@ async fn follow_chat(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+
+    /// A server's shared services on a fresh data folder.
+    async fn shared(data: &std::path::Path) -> Shared {
+        let mut config = crate::config::Config::default();
+        config.storage.data_dir = data.to_owned();
+        let app = crate::app::App::open(config).await.unwrap();
+        let local = Some(app.database.local_user().await.unwrap());
+        let text = std::sync::Arc::clone(&app.text);
+        let workers =
+            crate::worker::Workers::start(app, std::sync::Arc::new(crate::metrics::Metrics::new()))
+                .await
+                .unwrap();
+        Shared {
+            agent: crate::agent::Agent::new(workers.clone(), text),
+            workers,
+            local,
+            chats: std::sync::Arc::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
+            hosts: std::sync::Arc::new(super::super::guard::Hosts::new(
+                "127.0.0.1:8080".parse().unwrap(),
+                &[],
+                true,
+            )),
+        }
+    }
+
+    type Client = (
+        UnboundedSender<Result<Message, axum::Error>>,
+        UnboundedReceiver<Message>,
+    );
+
+    /// A session over channels; the client's ends.
+    fn connect(shared: &Shared) -> (Client, JoinHandle<()>) {
+        let (to_server, from_client) = unbounded();
+        let (to_client, from_server) = unbounded();
+        let user = shared.local.clone().unwrap();
+        let session = tokio::spawn(session(shared.clone(), user, to_client, from_client));
+        ((to_server, from_server), session)
+    }
+
+    async fn next(from_server: &mut UnboundedReceiver<Message>) -> Option<Message> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), from_server.next())
+            .await
+            .expect("the session answers")
+    }
+
+    fn close_code_of(message: Option<Message>) -> Option<u16> {
+        match message {
+            Some(Message::Close(Some(frame))) => Some(frame.code),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_answers_in_envelopes_and_closes_with_the_right_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = shared(dir.path()).await;
+
+        let ((to_server, mut from_server), session) = connect(&shared);
+        to_server
+            .unbounded_send(Ok(Message::Text("{not json".into())))
+            .unwrap();
+        let Some(Message::Text(reply)) = next(&mut from_server).await else {
+            panic!("a text reply")
+        };
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(
+            (reply["v"].as_u64(), reply["type"].as_str()),
+            (Some(1), Some("error"))
+        );
+        assert_eq!(reply["data"]["code"], "bad_message");
+        to_server
+            .unbounded_send(Ok(Message::Close(Some(CloseFrame {
+                code: close_code::NORMAL,
+                reason: "bye".into(),
+            }))))
+            .unwrap();
+        assert_eq!(
+            close_code_of(next(&mut from_server).await),
+            Some(close_code::NORMAL)
+        );
+        session.await.unwrap();
+        assert!(
+            next(&mut from_server).await.is_none(),
+            "the session let go of the sink"
+        );
+
+        let ((to_server, mut from_server), session) = connect(&shared);
+        let too_long = tungstenite::error::CapacityError::MessageTooLong {
+            size: MAX_FRAME + 1,
+            max_size: MAX_FRAME,
+        };
+        to_server
+            .unbounded_send(Err(axum::Error::new(tungstenite::Error::Capacity(
+                too_long,
+            ))))
+            .unwrap();
+        assert_eq!(
+            close_code_of(next(&mut from_server).await),
+            Some(close_code::SIZE)
+        );
+        session.await.unwrap();
+
+        let ((_to_server, mut from_server), session) = connect(&shared);
+        shared.stopping.cancel();
+        assert_eq!(
+            close_code_of(next(&mut from_server).await),
+            Some(close_code::AWAY)
+        );
+        session.await.unwrap();
+    }
+}
