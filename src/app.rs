@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
-use crate::providers::{Providers, ResolvedModels, UnknownProvider};
+use crate::providers::{ProviderError, Providers, ResolvedModels};
 use crate::store::{AssetRow, Database, LedgerRow, StoreError};
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ pub enum OpenError {
     Config(#[from] ConfigError),
     /// A configured provider does not exist.
     #[error(transparent)]
-    Provider(#[from] UnknownProvider),
+    Provider(#[from] ProviderError),
     /// The media store cannot be opened.
     #[error(transparent)]
     Objects(#[from] ObjectError),

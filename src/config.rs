@@ -122,11 +122,12 @@ pub enum FeedbackPolicy {
 }
 
 /// Which provider serves each capability: `local` (offline) or `none` where a capability
-/// may be absent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// may be absent; the text model may be a remote one, or a fallback chain of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
-    /// Intent extraction (and, later, the chat agent).
+    /// Intent extraction and the chat agent: `local`, `openai`, or a chain tried in order
+    /// (`"openai:gpt-4.1-mini,local"`; the local model stands in last either way).
     pub text: String,
     /// Still images for scenes.
     pub image: String,
@@ -140,6 +141,52 @@ pub struct ModelsConfig {
     pub vision: String,
     /// Vectors for the generation cache.
     pub embeddings: String,
+    /// The OpenAI-compatible endpoint `openai` names.
+    #[serde(default)]
+    pub openai: OpenAiSettings,
+}
+
+/// An OpenAI-compatible endpoint: OpenAI itself by default; Ollama, vLLM, llama.cpp's
+/// server, LM Studio, OpenRouter, Groq, Together, DeepSeek or Gemini's compatible endpoint
+/// by `base_url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiSettings {
+    /// The API's base, `/v1` included; unset: `OPENAI_BASE_URL`, else OpenAI's.
+    pub base_url: Option<String>,
+    /// The environment variable that holds the key (none is sent when it is unset).
+    pub key_variable: String,
+    /// The model; unset: the endpoint's only model, or a refusal naming those it has.
+    pub model: Option<String>,
+    /// How the endpoint takes a schema: `json_schema` (OpenAI, Ollama, vLLM) or
+    /// `json_object` (llama.cpp's server).
+    pub structured_output: montage_models::remote::StructuredOutput,
+    /// The longest one request may take, seconds.
+    pub timeout_secs: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Requests started per minute.
+    pub requests_per_minute: u32,
+    /// US dollars per million tokens in.
+    pub input_per_million: f64,
+    /// US dollars per million tokens out.
+    pub output_per_million: f64,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        OpenAiSettings {
+            base_url: None,
+            key_variable: "OPENAI_API_KEY".into(),
+            model: None,
+            structured_output: montage_models::remote::StructuredOutput::JsonSchema,
+            timeout_secs: 120,
+            concurrency: 4,
+            requests_per_minute: 600,
+            input_per_million: 0.0,
+            output_per_million: 0.0,
+        }
+    }
 }
 
 /// How videos are encoded.
@@ -215,6 +262,7 @@ impl Default for Config {
                 music: local(),
                 vision: local(),
                 embeddings: local(),
+                openai: OpenAiSettings::default(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,

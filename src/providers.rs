@@ -2,9 +2,12 @@
 //! configuration, plus the local music bed and local critic, which build on the audio and
 //! critic tools.
 
-use crate::config::ModelsConfig;
+use crate::config::{ModelsConfig, OpenAiSettings};
 use async_trait::async_trait;
 use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText, palette};
+use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
+use montage_models::remote::policy::PolicyConfig;
+use montage_models::remote::{FallbackText, Prices};
 use montage_models::{
     ClipModel, Critique, EmbeddingModel, FramePosition, GeneratedMusic, ImageModel, Issue,
     IssueKind, ModelError, ModelId, MusicModel, MusicRequest, Severity, SpeechModel, SuggestedFix,
@@ -51,6 +54,23 @@ pub struct ResolvedModels {
     pub embeddings: ModelId,
 }
 
+/// Why the configured models cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// A name Montage does not know.
+    #[error(transparent)]
+    Unknown(#[from] UnknownProvider),
+    /// A remote provider that cannot be used as configured (no model to choose, an endpoint
+    /// that does not answer when asked which models it has).
+    #[error("models.{capability}: {source}")]
+    Remote {
+        /// The capability.
+        capability: &'static str,
+        /// What it said.
+        source: ModelError,
+    },
+}
+
 /// A provider name the configuration gives that Montage does not know.
 #[derive(Debug, thiserror::Error)]
 #[error("no provider {name:?} for {capability} (known: {known})")]
@@ -79,13 +99,94 @@ fn pick<T>(
     }
 }
 
+/// The text model `config.text` names: one model, or a chain tried in order, with the local
+/// model standing in last whenever a remote one is named.
+async fn text_chain(config: &ModelsConfig) -> Result<Arc<dyn TextModel>, ProviderError> {
+    let mut chain: Vec<Arc<dyn TextModel>> = Vec::new();
+    for entry in config
+        .text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (name, model) = match entry.split_once(':') {
+            Some((name, model)) => (name, Some(model.to_owned())),
+            None => (entry, None),
+        };
+        match name {
+            "local" => chain.push(Arc::new(LocalText)),
+            "openai" => {
+                let connected = OpenAiText::connect(openai_config(&config.openai, model))
+                    .await
+                    .map_err(|source| ProviderError::Remote {
+                        capability: "text",
+                        source,
+                    })?;
+                chain.push(Arc::new(connected));
+            }
+            other => {
+                return Err(UnknownProvider {
+                    capability: "text",
+                    name: other.to_owned(),
+                    known: "local, openai (or a chain such as \"openai,local\")",
+                }
+                .into());
+            }
+        }
+    }
+    if chain.last().is_none_or(|m| m.id().provider != "local") {
+        chain.push(Arc::new(LocalText));
+    }
+    Ok(match chain.len() {
+        1 => chain.remove(0),
+        _ => Arc::new(
+            FallbackText::new(chain).map_err(|source| ProviderError::Remote {
+                capability: "text",
+                source,
+            })?,
+        ),
+    })
+}
+
+/// The endpoint `settings` describe, `model` overriding its model; the key is read from its
+/// variable now and kept only by the provider.
+fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConfig {
+    let base_url = settings
+        .base_url
+        .clone()
+        .or_else(|| {
+            std::env::var("OPENAI_BASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+    OpenAiConfig {
+        provider: "openai".into(),
+        base_url,
+        key_variable: settings.key_variable.clone(),
+        key: std::env::var(&settings.key_variable)
+            .ok()
+            .filter(|k| !k.is_empty()),
+        model: model.or_else(|| settings.model.clone()),
+        prices: Prices {
+            input_per_million: settings.input_per_million,
+            output_per_million: settings.output_per_million,
+        },
+        structured: settings.structured_output,
+        policy: PolicyConfig {
+            timeout: std::time::Duration::from_secs(settings.timeout_secs.max(1)),
+            concurrency: settings.concurrency.max(1),
+            per_minute: settings.requests_per_minute.max(1),
+            ..PolicyConfig::default()
+        },
+    }
+}
+
 impl Providers {
     /// Resolves the configured providers. Returns notices for capabilities that are off.
-    pub async fn resolve(
-        config: &ModelsConfig,
-    ) -> Result<(Providers, Vec<String>), UnknownProvider> {
+    pub async fn resolve(config: &ModelsConfig) -> Result<(Providers, Vec<String>), ProviderError> {
         let mut notices = Vec::new();
-        let text: Arc<dyn TextModel> = pick("text", &config.text, "local", || Arc::new(LocalText))?;
+        let text = text_chain(config).await?;
         let image: Arc<dyn ImageModel> =
             pick("image", &config.image, "local", || Arc::new(LocalImage))?;
         let music: Arc<dyn MusicModel> =
@@ -103,7 +204,8 @@ impl Providers {
                     capability: "clip",
                     name: name.to_owned(),
                     known: "none (no offline clip model; remote providers plug in here)",
-                });
+                }
+                .into());
             }
         };
         let speech: Option<Arc<dyn SpeechModel>> = match config.speech.as_str() {
@@ -120,7 +222,8 @@ impl Providers {
                     capability: "speech",
                     name: name.to_owned(),
                     known: "local, none",
-                });
+                }
+                .into());
             }
         };
         Ok((

@@ -491,3 +491,48 @@ fn uploaded_images_become_scenes_of_the_video() {
     assert_eq!(seen, [0, 1]);
     assert!(scenes.len() > 2, "generated scenes fill the rest");
 }
+
+/// `models.text = "openai"` pointed at a real OpenAI-compatible server (llama.cpp's, which
+/// `scripts/test` starts) is all it takes: that model reads the words, the run record names
+/// it, and its call is in the ledger. A 135M model reads poorly; the options given on the
+/// command line hold whatever it reads.
+#[test]
+fn a_real_model_server_reads_the_request() {
+    let url = std::env::var("MONTAGE_TEST_LLAMA_URL").expect(
+        "MONTAGE_TEST_LLAMA_URL is not set: run the tests with scripts/test, which starts llama.cpp's server",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = montage(dir.path());
+    command
+        .env("MONTAGE_MODELS__TEXT", "openai")
+        .env("OPENAI_BASE_URL", &url)
+        .env("MONTAGE_MODELS__OPENAI__STRUCTURED_OUTPUT", "json_object")
+        .env_remove("OPENAI_API_KEY");
+    let record = make_with(
+        command,
+        dir.path(),
+        &[
+            "a calm lake at dawn",
+            "--format",
+            "1:1",
+            "--duration",
+            "6",
+            "--max-iterations",
+            "0",
+        ],
+    );
+    assert_eq!(
+        record["models"]["text"],
+        serde_json::json!({ "provider": "openai", "model": "smollm2" })
+    );
+    let ledger = record["cost"]["entries"].as_array().expect("the ledger");
+    let intent = ledger
+        .iter()
+        .find(|entry| entry["node"] == "intent")
+        .expect("the intent call is in the ledger");
+    assert_eq!(intent["model"]["provider"], "openai", "{intent}");
+    assert_eq!(record["intent"]["formats"], serde_json::json!(["1:1"]));
+    let video = dir.path().join("out").join("video-1x1.mp4");
+    let probed = probe(&video);
+    assert_eq!(probed["streams"][0]["width"], 1080);
+}

@@ -132,6 +132,7 @@ impl Agent {
         let mut actions = Vec::new();
         let mut runs = Vec::new();
         let mut text = String::new();
+        let mut notices: Vec<String> = Vec::new();
         for round in 0..=MAX_TOOL_ROUNDS {
             let offered = if round < MAX_TOOL_ROUNDS {
                 tools::specs()
@@ -146,6 +147,11 @@ impl Agent {
                     ..TextRequest::default()
                 })
                 .await?;
+            for notice in &response.notices {
+                if !notices.contains(notice) {
+                    notices.push(notice.clone());
+                }
+            }
             if response.tool_calls.is_empty() {
                 text = response.content.unwrap_or_default();
                 break;
@@ -173,6 +179,10 @@ impl Agent {
         }
         if text.trim().is_empty() {
             text = "Done.".into();
+        }
+        // Which model answered, when it was not the one configured.
+        if !notices.is_empty() {
+            text = format!("{text}\n\n(Model: {}.)", notices.join("; "));
         }
         for piece in text.split_inclusive(' ') {
             delta(piece);

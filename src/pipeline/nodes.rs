@@ -123,7 +123,7 @@ pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
         montage_models::structured::<Intent>(services.providers.text.as_ref(), INTENT_SCHEMA, text)
             .await
             .map_err(|e| model_error("reading the request", e))?;
-    let mut notices = Vec::new();
+    let mut notices = response.notices.clone();
     if let Some(formats) = &request.formats {
         intent.formats = formats.clone();
     }

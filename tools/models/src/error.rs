@@ -17,6 +17,10 @@ pub enum ModelError {
     /// The model answered, but not in the shape asked for (JSON that doesn't fit the schema).
     #[error("the model's answer does not fit: {0}")]
     InvalidOutput(String),
+    /// The provider refused the request for good (a key it does not take, a model it does
+    /// not have); the message says what to change.
+    #[error("{0}")]
+    Rejected(String),
     /// The provider is not there (a missing program, a refused connection); may be retried.
     #[error("provider unavailable: {0}")]
     Unavailable(String),

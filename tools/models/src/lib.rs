@@ -9,6 +9,8 @@
 //!   renderer ([`local::LocalImage`]), espeak-ng speech ([`local::LocalSpeech`]) and the
 //!   hashing embedder ([`local::HashingEmbedder`]). The local music bed and the local critic
 //!   build on the audio and critic tools and are wired by the application.
+//! - [`remote`]: models behind the network (any OpenAI-compatible endpoint), the policy every
+//!   remote call goes through (limits, retries, breaker), and fallback chains.
 //!
 //! Provider wire formats stay inside their provider's module; the pipeline sees only these
 //! types.
@@ -16,6 +18,7 @@
 mod error;
 mod intent;
 pub mod local;
+pub mod remote;
 mod traits;
 mod types;
 

@@ -71,7 +71,9 @@ pub trait EmbeddingModel: Send + Sync {
     async fn embed(&self, texts: &[String]) -> Result<Embeddings, ModelError>;
 }
 
-/// Asks `model` for structured output of type `T` and checks the answer against it.
+/// Asks `model` for structured output of type `T` and checks the answer against the whole
+/// schema (endpoints that take a reduced schema, or none, answer outside it): an answer that
+/// does not fit is asked for once more with what was wrong, then refused.
 pub async fn structured<T>(
     model: &dyn TextModel,
     schema_name: &str,
@@ -80,14 +82,53 @@ pub async fn structured<T>(
 where
     T: serde::de::DeserializeOwned + schemars::JsonSchema,
 {
-    request.response_format = Some(crate::types::JsonSchemaFormat::of::<T>(schema_name));
-    let response = model.complete(request).await?;
-    let text = response.content.as_deref().ok_or_else(|| {
-        ModelError::InvalidOutput(format!("{} answered without content", response.model))
-    })?;
-    let value = serde_json::from_str::<T>(text)
-        .map_err(|e| ModelError::InvalidOutput(format!("{schema_name}: {e}")))?;
-    Ok((value, response))
+    let format = crate::types::JsonSchemaFormat::of::<T>(schema_name);
+    let validator = jsonschema::validator_for(&format.schema)
+        .map_err(|e| ModelError::InvalidRequest(format!("the {schema_name} schema: {e}")))?;
+    request.response_format = Some(format);
+    let mut asked_again = false;
+    loop {
+        let response = model.complete(request.clone()).await?;
+        let problem = match checked::<T>(&validator, response.content.as_deref()) {
+            Ok(value) => return Ok((value, response)),
+            Err(problem) => problem,
+        };
+        if asked_again {
+            return Err(ModelError::InvalidOutput(format!(
+                "{} answered {schema_name} outside its schema twice: {problem}",
+                response.model
+            )));
+        }
+        asked_again = true;
+        if let Some(content) = &response.content {
+            request.messages.push(crate::types::Message::new(
+                crate::types::Role::Assistant,
+                content.clone(),
+            ));
+        }
+        request.messages.push(crate::types::Message::user(format!(
+            "That answer does not fit the schema: {problem}. Answer again with JSON that fits it."
+        )));
+    }
+}
+
+/// The answer as `T`, or what is wrong with it.
+fn checked<T: serde::de::DeserializeOwned>(
+    validator: &jsonschema::Validator,
+    content: Option<&str>,
+) -> Result<T, String> {
+    let text = content.ok_or("there is no answer")?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -118,6 +159,7 @@ mod tests {
                 finish: FinishReason::Stop,
                 usage: Usage::default(),
                 cost_usd: 0.0,
+                notices: Vec::new(),
             })
         }
     }

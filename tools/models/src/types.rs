@@ -131,6 +131,10 @@ pub struct TextRequest {
     /// Tools the model may call.
     #[serde(default)]
     pub tools: Vec<ToolSpec>,
+    /// The tool the model must call, by name (small models answer in prose where a call is
+    /// needed unless the choice is forced).
+    #[serde(default)]
+    pub tool_choice: Option<String>,
     /// Ask for structured output against this schema.
     #[serde(default)]
     pub response_format: Option<JsonSchemaFormat>,
@@ -152,6 +156,8 @@ pub enum FinishReason {
     ToolCalls,
     /// It ran out of tokens.
     Length,
+    /// The provider's content filter stopped it.
+    ContentFilter,
 }
 
 /// Tokens a call used, for the cost ledger.
@@ -178,6 +184,10 @@ pub struct TextResponse {
     pub usage: Usage,
     /// What the call cost, in US dollars.
     pub cost_usd: f64,
+    /// What the person should know about how it was answered (a model that failed and the
+    /// one that stood in for it).
+    #[serde(default)]
+    pub notices: Vec<String>,
 }
 
 /// A request for a still image.

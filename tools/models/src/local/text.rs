@@ -43,6 +43,7 @@ impl TextModel for LocalText {
                 finish,
                 usage: Usage::default(),
                 cost_usd: 0.0,
+                notices: Vec::new(),
             });
         }
         let format = request
@@ -72,6 +73,7 @@ impl TextModel for LocalText {
                 output_tokens: 0,
             },
             cost_usd: 0.0,
+            notices: Vec::new(),
         })
     }
 }

@@ -1,0 +1,176 @@
+//! Models behind the network, and what every one of them shares.
+//!
+//! - [`policy`]: limits, timeouts, retries honouring `Retry-After`, the circuit breaker.
+//! - [`openai`]: any OpenAI-compatible chat endpoint.
+//! - [`FallbackText`]: a chain of text models, each standing in when the ones before fail.
+//!
+//! Provider wire types stay in their module; keys stay in their provider and appear in no
+//! message, log or record (messages name the variable that holds them).
+
+pub mod openai;
+pub mod policy;
+
+use crate::error::ModelError;
+use crate::traits::TextModel;
+use crate::types::{ModelId, TextRequest, TextResponse, Usage};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What a provider charges, in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Prices {
+    /// Per million tokens in.
+    pub input_per_million: f64,
+    /// Per million tokens out.
+    pub output_per_million: f64,
+}
+
+impl Prices {
+    /// What `usage` costs.
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_per_million
+            + usage.output_tokens as f64 * self.output_per_million)
+            / 1_000_000.0
+    }
+}
+
+/// How an endpoint takes a JSON Schema for structured output. Either way the answer is
+/// checked against the whole schema by Montage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    /// `{"type": "json_schema", "json_schema": {…}}`: OpenAI, Ollama, vLLM.
+    #[default]
+    JsonSchema,
+    /// `{"type": "json_object", "schema": {…}}`: llama.cpp's server, which refuses the other.
+    JsonObject,
+}
+
+/// Text models tried in order: when one fails (or its breaker is open), the next answers,
+/// and the answer says which stood in and why.
+pub struct FallbackText {
+    chain: Vec<Arc<dyn TextModel>>,
+}
+
+impl FallbackText {
+    /// The chain, first choice first; at least one model.
+    pub fn new(chain: Vec<Arc<dyn TextModel>>) -> Result<FallbackText, ModelError> {
+        if chain.is_empty() {
+            return Err(ModelError::InvalidRequest(
+                "a fallback chain needs at least one model".into(),
+            ));
+        }
+        Ok(FallbackText { chain })
+    }
+}
+
+#[async_trait]
+impl TextModel for FallbackText {
+    fn id(&self) -> ModelId {
+        self.chain[0].id()
+    }
+
+    async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
+        let mut notices = Vec::new();
+        let mut last = None;
+        for (place, model) in self.chain.iter().enumerate() {
+            match model.complete(request.clone()).await {
+                Ok(mut response) => {
+                    if place > 0 {
+                        notices.push(format!("{} answered instead", response.model));
+                    }
+                    notices.append(&mut response.notices);
+                    response.notices = notices;
+                    return Ok(response);
+                }
+                // What the request itself gets wrong, every model gets wrong.
+                Err(error @ (ModelError::InvalidRequest(_) | ModelError::Unsupported { .. }))
+                    if place + 1 == self.chain.len() =>
+                {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::warn!(model = %model.id(), %error, "a text model failed; trying the next");
+                    notices.push(format!("{} failed: {error}", model.id()));
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ModelError::Unavailable("no text model answered".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{FinishReason, Message};
+
+    struct Answers(Result<&'static str, &'static str>, &'static str);
+
+    #[async_trait]
+    impl TextModel for Answers {
+        fn id(&self) -> ModelId {
+            ModelId::new(self.1, "m")
+        }
+
+        async fn complete(&self, _: TextRequest) -> Result<TextResponse, ModelError> {
+            match self.0 {
+                Ok(text) => Ok(TextResponse {
+                    model: self.id(),
+                    content: Some(text.into()),
+                    tool_calls: Vec::new(),
+                    finish: FinishReason::Stop,
+                    usage: Usage::default(),
+                    cost_usd: 0.0,
+                    notices: Vec::new(),
+                }),
+                Err(why) => Err(ModelError::Rejected(why.into())),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_model_stands_in_and_says_so() {
+        let chain = FallbackText::new(vec![
+            Arc::new(Answers(
+                Err("openai refused the key in OPENAI_API_KEY (401)"),
+                "openai",
+            )),
+            Arc::new(Answers(Ok("hello"), "local")),
+        ])
+        .unwrap();
+        let request = TextRequest {
+            messages: vec![Message::user("hi")],
+            ..TextRequest::default()
+        };
+        let response = chain.complete(request.clone()).await.unwrap();
+        assert_eq!(response.model.provider, "local");
+        assert_eq!(
+            response.notices,
+            [
+                "openai/m failed: openai refused the key in OPENAI_API_KEY (401)",
+                "local/m answered instead"
+            ]
+        );
+        let alone = FallbackText::new(vec![Arc::new(Answers(Err("down"), "openai"))]).unwrap();
+        assert!(matches!(
+            alone.complete(request).await,
+            Err(ModelError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn cost_follows_the_prices() {
+        let prices = Prices {
+            input_per_million: 0.4,
+            output_per_million: 1.6,
+        };
+        let usage = Usage {
+            input_tokens: 1_000,
+            output_tokens: 500,
+        };
+        assert!((prices.cost(&usage) - 0.0012).abs() < 1e-12);
+    }
+}

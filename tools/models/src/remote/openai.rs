@@ -1,0 +1,377 @@
+//! Any OpenAI-compatible chat endpoint (OpenAI, Ollama, vLLM, llama.cpp's server, LM Studio,
+//! OpenRouter, Groq, Together, DeepSeek, Gemini's OpenAI-compatible endpoint): chat
+//! completions with tools and structured output. The answers are read with async-openai's
+//! wire types; they never leave this module.
+
+use super::policy::{CallError, Failure, Policy, PolicyConfig, retry_after};
+use super::{Prices, StructuredOutput};
+use crate::error::ModelError;
+use crate::traits::TextModel;
+use crate::types::{
+    FinishReason, Message, ModelId, Role, TextRequest, TextResponse, ToolCall, Usage,
+};
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, CreateChatCompletionResponse, FinishReason as WireFinish,
+};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+/// How to reach one OpenAI-compatible endpoint.
+#[derive(Clone)]
+pub struct OpenAiConfig {
+    /// The provider's name in model ids and messages (`openai`, `ollama`, …).
+    pub provider: String,
+    /// The API's base, up to and including `/v1`.
+    pub base_url: String,
+    /// The environment variable holding the key (its name appears in messages, never the key).
+    pub key_variable: String,
+    /// The key, when the variable is set.
+    pub key: Option<String>,
+    /// The model; `None` asks the endpoint for its only one.
+    pub model: Option<String>,
+    /// What tokens cost.
+    pub prices: Prices,
+    /// How the endpoint takes structured output.
+    pub structured: StructuredOutput,
+    /// Limits, timeouts, retries, breaker.
+    pub policy: PolicyConfig,
+}
+
+impl std::fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("key_variable", &self.key_variable)
+            .field("key", &self.key.as_ref().map(|_| "(set)"))
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// A text model behind an OpenAI-compatible endpoint.
+pub struct OpenAiText {
+    config: OpenAiConfig,
+    model: String,
+    http: reqwest::Client,
+    policy: Policy,
+}
+
+impl std::fmt::Debug for OpenAiText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiText")
+            .field("config", &self.config)
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+fn client(policy: &PolicyConfig) -> Result<reqwest::Client, ModelError> {
+    reqwest::Client::builder()
+        .connect_timeout(policy.timeout.min(std::time::Duration::from_secs(10)))
+        .timeout(policy.timeout)
+        .build()
+        .map_err(|e| ModelError::Unavailable(format!("cannot make an HTTP client: {e}")))
+}
+
+impl OpenAiText {
+    /// Connects to the endpoint. Without a configured model it asks `GET /models` and takes
+    /// the only one, or says which to choose.
+    pub async fn connect(config: OpenAiConfig) -> Result<OpenAiText, ModelError> {
+        let http = client(&config.policy)?;
+        let policy = Policy::new(config.policy.clone());
+        let model = match &config.model {
+            Some(model) => model.clone(),
+            None => only_model(&config, &http, &policy).await?,
+        };
+        Ok(OpenAiText {
+            config,
+            model,
+            http,
+            policy,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    /// The request body in the endpoint's dialect.
+    fn body(&self, request: &TextRequest) -> Value {
+        let messages: Vec<Value> = request.messages.iter().map(wire_message).collect();
+        let mut body = json!({ "model": self.model, "messages": messages });
+        if !request.tools.is_empty() {
+            body["tools"] = Value::Array(
+                request
+                    .tools
+                    .iter()
+                    .map(|tool| {
+                        json!({
+                            "type": "function",
+                            "function": {
+                                "name": tool.name,
+                                "description": tool.description,
+                                "parameters": tool.parameters,
+                            },
+                        })
+                    })
+                    .collect(),
+            );
+            body["tool_choice"] = match &request.tool_choice {
+                Some(name) => json!({ "type": "function", "function": { "name": name } }),
+                None => json!("auto"),
+            };
+        }
+        if let Some(format) = &request.response_format {
+            body["response_format"] = match self.config.structured {
+                StructuredOutput::JsonSchema => json!({
+                    "type": "json_schema",
+                    "json_schema": { "name": format.name, "schema": format.schema, "strict": false },
+                }),
+                StructuredOutput::JsonObject => json!({
+                    "type": "json_object",
+                    "schema": format.schema,
+                }),
+            };
+        }
+        if let Some(seed) = request.seed {
+            body["seed"] = json!(seed);
+        }
+        if let Some(temperature) = request.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        body
+    }
+
+    /// What a failed call tells the person, naming the provider and the key's variable.
+    fn explain(&self, error: CallError) -> ModelError {
+        let who = &self.config.provider;
+        let variable = &self.config.key_variable;
+        match error {
+            CallError::Open { retry_in } => ModelError::Unavailable(format!(
+                "{who} failed several times in a row; Montage is not calling it for another {} s",
+                retry_in.as_secs().max(1)
+            )),
+            CallError::Failed { failure, attempts } => match failure {
+                Failure::Status {
+                    status: 401 | 403, ..
+                } => ModelError::Rejected(format!(
+                    "{who} refused the key in {variable} ({})",
+                    status_of(&failure)
+                )),
+                Failure::Status {
+                    status: 404,
+                    message,
+                    ..
+                } => ModelError::Rejected(format!(
+                    "{who} does not know the model {:?} ({message})",
+                    self.model
+                )),
+                Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
+                    "{who} is rate-limiting Montage (429, {attempts} attempts)"
+                )),
+                Failure::Status {
+                    status, message, ..
+                } if status >= 500 => ModelError::Unavailable(format!(
+                    "{who} is failing ({status}, {attempts} attempts): {message}"
+                )),
+                Failure::Status {
+                    status, message, ..
+                } => {
+                    ModelError::Rejected(format!("{who} refused the request ({status}): {message}"))
+                }
+                Failure::Timeout => ModelError::Timeout {
+                    seconds: self.config.policy.timeout.as_secs_f64(),
+                },
+                Failure::Connection(reason) => ModelError::Unavailable(format!(
+                    "{who} cannot be reached at {}: {reason}",
+                    self.config.base_url
+                )),
+                Failure::Garbled(reason) => ModelError::InvalidOutput(format!(
+                    "{who} answered something unreadable: {reason}"
+                )),
+            },
+        }
+    }
+}
+
+fn status_of(failure: &Failure) -> String {
+    match failure {
+        Failure::Status { status, .. } => status.to_string(),
+        _ => "no status".into(),
+    }
+}
+
+/// One of our messages in the wire's shape.
+fn wire_message(message: &Message) -> Value {
+    let role = match message.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    let mut wire = json!({ "role": role, "content": message.content });
+    if !message.tool_calls.is_empty() {
+        wire["tool_calls"] = Value::Array(
+            message
+                .tool_calls
+                .iter()
+                .map(|call| {
+                    json!({
+                        "id": call.id,
+                        "type": "function",
+                        "function": { "name": call.name, "arguments": call.arguments.to_string() },
+                    })
+                })
+                .collect(),
+        );
+    }
+    if let Some(id) = &message.tool_call_id {
+        wire["tool_call_id"] = json!(id);
+    }
+    wire
+}
+
+/// Sends `body` to `url` and reads the answer as `T`, as one attempt.
+async fn attempt<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    key: Option<&str>,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<T, Failure> {
+    let mut request = match body {
+        Some(body) => http.post(url).json(body),
+        None => http.get(url),
+    };
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|error| {
+        if error.is_timeout() {
+            Failure::Timeout
+        } else {
+            // Without the URL: reqwest's text may carry a query.
+            Failure::Connection(error.without_url().to_string())
+        }
+    })?;
+    let status = response.status();
+    let after = retry_after(response.headers());
+    let text = response.text().await.map_err(|error| {
+        if error.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Connection(error.without_url().to_string())
+        }
+    })?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        return Err(Failure::Status {
+            status: status.as_u16(),
+            message,
+            retry_after: after,
+        });
+    }
+    serde_json::from_str(&text).map_err(|e| Failure::Garbled(e.to_string()))
+}
+
+/// The endpoint's only model, or an error listing those to choose from.
+async fn only_model(
+    config: &OpenAiConfig,
+    http: &reqwest::Client,
+    policy: &Policy,
+) -> Result<String, ModelError> {
+    let url = format!("{}/models", config.base_url.trim_end_matches('/'));
+    let listed: Value = policy
+        .call(|| attempt(http, config.key.as_deref(), &url, None))
+        .await
+        .map_err(|error| {
+            ModelError::Unavailable(format!(
+                "{} did not list its models at {url}: {error:?}",
+                config.provider
+            ))
+        })?;
+    let ids: Vec<String> = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+    match ids.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(ModelError::Rejected(format!(
+            "{} serves no model at {url}",
+            config.provider
+        ))),
+        many => Err(ModelError::Rejected(format!(
+            "{} serves {} models; choose one (models.{}.model): {}",
+            config.provider,
+            many.len(),
+            config.provider,
+            many.join(", ")
+        ))),
+    }
+}
+
+#[async_trait]
+impl TextModel for OpenAiText {
+    fn id(&self) -> ModelId {
+        ModelId::new(&self.config.provider, &self.model)
+    }
+
+    async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
+        let body = self.body(&request);
+        let url = self.url("/chat/completions");
+        let key = self.config.key.as_deref();
+        let answer: CreateChatCompletionResponse = self
+            .policy
+            .call(|| attempt(&self.http, key, &url, Some(&body)))
+            .await
+            .map_err(|error| self.explain(error))?;
+        let choice = answer.choices.into_iter().next().ok_or_else(|| {
+            ModelError::InvalidOutput(format!("{} answered with no choice", self.config.provider))
+        })?;
+        let mut tool_calls = Vec::new();
+        for call in choice.message.tool_calls.unwrap_or_default() {
+            let ChatCompletionMessageToolCalls::Function(call) = call else {
+                continue;
+            };
+            let arguments = serde_json::from_str(&call.function.arguments).map_err(|e| {
+                ModelError::InvalidOutput(format!(
+                    "the arguments of its call to {} are not JSON: {e}",
+                    call.function.name
+                ))
+            })?;
+            tool_calls.push(ToolCall {
+                id: call.id,
+                name: call.function.name,
+                arguments,
+            });
+        }
+        let usage = answer
+            .usage
+            .map(|u| Usage {
+                input_tokens: u64::from(u.prompt_tokens),
+                output_tokens: u64::from(u.completion_tokens),
+            })
+            .unwrap_or_default();
+        let finish = match choice.finish_reason {
+            Some(WireFinish::Length) => FinishReason::Length,
+            Some(WireFinish::ToolCalls | WireFinish::FunctionCall) => FinishReason::ToolCalls,
+            Some(WireFinish::ContentFilter) => FinishReason::ContentFilter,
+            Some(WireFinish::Stop) | None if !tool_calls.is_empty() => FinishReason::ToolCalls,
+            Some(WireFinish::Stop) | None => FinishReason::Stop,
+        };
+        Ok(TextResponse {
+            model: self.id(),
+            content: choice.message.content,
+            tool_calls,
+            finish,
+            cost_usd: self.config.prices.cost(&usage),
+            usage,
+            notices: Vec::new(),
+        })
+    }
+}
