@@ -161,6 +161,9 @@ pub struct OpenAiSettings {
     /// How the endpoint takes a schema: `json_schema` (OpenAI, Ollama, vLLM) or
     /// `json_object` (llama.cpp's server).
     pub structured_output: montage_models::remote::StructuredOutput,
+    /// How it is asked to call tools: `auto` (large models) or `routed` (first which tool,
+    /// then that tool forced: small models such as llama.cpp's answer in prose otherwise).
+    pub tool_calling: montage_models::remote::ToolCalling,
     /// The longest one request may take, seconds.
     pub timeout_secs: u64,
     /// Requests in flight at once.
@@ -180,6 +183,7 @@ impl Default for OpenAiSettings {
             key_variable: "OPENAI_API_KEY".into(),
             model: None,
             structured_output: montage_models::remote::StructuredOutput::JsonSchema,
+            tool_calling: montage_models::remote::ToolCalling::Auto,
             timeout_secs: 120,
             concurrency: 4,
             requests_per_minute: 600,

@@ -173,6 +173,7 @@ fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConf
             output_per_million: settings.output_per_million,
         },
         structured: settings.structured_output,
+        tool_calling: settings.tool_calling,
         policy: PolicyConfig {
             timeout: std::time::Duration::from_secs(settings.timeout_secs.max(1)),
             concurrency: settings.concurrency.max(1),

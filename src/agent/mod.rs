@@ -144,6 +144,9 @@ impl Agent {
                 .complete(TextRequest {
                     messages: messages.clone(),
                     tools: offered,
+                    // The same words get the same actions.
+                    temperature: Some(0.0),
+                    seed: Some(1),
                     ..TextRequest::default()
                 })
                 .await?;

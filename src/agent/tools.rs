@@ -102,9 +102,11 @@ pub async fn call(
             AgentError::Refused("there is no video in this chat yet: describe one first".into())
         })
     };
+    // An empty list names no format: models send one where they mean "not given".
     let formats = |value: &Value| -> Result<Option<Vec<montage_models::Format>>, AgentError> {
         value
             .as_array()
+            .filter(|names| !names.is_empty())
             .map(|names| {
                 let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
                 request::parse_formats(&names.join(","))

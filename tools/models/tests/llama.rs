@@ -5,7 +5,7 @@
 
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
-use montage_models::remote::{FallbackText, Prices, StructuredOutput};
+use montage_models::remote::{FallbackText, Prices, StructuredOutput, ToolCalling};
 use montage_models::{Intent, Message, ModelError, TextModel, TextRequest, ToolSpec, structured};
 use serde_json::json;
 use std::process::Command;
@@ -27,6 +27,7 @@ fn config(base_url: &str, policy: PolicyConfig) -> OpenAiConfig {
         model: None,
         prices: Prices::default(),
         structured: StructuredOutput::JsonObject,
+        tool_calling: ToolCalling::Routed,
         policy,
     }
 }

@@ -1,10 +1,10 @@
 //! The OpenAI-compatible text provider against recorded exchanges in OpenAI's real format
 //! (tests/cassettes/openai), replayed by a local HTTP server that matches the requests.
 
-use montage_models::remote::StructuredOutput;
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
 use montage_models::remote::{FallbackText, Prices};
+use montage_models::remote::{StructuredOutput, ToolCalling};
 use montage_models::{
     FinishReason, Intent, Message, ModelError, TextModel, TextRequest, ToolSpec, structured,
 };
@@ -37,6 +37,7 @@ fn config(server: &MockServer, model: Option<&str>) -> OpenAiConfig {
             output_per_million: 1.6,
         },
         structured: StructuredOutput::JsonSchema,
+        tool_calling: ToolCalling::Auto,
         policy: PolicyConfig {
             timeout: Duration::from_secs(2),
             attempts: 3,
@@ -309,4 +310,44 @@ async fn a_failing_endpoint_falls_back_to_the_local_model_and_says_so() {
         "{:?}",
         response.notices
     );
+}
+
+#[tokio::test]
+async fn routed_tool_calling_asks_which_tool_then_forces_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({
+            "response_format": { "type": "json_schema", "json_schema": { "name": "tool_choice" } },
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-r1", "object": "chat.completion", "created": 1764547300, "model": "m",
+            "choices": [{ "index": 0, "finish_reason": "stop",
+                "message": { "role": "assistant", "content": "{\"tool\":\"create_video\"}" } }],
+            "usage": { "prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105 },
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({
+            "tool_choice": { "type": "function", "function": { "name": "create_video" } },
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cassette("tool_call")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut settings = config(&server, Some("m"));
+    settings.tool_calling = ToolCalling::Routed;
+    let model = OpenAiText::connect(settings).await.unwrap();
+    let mut request = asking("make a neon city video");
+    request.tools = vec![ToolSpec {
+        name: "create_video".into(),
+        description: "Starts a video".into(),
+        parameters: json!({ "type": "object" }),
+    }];
+    let response = model.complete(request).await.unwrap();
+    assert_eq!(response.tool_calls[0].name, "create_video");
+    assert_eq!(response.usage.input_tokens, 100 + 412, "both calls counted");
 }

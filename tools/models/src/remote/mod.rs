@@ -48,6 +48,19 @@ pub enum StructuredOutput {
     JsonObject,
 }
 
+/// How an endpoint is asked to call tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCalling {
+    /// `tool_choice: "auto"`: the model decides (OpenAI and other large models).
+    #[default]
+    Auto,
+    /// First a structured question (which tool, or none), then that tool forced: small
+    /// models answer in prose under `auto`, but follow a forced choice. After a tool's
+    /// result the model answers in words, so one message never sets off a chain of calls.
+    Routed,
+}
+
 /// Text models tried in order: when one fails (or its breaker is open), the next answers,
 /// and the answer says which stood in and why.
 pub struct FallbackText {

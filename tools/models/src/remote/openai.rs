@@ -4,7 +4,7 @@
 //! wire types; they never leave this module.
 
 use super::policy::{CallError, Failure, Policy, PolicyConfig, retry_after};
-use super::{Prices, StructuredOutput};
+use super::{Prices, StructuredOutput, ToolCalling};
 use crate::error::ModelError;
 use crate::traits::TextModel;
 use crate::types::{
@@ -33,6 +33,8 @@ pub struct OpenAiConfig {
     pub prices: Prices,
     /// How the endpoint takes structured output.
     pub structured: StructuredOutput,
+    /// How the endpoint is asked to call tools.
+    pub tool_calling: ToolCalling,
     /// Limits, timeouts, retries, breaker.
     pub policy: PolicyConfig,
 }
@@ -172,9 +174,13 @@ impl OpenAiText {
                 )),
                 Failure::Status {
                     status, message, ..
-                } if status >= 500 => ModelError::Unavailable(format!(
-                    "{who} is failing ({status}, {attempts} attempts): {message}"
-                )),
+                } if status >= 500 => {
+                    // The body of a server error is for the log, not for people.
+                    tracing::info!(provider = %who, status, message, "a model server failed");
+                    ModelError::Unavailable(format!(
+                        "{who} is failing ({status}, {attempts} attempts)"
+                    ))
+                }
                 Failure::Status {
                     status, message, ..
                 } => {
@@ -212,6 +218,10 @@ fn wire_message(message: &Message) -> Value {
     };
     let mut wire = json!({ "role": role, "content": message.content });
     if !message.tool_calls.is_empty() {
+        // Some servers (llama.cpp's) want text beside the calls, if only none.
+        if message.content.is_none() {
+            wire["content"] = json!("");
+        }
         wire["tool_calls"] = Value::Array(
             message
                 .tool_calls
@@ -322,7 +332,77 @@ impl TextModel for OpenAiText {
     }
 
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
-        let body = self.body(&request);
+        if self.config.tool_calling == ToolCalling::Routed
+            && !request.tools.is_empty()
+            && request.tool_choice.is_none()
+        {
+            return self.routed(request).await;
+        }
+        self.once(&request).await
+    }
+}
+
+impl OpenAiText {
+    /// [`ToolCalling::Routed`]: which tool (structured output), then that tool forced; words
+    /// alone after a tool's result or when no tool fits.
+    async fn routed(&self, mut request: TextRequest) -> Result<TextResponse, ModelError> {
+        let after_tool = request
+            .messages
+            .last()
+            .is_some_and(|m| m.role == Role::Tool);
+        let mut spent = (Usage::default(), 0.0);
+        let choice = if after_tool {
+            None
+        } else {
+            let mut names: Vec<Value> = request.tools.iter().map(|t| json!(t.name)).collect();
+            names.push(json!("none"));
+            let mut question = request.clone();
+            question.tools.clear();
+            question.messages.push(Message::new(
+                Role::System,
+                format!(
+                    "Which tool carries out the person's last message? Tools: {}. Answer \"none\" \
+                     to answer in words.",
+                    request
+                        .tools
+                        .iter()
+                        .map(|t| format!("{} ({})", t.name, t.description))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ));
+            question.response_format = Some(crate::types::JsonSchemaFormat {
+                name: "tool_choice".into(),
+                schema: json!({
+                    "type": "object",
+                    "properties": { "tool": { "type": "string", "enum": names } },
+                    "required": ["tool"],
+                    "additionalProperties": false,
+                }),
+            });
+            let answer = self.once(&question).await?;
+            spent = (answer.usage, answer.cost_usd);
+            answer
+                .content
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .and_then(|v| v["tool"].as_str().map(str::to_owned))
+                .filter(|name| request.tools.iter().any(|t| t.name == *name))
+        };
+        match choice {
+            Some(name) => request.tool_choice = Some(name),
+            None => request.tools.clear(),
+        }
+        let mut response = self.once(&request).await?;
+        response.usage.input_tokens += spent.0.input_tokens;
+        response.usage.output_tokens += spent.0.output_tokens;
+        response.cost_usd += spent.1;
+        Ok(response)
+    }
+
+    /// One chat completion.
+    async fn once(&self, request: &TextRequest) -> Result<TextResponse, ModelError> {
+        let body = self.body(request);
         let url = self.url("/chat/completions");
         let key = self.config.key.as_deref();
         let answer: CreateChatCompletionResponse = self
