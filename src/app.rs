@@ -45,6 +45,8 @@ pub struct App {
     pub pipeline: Pipeline,
     /// The text model, for the chat agent.
     pub text: Arc<dyn montage_models::TextModel>,
+    /// Every configured model, for checks.
+    pub providers: Providers,
 }
 
 impl App {
@@ -57,7 +59,7 @@ impl App {
         let models = providers.resolved();
         let text = Arc::clone(&providers.text);
         let services = Services {
-            providers,
+            providers: providers.clone(),
             objects: objects.clone(),
             database: database.clone(),
             templates: Templates::embedded(),
@@ -78,6 +80,7 @@ impl App {
             database,
             pipeline,
             text,
+            providers,
         })
     }
 

@@ -72,6 +72,13 @@ pub enum Command {
         #[arg(long, hide = true)]
         exit_with_stdin: bool,
     },
+    /// Lists what each capability resolves to and checks each remote model (the key is set,
+    /// the endpoint answers, it serves the model); exits non-zero when one cannot be used.
+    Models {
+        /// Configuration file (default ./montage.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Deletes runs and every object only they use (other versions keep theirs).
     Delete {
         /// Run ids.
@@ -148,6 +155,9 @@ pub enum CliError {
     /// A deletion or a sweep failed.
     #[error("{0}")]
     Retention(#[from] crate::retention::RetentionError),
+    /// A configured model cannot be used.
+    #[error("{0}")]
+    Unusable(String),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -235,6 +245,26 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             ))?;
             announced?;
         }
+        Some(Command::Models { config }) => {
+            let config = crate::config::Config::load(config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let reports = runtime.block_on(async {
+                let (providers, _) = crate::providers::Providers::resolve(&config.models)
+                    .await
+                    .map_err(crate::app::OpenError::from)?;
+                Ok::<_, CliError>(providers.report().await)
+            })?;
+            for report in &reports {
+                writeln!(out, "{}", describe(report))?;
+            }
+            if let Some(broken) = reports.iter().find(|r| !r.ok) {
+                return Err(CliError::Unusable(format!(
+                    "{} cannot be used: {}",
+                    broken.model.as_deref().unwrap_or(&broken.capability),
+                    broken.verdict
+                )));
+            }
+        }
         Some(Command::Delete { runs, config }) => {
             let config = crate::config::Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
@@ -289,6 +319,28 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// One line of `montage models`.
+fn describe(report: &crate::providers::ModelReport) -> String {
+    let model = report.model.as_deref().unwrap_or("none");
+    let place = if report.place > 1 {
+        format!("then {model}")
+    } else {
+        model.to_owned()
+    };
+    let mut line = format!("{:<11} {place:<32}", report.capability);
+    if let Some(url) = &report.base_url {
+        line.push_str(&format!(" at {url}"));
+    }
+    if let (Some(variable), Some(present)) = (&report.key_variable, report.key_present) {
+        line.push_str(&format!(
+            ", key in {variable}: {}",
+            if present { "set" } else { "not set" }
+        ));
+    }
+    let verdict = if report.ok { "ok" } else { "NOT USABLE" };
+    format!("{line}  {verdict}: {}", report.verdict)
 }
 
 /// What a deletion kept for later, if anything.

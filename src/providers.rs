@@ -19,8 +19,10 @@ use std::sync::Arc;
 /// The models a run uses.
 #[derive(Clone)]
 pub struct Providers {
-    /// Intent extraction.
+    /// Intent extraction and the chat agent (the whole chain, when there is one).
     pub text: Arc<dyn TextModel>,
+    /// The text chain's models in order, for checking.
+    pub text_chain: Vec<ChainEntry>,
     /// Scene stills.
     pub image: Arc<dyn ImageModel>,
     /// Scene clips, when a provider is configured.
@@ -99,10 +101,57 @@ fn pick<T>(
     }
 }
 
+/// One model of a chain, as checks see it.
+#[derive(Clone)]
+pub enum ChainEntry {
+    /// Offline, always there.
+    Local(ModelId),
+    /// An OpenAI-compatible endpoint.
+    OpenAi(Arc<OpenAiText>),
+}
+
+/// One model a capability may use, and whether it can: what `montage models` prints and
+/// `/api/models` answers (never a key: only the name of its variable, and whether it is set).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ModelReport {
+    /// text, image, clip, speech, music, vision or embeddings.
+    pub capability: String,
+    /// `provider/model`, or none when the capability is off.
+    pub model: Option<String>,
+    /// Its place in the capability's chain, from 1 (the first choice).
+    pub place: usize,
+    /// Where a remote model is served.
+    pub base_url: Option<String>,
+    /// The environment variable its key comes from.
+    pub key_variable: Option<String>,
+    /// Whether that variable holds a key.
+    pub key_present: Option<bool>,
+    /// It can be used now.
+    pub ok: bool,
+    /// In words: what was checked, or what is wrong.
+    pub verdict: String,
+}
+
+fn local_report(capability: &str, model: ModelId, place: usize) -> ModelReport {
+    ModelReport {
+        capability: capability.into(),
+        model: Some(model.to_string()),
+        place,
+        base_url: None,
+        key_variable: None,
+        key_present: None,
+        ok: true,
+        verdict: "offline, always available".into(),
+    }
+}
+
 /// The text model `config.text` names: one model, or a chain tried in order, with the local
 /// model standing in last whenever a remote one is named.
-async fn text_chain(config: &ModelsConfig) -> Result<Arc<dyn TextModel>, ProviderError> {
+async fn text_chain(
+    config: &ModelsConfig,
+) -> Result<(Arc<dyn TextModel>, Vec<ChainEntry>), ProviderError> {
     let mut chain: Vec<Arc<dyn TextModel>> = Vec::new();
+    let mut entries = Vec::new();
     for entry in config
         .text
         .split(',')
@@ -114,15 +163,21 @@ async fn text_chain(config: &ModelsConfig) -> Result<Arc<dyn TextModel>, Provide
             None => (entry, None),
         };
         match name {
-            "local" => chain.push(Arc::new(LocalText)),
+            "local" => {
+                chain.push(Arc::new(LocalText));
+                entries.push(ChainEntry::Local(LocalText.id()));
+            }
             "openai" => {
-                let connected = OpenAiText::connect(openai_config(&config.openai, model))
-                    .await
-                    .map_err(|source| ProviderError::Remote {
-                        capability: "text",
-                        source,
-                    })?;
-                chain.push(Arc::new(connected));
+                let connected = Arc::new(
+                    OpenAiText::connect(openai_config(&config.openai, model))
+                        .await
+                        .map_err(|source| ProviderError::Remote {
+                            capability: "text",
+                            source,
+                        })?,
+                );
+                chain.push(connected.clone());
+                entries.push(ChainEntry::OpenAi(connected));
             }
             other => {
                 return Err(UnknownProvider {
@@ -136,8 +191,9 @@ async fn text_chain(config: &ModelsConfig) -> Result<Arc<dyn TextModel>, Provide
     }
     if chain.last().is_none_or(|m| m.id().provider != "local") {
         chain.push(Arc::new(LocalText));
+        entries.push(ChainEntry::Local(LocalText.id()));
     }
-    Ok(match chain.len() {
+    let model: Arc<dyn TextModel> = match chain.len() {
         1 => chain.remove(0),
         _ => Arc::new(
             FallbackText::new(chain).map_err(|source| ProviderError::Remote {
@@ -145,7 +201,8 @@ async fn text_chain(config: &ModelsConfig) -> Result<Arc<dyn TextModel>, Provide
                 source,
             })?,
         ),
-    })
+    };
+    Ok((model, entries))
 }
 
 /// The endpoint `settings` describe, `model` overriding its model; the key is read from its
@@ -187,7 +244,7 @@ impl Providers {
     /// Resolves the configured providers. Returns notices for capabilities that are off.
     pub async fn resolve(config: &ModelsConfig) -> Result<(Providers, Vec<String>), ProviderError> {
         let mut notices = Vec::new();
-        let text = text_chain(config).await?;
+        let (text, text_chain) = text_chain(config).await?;
         let image: Arc<dyn ImageModel> =
             pick("image", &config.image, "local", || Arc::new(LocalImage))?;
         let music: Arc<dyn MusicModel> =
@@ -230,6 +287,7 @@ impl Providers {
         Ok((
             Providers {
                 text,
+                text_chain,
                 image,
                 clip,
                 speech,
@@ -239,6 +297,55 @@ impl Providers {
             },
             notices,
         ))
+    }
+
+    /// Every model each capability may use, checked: remote endpoints are asked which models
+    /// they serve.
+    pub async fn report(&self) -> Vec<ModelReport> {
+        let mut reports = Vec::new();
+        for (k, entry) in self.text_chain.iter().enumerate() {
+            reports.push(match entry {
+                ChainEntry::Local(model) => local_report("text", model.clone(), k + 1),
+                ChainEntry::OpenAi(remote) => {
+                    let checked = remote.check().await;
+                    let (ok, verdict) = match checked.verdict {
+                        Ok(_) => (true, "answers and serves this model".to_owned()),
+                        Err(problem) => (false, problem),
+                    };
+                    ModelReport {
+                        capability: "text".into(),
+                        model: Some(remote.id().to_string()),
+                        place: k + 1,
+                        base_url: Some(checked.base_url),
+                        key_variable: Some(checked.key_variable),
+                        key_present: Some(checked.key_present),
+                        ok,
+                        verdict,
+                    }
+                }
+            });
+        }
+        reports.push(local_report("image", self.image.id(), 1));
+        reports.push(match &self.clip {
+            Some(clip) => local_report("clip", clip.id(), 1),
+            None => ModelReport {
+                verdict: "off: scenes are stills with camera motion".into(),
+                model: None,
+                ..local_report("clip", ModelId::new("none", "none"), 1)
+            },
+        });
+        reports.push(match &self.speech {
+            Some(speech) => local_report("speech", speech.id(), 1),
+            None => ModelReport {
+                verdict: "off: no narration".into(),
+                model: None,
+                ..local_report("speech", ModelId::new("none", "none"), 1)
+            },
+        });
+        reports.push(local_report("music", self.music.id(), 1));
+        reports.push(local_report("vision", self.vision.id(), 1));
+        reports.push(local_report("embeddings", self.embeddings.id(), 1));
+        reports
     }
 
     /// The models, for the run record.

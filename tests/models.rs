@@ -3,7 +3,6 @@
 //! video whose intent and chat replies come from that model, the run says so, words that
 //! try to change the agent's rules get nowhere, and the key never shows.
 
-use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -108,8 +107,27 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
         StatusCode::OK
     );
 
+    let (status, models) = server.get("/api/models").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = &models[0];
+    assert_eq!(
+        (
+            text["capability"].as_str(),
+            text["model"].as_str(),
+            text["ok"].as_bool()
+        ),
+        (Some("text"), Some("openai/smollm2"), Some(true)),
+        "{models}"
+    );
+    assert_eq!(text["key_variable"], "OPENAI_API_KEY");
+    assert_eq!(text["key_present"], true);
+    assert_eq!(
+        models[1]["model"], "local/heuristic-1",
+        "the local model stands in last"
+    );
+
     let (_, chat_view) = server.get(&format!("/api/chats/{chat}")).await;
-    let everything: Vec<Value> = vec![view, chat_view, Value::Array(seen), runs];
+    let everything: Vec<Value> = vec![view, chat_view, Value::Array(seen), runs, models];
     drop(socket);
     drop(server);
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -127,6 +145,46 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
     ] {
         assert!(!text.contains(PLANTED_KEY), "the key is in {what}");
     }
+}
+
+/// `montage models` checks the endpoint: the model it serves passes, one it does not fails
+/// with a sentence saying which it has.
+#[test]
+fn montage_models_checks_each_remote_model() {
+    let url = llama_url();
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+        command
+            .arg("models")
+            .current_dir(dir.path())
+            .env("MONTAGE_MODELS__TEXT", text)
+            .env("OPENAI_BASE_URL", &url)
+            .env("OPENAI_API_KEY", PLANTED_KEY)
+            .env("RUST_LOG", "warn");
+        command.output().unwrap()
+    };
+    let good = check("openai");
+    assert!(good.status.success(), "{good:?}");
+    let said = String::from_utf8(good.stdout).unwrap();
+    let first = said.lines().next().unwrap();
+    assert!(
+        first.starts_with("text") && first.contains("openai/smollm2"),
+        "{said}"
+    );
+    assert!(
+        first.contains("key in OPENAI_API_KEY: set")
+            && first.ends_with("ok: answers and serves this model"),
+        "{first}"
+    );
+    assert!(!said.contains(PLANTED_KEY));
+    let wrong = check("openai:gpt-9");
+    assert!(!wrong.status.success());
+    let complaint = String::from_utf8(wrong.stderr).unwrap();
+    assert!(
+        complaint.contains("openai does not serve \"gpt-9\" (it serves smollm2)"),
+        "{complaint}"
+    );
 }
 
 /// Every text value stored in the SQLite database, joined.
@@ -157,6 +215,5 @@ async fn database_text(path: &std::path::Path) -> String {
             }
         }
     }
-    let _ = futures::stream::empty::<()>().next().await;
     text
 }

@@ -107,6 +107,7 @@ pub enum ServeError {
         chats::post_message,
         session::open_session,
         session::close_session,
+        models,
         healthz,
         metrics
     ),
@@ -144,6 +145,7 @@ pub fn router(shared: Shared) -> Router {
             post(session::open_session).delete(session::close_session),
         )
         .route("/api/openapi.json", get(openapi))
+        .route("/api/models", get(models))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(web::file)
@@ -171,6 +173,18 @@ pub fn router(shared: Shared) -> Router {
 
 async fn openapi() -> impl IntoResponse {
     axum::Json(schema::document(ApiDoc::openapi()))
+}
+
+/// What each capability resolves to, every remote model checked (its endpoint asked which
+/// models it serves); keys are never shown, only the variable each comes from and whether
+/// it is set.
+#[utoipa::path(get, path = "/api/models", tag = "operations",
+    responses((status = 200, description = "Each capability's models, in the order they are tried", body = Vec<crate::providers::ModelReport>)))]
+pub async fn models(
+    State(shared): State<Shared>,
+    _caller: auth::Caller,
+) -> axum::Json<Vec<crate::providers::ModelReport>> {
+    axum::Json(shared.workers.app().providers.report().await)
 }
 
 /// Liveness and readiness: the database answers.

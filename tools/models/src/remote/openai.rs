@@ -145,10 +145,16 @@ impl OpenAiText {
         body
     }
 
-    /// What a failed call tells the person, naming the provider and the key's variable.
     fn explain(&self, error: CallError) -> ModelError {
-        let who = &self.config.provider;
-        let variable = &self.config.key_variable;
+        explain(&self.config, &self.model, error)
+    }
+}
+
+/// What a failed call tells the person, naming the provider and the key's variable.
+fn explain(config: &OpenAiConfig, model: &str, error: CallError) -> ModelError {
+    {
+        let who = &config.provider;
+        let variable = &config.key_variable;
         match error {
             CallError::Open { retry_in } => ModelError::Unavailable(format!(
                 "{who} failed several times in a row; Montage is not calling it for another {} s",
@@ -166,8 +172,7 @@ impl OpenAiText {
                     message,
                     ..
                 } => ModelError::Rejected(format!(
-                    "{who} does not know the model {:?} ({message})",
-                    self.model
+                    "{who} does not know the model {model:?} ({message})"
                 )),
                 Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
                     "{who} is rate-limiting Montage (429, {attempts} attempts)"
@@ -187,11 +192,11 @@ impl OpenAiText {
                     ModelError::Rejected(format!("{who} refused the request ({status}): {message}"))
                 }
                 Failure::Timeout => ModelError::Timeout {
-                    seconds: self.config.policy.timeout.as_secs_f64(),
+                    seconds: config.policy.timeout.as_secs_f64(),
                 },
                 Failure::Connection(reason) => ModelError::Unavailable(format!(
                     "{who} cannot be reached at {}: {reason}",
-                    self.config.base_url
+                    config.base_url
                 )),
                 Failure::Garbled(reason) => ModelError::InvalidOutput(format!(
                     "{who} answered something unreadable: {reason}"
@@ -242,6 +247,17 @@ fn wire_message(message: &Message) -> Value {
     wire
 }
 
+/// The innermost cause of a transport error ("Connection refused"), without the URL (its
+/// query could carry something private).
+fn cause(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut innermost: &dyn std::error::Error = &error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
+
 /// Sends `body` to `url` and reads the answer as `T`, as one attempt.
 async fn attempt<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
@@ -260,8 +276,7 @@ async fn attempt<T: serde::de::DeserializeOwned>(
         if error.is_timeout() {
             Failure::Timeout
         } else {
-            // Without the URL: reqwest's text may carry a query.
-            Failure::Connection(error.without_url().to_string())
+            Failure::Connection(cause(error))
         }
     })?;
     let status = response.status();
@@ -270,7 +285,7 @@ async fn attempt<T: serde::de::DeserializeOwned>(
         if error.is_timeout() {
             Failure::Timeout
         } else {
-            Failure::Connection(error.without_url().to_string())
+            Failure::Connection(cause(error))
         }
     })?;
     if !status.is_success() {
@@ -297,12 +312,7 @@ async fn only_model(
     let listed: Value = policy
         .call(|| attempt(http, config.key.as_deref(), &url, None))
         .await
-        .map_err(|error| {
-            ModelError::Unavailable(format!(
-                "{} did not list its models at {url}: {error:?}",
-                config.provider
-            ))
-        })?;
+        .map_err(|error| explain(config, "(any)", error))?;
     let ids: Vec<String> = listed["data"]
         .as_array()
         .into_iter()
@@ -342,7 +352,59 @@ impl TextModel for OpenAiText {
     }
 }
 
+/// What a check of an endpoint found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// Where it is.
+    pub base_url: String,
+    /// The variable the key comes from.
+    pub key_variable: String,
+    /// Whether that variable holds a key.
+    pub key_present: bool,
+    /// `Ok` with the models it serves when it answers and serves ours; what is wrong else.
+    pub verdict: Result<Vec<String>, String>,
+}
+
 impl OpenAiText {
+    /// Asks the endpoint which models it serves (`GET /models`): it answers, takes the key,
+    /// and serves the configured model, or what is wrong.
+    pub async fn check(&self) -> Checked {
+        let url = self.url("/models");
+        let listed: Result<Value, ModelError> = self
+            .policy
+            .call(|| attempt(&self.http, self.config.key.as_deref(), &url, None))
+            .await
+            .map_err(|error| self.explain(error));
+        let verdict = listed.map_err(|e| e.to_string()).and_then(|listed| {
+            let ids: Vec<String> = listed["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                .collect();
+            if ids.contains(&self.model) {
+                Ok(ids)
+            } else {
+                Err(format!(
+                    "{} does not serve {:?} (it serves {})",
+                    self.config.provider,
+                    self.model,
+                    if ids.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        ids.join(", ")
+                    }
+                ))
+            }
+        });
+        Checked {
+            base_url: self.config.base_url.clone(),
+            key_variable: self.config.key_variable.clone(),
+            key_present: self.config.key.is_some(),
+            verdict,
+        }
+    }
+
     /// [`ToolCalling::Routed`]: which tool (structured output), then that tool forced; words
     /// alone after a tool's result or when no tool fits.
     async fn routed(&self, mut request: TextRequest) -> Result<TextResponse, ModelError> {
