@@ -152,6 +152,8 @@ pub struct ModelsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenAiSettings {
+    /// What to call it in model ids and messages (`openai`, `ollama`, `gemini`, …).
+    pub name: String,
     /// The API's base, `/v1` included; unset: `OPENAI_BASE_URL`, else OpenAI's.
     pub base_url: Option<String>,
     /// The environment variable that holds the key (none is sent when it is unset).
@@ -179,6 +181,7 @@ pub struct OpenAiSettings {
 impl Default for OpenAiSettings {
     fn default() -> Self {
         OpenAiSettings {
+            name: "openai".into(),
             base_url: None,
             key_variable: "OPENAI_API_KEY".into(),
             model: None,

@@ -218,7 +218,7 @@ fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConf
         })
         .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
     OpenAiConfig {
-        provider: "openai".into(),
+        provider: settings.name.clone(),
         base_url,
         key_variable: settings.key_variable.clone(),
         key: std::env::var(&settings.key_variable)
