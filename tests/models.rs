@@ -73,6 +73,17 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
         }
     }
     let view = server.wait_status(&run, &["completed"]).await;
+    // The reply went out piece by piece before it was stored whole.
+    let streamed: String = seen
+        .iter()
+        .filter(|m| m["type"] == "chat.delta")
+        .filter_map(|m| m["data"]["text"].as_str())
+        .collect();
+    let reply = seen
+        .iter()
+        .find(|m| m["type"] == "chat.message" && m["data"]["role"] == "assistant")
+        .map(|m| m["data"]["content"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(Some(streamed), reply, "the pieces make the reply");
     let intent = view["cost"]["ledger"]
         .as_array()
         .unwrap()

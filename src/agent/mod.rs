@@ -133,21 +133,31 @@ impl Agent {
         let mut runs = Vec::new();
         let mut text = String::new();
         let mut notices: Vec<String> = Vec::new();
+        // What the last answer has already sent out piece by piece.
+        let streamed = std::sync::Mutex::new(String::new());
         for round in 0..=MAX_TOOL_ROUNDS {
             let offered = if round < MAX_TOOL_ROUNDS {
                 tools::specs()
             } else {
                 Vec::new()
             };
+            let request = TextRequest {
+                messages: messages.clone(),
+                tools: offered,
+                // The same words get the same actions.
+                temperature: Some(0.0),
+                seed: Some(1),
+                ..TextRequest::default()
+            };
+            streamed.lock().unwrap_or_else(|e| e.into_inner()).clear();
             let response = self
                 .model
-                .complete(TextRequest {
-                    messages: messages.clone(),
-                    tools: offered,
-                    // The same words get the same actions.
-                    temperature: Some(0.0),
-                    seed: Some(1),
-                    ..TextRequest::default()
+                .stream(request, &|piece| {
+                    streamed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_str(piece);
+                    delta(piece);
                 })
                 .await?;
             for notice in &response.notices {
@@ -187,8 +197,12 @@ impl Agent {
         if !notices.is_empty() {
             text = format!("{text}\n\n(Model: {}.)", notices.join("; "));
         }
-        for piece in text.split_inclusive(' ') {
-            delta(piece);
+        // Whatever the reply says beyond what was streamed ("Done.", which model answered).
+        let sent = streamed.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(rest) = text.strip_prefix(&sent) {
+            for piece in rest.split_inclusive(' ') {
+                delta(piece);
+            }
         }
         let reply = database
             .add_chat_message(&chat.id, "assistant", &text, &Value::Array(actions), &[])

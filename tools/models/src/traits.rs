@@ -15,6 +15,20 @@ pub trait TextModel: Send + Sync {
     fn id(&self) -> ModelId;
     /// Answers a conversation.
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError>;
+
+    /// Answers a conversation, handing each piece of the text to `piece` as it is written
+    /// (providers that cannot stream hand over the whole text at once).
+    async fn stream(
+        &self,
+        request: TextRequest,
+        piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<TextResponse, ModelError> {
+        let response = self.complete(request).await?;
+        if let Some(text) = response.content.as_deref().filter(|t| !t.is_empty()) {
+            piece(text);
+        }
+        Ok(response)
+    }
 }
 
 /// Looks at frames and reports problems.

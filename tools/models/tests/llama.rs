@@ -148,3 +148,26 @@ async fn a_server_that_stops_is_stood_in_for_and_then_not_called() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn the_real_server_streams_its_words() {
+    let model = OpenAiText::connect(config(&server_url(), patient()))
+        .await
+        .unwrap();
+    let pieces = std::sync::Mutex::new(Vec::<String>::new());
+    let request = TextRequest {
+        messages: vec![Message::user("Say hello in five words.")],
+        temperature: Some(0.0),
+        seed: Some(1),
+        ..TextRequest::default()
+    };
+    let response = model
+        .stream(request, &|piece| {
+            pieces.lock().unwrap().push(piece.to_owned())
+        })
+        .await
+        .unwrap();
+    let pieces = pieces.into_inner().unwrap();
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert_eq!(Some(pieces.concat()), response.content);
+}

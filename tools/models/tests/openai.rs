@@ -351,3 +351,97 @@ async fn routed_tool_calling_asks_which_tool_then_forces_it() {
     assert_eq!(response.tool_calls[0].name, "create_video");
     assert_eq!(response.usage.input_tokens, 100 + 412, "both calls counted");
 }
+
+fn sse(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/cassettes/openai/{name}.sse",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_streamed_answer_arrives_piece_by_piece_with_tool_call_fragments_joined() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(
+            json!({ "stream": true, "tools": [{ "type": "function" }] }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse("stream_tool_call")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(
+            json!({ "stream": true, "stream_options": { "include_usage": true } }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse("stream_text")),
+        )
+        .mount(&server)
+        .await;
+    let model = OpenAiText::connect(config(&server, Some("gpt-4.1-mini")))
+        .await
+        .unwrap();
+    let pieces = std::sync::Mutex::new(Vec::new());
+    let response = model
+        .stream(asking("how is it going?"), &|piece| {
+            pieces.lock().unwrap().push(piece.to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        *pieces.lock().unwrap(),
+        ["Your video", " is being", " made."]
+    );
+    assert_eq!(
+        response.content.as_deref(),
+        Some("Your video is being made.")
+    );
+    assert_eq!(
+        (response.usage.input_tokens, response.usage.output_tokens),
+        (380, 6)
+    );
+
+    let mut request = asking("scenes 2 and 4 brighter");
+    request.tools = vec![ToolSpec {
+        name: "regenerate_scene".into(),
+        description: "Makes scenes again".into(),
+        parameters: json!({ "type": "object" }),
+    }];
+    let response = model.stream(request, &|_| {}).await.unwrap();
+    assert_eq!(response.finish, FinishReason::ToolCalls);
+    let call = &response.tool_calls[0];
+    assert_eq!(call.name, "regenerate_scene");
+    assert_eq!(
+        call.arguments,
+        json!({ "scenes": [1, 3], "instruction": "brighter" })
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_is_a_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse("stream_text"))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let mut settings = config(&server, Some("m"));
+    settings.policy.attempts = 1;
+    let model = OpenAiText::connect(settings).await.unwrap();
+    let error = model.stream(asking("hi"), &|_| {}).await.unwrap_err();
+    assert!(matches!(error, ModelError::Timeout { .. }), "{error:?}");
+}

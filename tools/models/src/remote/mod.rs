@@ -86,10 +86,18 @@ impl TextModel for FallbackText {
     }
 
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
+        self.stream(request, &|_| {}).await
+    }
+
+    async fn stream(
+        &self,
+        request: TextRequest,
+        piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<TextResponse, ModelError> {
         let mut notices = Vec::new();
         let mut last = None;
         for (place, model) in self.chain.iter().enumerate() {
-            match model.complete(request.clone()).await {
+            match model.stream(request.clone(), piece).await {
                 Ok(mut response) => {
                     if place > 0 {
                         notices.push(format!("{} answered instead", response.model));

@@ -11,7 +11,8 @@ use crate::types::{
     FinishReason, Message, ModelId, Role, TextRequest, TextResponse, ToolCall, Usage,
 };
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCalls, CreateChatCompletionResponse, FinishReason as WireFinish,
+    ChatCompletionMessageToolCalls, CreateChatCompletionResponse,
+    CreateChatCompletionStreamResponse, FinishReason as WireFinish,
 };
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -346,10 +347,129 @@ impl TextModel for OpenAiText {
             && !request.tools.is_empty()
             && request.tool_choice.is_none()
         {
-            return self.routed(request).await;
+            return self.routed(request, None).await;
         }
         self.once(&request).await
     }
+
+    async fn stream(
+        &self,
+        request: TextRequest,
+        piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<TextResponse, ModelError> {
+        if self.config.tool_calling == ToolCalling::Routed
+            && !request.tools.is_empty()
+            && request.tool_choice.is_none()
+        {
+            return self.routed(request, Some(piece)).await;
+        }
+        self.streaming(&request, piece).await
+    }
+}
+
+/// A whole answer, gathered from one response or a stream of chunks.
+#[derive(Debug, Default)]
+struct Collected {
+    content: Option<String>,
+    /// Tool calls by their index in the stream: id, name, arguments so far.
+    calls: Vec<(String, String, String)>,
+    finish: Option<WireFinish>,
+    usage: Option<Usage>,
+}
+
+/// Reads a streamed answer (server-sent events) as one attempt, handing on text as it
+/// comes. A stream that breaks after text went out cannot be retried without repeating it.
+async fn streamed(
+    http: &reqwest::Client,
+    key: Option<&str>,
+    url: &str,
+    body: &Value,
+    piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    begun: &std::sync::atomic::AtomicBool,
+) -> Result<Collected, Failure> {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    let broken = |failure: Failure| {
+        if begun.load(Ordering::SeqCst) {
+            Failure::Garbled(format!("the answer broke off after it began ({failure:?})"))
+        } else {
+            failure
+        }
+    };
+    let mut request = http.post(url).json(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|error| {
+        if error.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Connection(cause(error))
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        let after = retry_after(response.headers());
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        return Err(Failure::Status {
+            status: status.as_u16(),
+            message,
+            retry_after: after,
+        });
+    }
+    let mut events = response.bytes_stream().eventsource();
+    let mut collected = Collected::default();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| broken(Failure::Connection(e.to_string())))?;
+        if event.data.trim() == "[DONE]" {
+            break;
+        }
+        let chunk: CreateChatCompletionStreamResponse = serde_json::from_str(&event.data)
+            .map_err(|e| broken(Failure::Garbled(e.to_string())))?;
+        if let Some(usage) = chunk.usage {
+            collected.usage = Some(Usage {
+                input_tokens: u64::from(usage.prompt_tokens),
+                output_tokens: u64::from(usage.completion_tokens),
+            });
+        }
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                begun.store(true, Ordering::SeqCst);
+                piece(&text);
+                collected
+                    .content
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
+            }
+            for call in choice.delta.tool_calls.unwrap_or_default() {
+                let index = call.index as usize;
+                if collected.calls.len() <= index {
+                    collected.calls.resize(index + 1, Default::default());
+                }
+                let slot = &mut collected.calls[index];
+                if let Some(id) = call.id {
+                    slot.0 = id;
+                }
+                if let Some(function) = call.function {
+                    if let Some(name) = function.name {
+                        slot.1.push_str(&name);
+                    }
+                    if let Some(arguments) = function.arguments {
+                        slot.2.push_str(&arguments);
+                    }
+                }
+            }
+            if choice.finish_reason.is_some() {
+                collected.finish = choice.finish_reason;
+            }
+        }
+    }
+    Ok(collected)
 }
 
 /// What a check of an endpoint found.
@@ -407,7 +527,12 @@ impl OpenAiText {
 
     /// [`ToolCalling::Routed`]: which tool (structured output), then that tool forced; words
     /// alone after a tool's result or when no tool fits.
-    async fn routed(&self, mut request: TextRequest) -> Result<TextResponse, ModelError> {
+    /// Words are streamed to `piece`, when given; a tool call comes whole.
+    async fn routed(
+        &self,
+        mut request: TextRequest,
+        piece: Option<&(dyn for<'s> Fn(&'s str) + Send + Sync)>,
+    ) -> Result<TextResponse, ModelError> {
         let after_tool = request
             .messages
             .last()
@@ -451,15 +576,44 @@ impl OpenAiText {
                 .and_then(|v| v["tool"].as_str().map(str::to_owned))
                 .filter(|name| request.tools.iter().any(|t| t.name == *name))
         };
-        match choice {
-            Some(name) => request.tool_choice = Some(name),
-            None => request.tools.clear(),
-        }
-        let mut response = self.once(&request).await?;
+        let mut response = match (choice, piece) {
+            (Some(name), _) => {
+                request.tool_choice = Some(name);
+                self.once(&request).await?
+            }
+            (None, Some(piece)) => {
+                request.tools.clear();
+                self.streaming(&request, piece).await?
+            }
+            (None, None) => {
+                request.tools.clear();
+                self.once(&request).await?
+            }
+        };
         response.usage.input_tokens += spent.0.input_tokens;
         response.usage.output_tokens += spent.0.output_tokens;
         response.cost_usd += spent.1;
         Ok(response)
+    }
+
+    /// One chat completion, streamed.
+    async fn streaming(
+        &self,
+        request: &TextRequest,
+        piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<TextResponse, ModelError> {
+        let mut body = self.body(request);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({ "include_usage": true });
+        let url = self.url("/chat/completions");
+        let key = self.config.key.as_deref();
+        let begun = std::sync::atomic::AtomicBool::new(false);
+        let streamed = self
+            .policy
+            .call(|| streamed(&self.http, key, &url, &body, piece, &begun))
+            .await
+            .map_err(|error| self.explain(error))?;
+        self.finish(streamed)
     }
 
     /// One chat completion.
@@ -475,31 +629,46 @@ impl OpenAiText {
         let choice = answer.choices.into_iter().next().ok_or_else(|| {
             ModelError::InvalidOutput(format!("{} answered with no choice", self.config.provider))
         })?;
+        let calls = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|call| match call {
+                ChatCompletionMessageToolCalls::Function(call) => {
+                    Some((call.id, call.function.name, call.function.arguments))
+                }
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        self.finish(Collected {
+            content: choice.message.content,
+            calls,
+            finish: choice.finish_reason,
+            usage: answer.usage.map(|u| Usage {
+                input_tokens: u64::from(u.prompt_tokens),
+                output_tokens: u64::from(u.completion_tokens),
+            }),
+        })
+    }
+
+    /// Our answer from the wire's, with the call's cost.
+    fn finish(&self, collected: Collected) -> Result<TextResponse, ModelError> {
         let mut tool_calls = Vec::new();
-        for call in choice.message.tool_calls.unwrap_or_default() {
-            let ChatCompletionMessageToolCalls::Function(call) = call else {
-                continue;
-            };
-            let arguments = serde_json::from_str(&call.function.arguments).map_err(|e| {
+        for (id, name, arguments) in collected.calls {
+            let arguments = serde_json::from_str(&arguments).map_err(|e| {
                 ModelError::InvalidOutput(format!(
-                    "the arguments of its call to {} are not JSON: {e}",
-                    call.function.name
+                    "the arguments of its call to {name} are not JSON: {e}"
                 ))
             })?;
             tool_calls.push(ToolCall {
-                id: call.id,
-                name: call.function.name,
+                id,
+                name,
                 arguments,
             });
         }
-        let usage = answer
-            .usage
-            .map(|u| Usage {
-                input_tokens: u64::from(u.prompt_tokens),
-                output_tokens: u64::from(u.completion_tokens),
-            })
-            .unwrap_or_default();
-        let finish = match choice.finish_reason {
+        let usage = collected.usage.unwrap_or_default();
+        let finish = match collected.finish {
             Some(WireFinish::Length) => FinishReason::Length,
             Some(WireFinish::ToolCalls | WireFinish::FunctionCall) => FinishReason::ToolCalls,
             Some(WireFinish::ContentFilter) => FinishReason::ContentFilter,
@@ -508,7 +677,7 @@ impl OpenAiText {
         };
         Ok(TextResponse {
             model: self.id(),
-            content: choice.message.content,
+            content: collected.content,
             tool_calls,
             finish,
             cost_usd: self.config.prices.cost(&usage),
