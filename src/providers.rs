@@ -33,6 +33,8 @@ pub struct Providers {
     pub music: Arc<dyn MusicModel>,
     /// The critic.
     pub vision: Arc<dyn VisionModel>,
+    /// The critic's vision model, when one is configured beside the frame metrics.
+    pub vision_remote: Option<Arc<OpenAiText>>,
     /// Vectors for the generation cache.
     pub embeddings: Arc<dyn EmbeddingModel>,
 }
@@ -145,6 +147,25 @@ fn local_report(capability: &str, model: ModelId, place: usize) -> ModelReport {
     }
 }
 
+/// A remote model, checked.
+async fn remote_report(capability: &str, remote: &OpenAiText, place: usize) -> ModelReport {
+    let checked = remote.check().await;
+    let (ok, verdict) = match checked.verdict {
+        Ok(_) => (true, "answers and serves this model".to_owned()),
+        Err(problem) => (false, problem),
+    };
+    ModelReport {
+        capability: capability.into(),
+        model: Some(TextModel::id(remote).to_string()),
+        place,
+        base_url: Some(checked.base_url),
+        key_variable: Some(checked.key_variable),
+        key_present: Some(checked.key_present),
+        ok,
+        verdict,
+    }
+}
+
 /// The text model `config.text` names: one model, or a chain tried in order, with the local
 /// model standing in last whenever a remote one is named.
 async fn text_chain(
@@ -205,6 +226,84 @@ async fn text_chain(
     Ok((model, entries))
 }
 
+/// The critic `config.vision` names: the local frame metrics, or a vision model whose
+/// findings are added to theirs (the metrics are free and exact, so they always run).
+async fn vision_model(
+    config: &ModelsConfig,
+) -> Result<(Arc<dyn VisionModel>, Option<Arc<OpenAiText>>), ProviderError> {
+    let entry = config.vision.trim();
+    let (name, model) = match entry.split_once(':') {
+        Some((name, model)) => (name, Some(model.to_owned())),
+        None => (entry, None),
+    };
+    match name {
+        "local" => Ok((Arc::new(LocalVision), None)),
+        "openai" => {
+            let remote = Arc::new(
+                OpenAiText::connect(openai_config(&config.openai, model))
+                    .await
+                    .map_err(|source| ProviderError::Remote {
+                        capability: "vision",
+                        source,
+                    })?,
+            );
+            Ok((
+                Arc::new(MergedVision {
+                    remote: remote.clone(),
+                }),
+                Some(remote),
+            ))
+        }
+        other => Err(UnknownProvider {
+            capability: "vision",
+            name: other.to_owned(),
+            known: "local, openai[:model] (a model that sees images)",
+        }
+        .into()),
+    }
+}
+
+/// A vision model's findings beside the frame metrics'. When the model fails, the metrics'
+/// stand alone and the run is told.
+pub struct MergedVision {
+    remote: Arc<OpenAiText>,
+}
+
+#[async_trait]
+impl VisionModel for MergedVision {
+    fn id(&self) -> ModelId {
+        VisionModel::id(self.remote.as_ref())
+    }
+
+    async fn critique(&self, request: VisionRequest) -> Result<Critique, ModelError> {
+        let mut measured = LocalVision.critique(request.clone()).await?;
+        match self.remote.critique(request).await {
+            Ok(seen) => {
+                for issue in seen.issues {
+                    let known = measured
+                        .issues
+                        .iter()
+                        .any(|m| m.scene == issue.scene && m.kind == issue.kind);
+                    if !known {
+                        measured.issues.push(issue);
+                    }
+                }
+                measured.issues.sort_by_key(|i| i.scene);
+                measured.model = seen.model;
+                measured.cost_usd += seen.cost_usd;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the vision model failed; the frame metrics stand alone");
+                measured.notices.push(format!(
+                    "{} failed ({error}); the critic used the frame metrics alone",
+                    VisionModel::id(self.remote.as_ref())
+                ));
+            }
+        }
+        Ok(measured)
+    }
+}
+
 /// The endpoint `settings` describe, `model` overriding its model; the key is read from its
 /// variable now and kept only by the provider.
 fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConfig {
@@ -249,8 +348,7 @@ impl Providers {
             pick("image", &config.image, "local", || Arc::new(LocalImage))?;
         let music: Arc<dyn MusicModel> =
             pick("music", &config.music, "local", || Arc::new(LocalMusic))?;
-        let vision: Arc<dyn VisionModel> =
-            pick("vision", &config.vision, "local", || Arc::new(LocalVision))?;
+        let (vision, vision_remote) = vision_model(config).await?;
         let embeddings: Arc<dyn EmbeddingModel> =
             pick("embeddings", &config.embeddings, "local", || {
                 Arc::new(HashingEmbedder)
@@ -293,6 +391,7 @@ impl Providers {
                 speech,
                 music,
                 vision,
+                vision_remote,
                 embeddings,
             },
             notices,
@@ -306,23 +405,7 @@ impl Providers {
         for (k, entry) in self.text_chain.iter().enumerate() {
             reports.push(match entry {
                 ChainEntry::Local(model) => local_report("text", model.clone(), k + 1),
-                ChainEntry::OpenAi(remote) => {
-                    let checked = remote.check().await;
-                    let (ok, verdict) = match checked.verdict {
-                        Ok(_) => (true, "answers and serves this model".to_owned()),
-                        Err(problem) => (false, problem),
-                    };
-                    ModelReport {
-                        capability: "text".into(),
-                        model: Some(remote.id().to_string()),
-                        place: k + 1,
-                        base_url: Some(checked.base_url),
-                        key_variable: Some(checked.key_variable),
-                        key_present: Some(checked.key_present),
-                        ok,
-                        verdict,
-                    }
-                }
+                ChainEntry::OpenAi(remote) => remote_report("text", remote, k + 1).await,
             });
         }
         reports.push(local_report("image", self.image.id(), 1));
@@ -343,7 +426,16 @@ impl Providers {
             },
         });
         reports.push(local_report("music", self.music.id(), 1));
-        reports.push(local_report("vision", self.vision.id(), 1));
+        match &self.vision_remote {
+            Some(remote) => {
+                reports.push(remote_report("vision", remote, 1).await);
+                reports.push(ModelReport {
+                    verdict: "offline, always runs beside the vision model".into(),
+                    ..local_report("vision", LocalVision.id(), 2)
+                });
+            }
+            None => reports.push(local_report("vision", self.vision.id(), 1)),
+        }
         reports.push(local_report("embeddings", self.embeddings.id(), 1));
         reports
     }
@@ -454,6 +546,7 @@ impl VisionModel for LocalVision {
                 model,
                 issues: review.issues.into_iter().map(issue).collect(),
                 cost_usd: 0.0,
+                notices: Vec::new(),
             })
         })
         .await
@@ -482,5 +575,75 @@ fn issue(found: montage_critic::Issue) -> Issue {
             Fix::Crossfade => SuggestedFix::Crossfade,
             Fix::Keep => SuggestedFix::Keep,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use montage_models::{FramePosition, SceneBrief, VisionFrame};
+
+    fn frame(rgb: [u8; 3]) -> Vec<u8> {
+        let picture = image::RgbImage::from_pixel(64, 36, image::Rgb(rgb));
+        let mut bytes = Vec::new();
+        picture
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    }
+
+    #[tokio::test]
+    async fn the_frame_metrics_stand_alone_when_the_vision_model_fails_and_say_so() {
+        let mut settings = OpenAiSettings {
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            model: Some("gpt-4.1-mini".into()),
+            ..OpenAiSettings::default()
+        };
+        settings.timeout_secs = 2;
+        let vision = MergedVision {
+            remote: Arc::new(
+                OpenAiText::connect(openai_config(&settings, None))
+                    .await
+                    .unwrap(),
+            ),
+        };
+        let mut frames = Vec::new();
+        for (scene, rgb) in [[250, 250, 250], [5, 5, 5]].into_iter().enumerate() {
+            for position in [FramePosition::First, FramePosition::Last] {
+                frames.push(VisionFrame {
+                    scene,
+                    position,
+                    image: frame(rgb),
+                });
+            }
+        }
+        let brief = || SceneBrief {
+            prompt: "a bright beach".into(),
+            generated: true,
+            soft_cut_after: false,
+        };
+        let critique = vision
+            .critique(VisionRequest {
+                instruction: "Find what is wrong.".into(),
+                scenes: vec![brief(), brief()],
+                palette: vec!["#ffb000".into()],
+                frames,
+            })
+            .await
+            .unwrap();
+        assert_eq!(critique.model, LocalVision.id());
+        assert!(
+            !critique.issues.is_empty(),
+            "the metrics found the jump to black"
+        );
+        assert!(
+            critique.notices[0].contains("openai/gpt-4.1-mini failed")
+                && critique.notices[0].contains("frame metrics alone"),
+            "{:?}",
+            critique.notices
+        );
     }
 }

@@ -772,6 +772,7 @@ pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Servic
         json!({ "round": state.round, "issues": critique.issues, "contact_sheet": contact_sheet }),
     );
     Ok(Command::update(Update {
+        notices: critique.notices.clone(),
         templates: vec![template],
         cost: vec![CostEntry {
             node: "critic".into(),

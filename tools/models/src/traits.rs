@@ -127,7 +127,7 @@ where
 }
 
 /// The answer as `T`, or what is wrong with it.
-fn checked<T: serde::de::DeserializeOwned>(
+pub(crate) fn checked<T: serde::de::DeserializeOwned>(
     validator: &jsonschema::Validator,
     content: Option<&str>,
 ) -> Result<T, String> {

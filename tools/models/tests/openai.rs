@@ -445,3 +445,95 @@ async fn a_stream_that_stalls_is_a_timeout() {
     let error = model.stream(asking("hi"), &|_| {}).await.unwrap_err();
     assert!(matches!(error, ModelError::Timeout { .. }), "{error:?}");
 }
+
+/// A 1920×1080 PNG of one colour, as the critic's frames are.
+fn frame(rgb: [u8; 3]) -> Vec<u8> {
+    let picture = image::RgbImage::from_pixel(1920, 1080, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    picture
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+#[tokio::test]
+async fn the_critic_sees_small_frames_and_its_findings_are_checked() {
+    use montage_models::{FramePosition, SceneBrief, VisionFrame, VisionModel, VisionRequest};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({
+            "response_format": { "type": "json_schema", "json_schema": { "name": "critique" } },
+        })))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let parts = body["messages"][1]["content"].as_array().unwrap().clone();
+            let images: Vec<&str> = parts
+                .iter()
+                .filter(|p| p["type"] == "image_url")
+                .filter_map(|p| p["image_url"]["url"].as_str())
+                .collect();
+            // Four frames, each a small JPEG (a 1080p PNG would be megabytes).
+            let small = images.len() == 4
+                && images
+                    .iter()
+                    .all(|u| u.starts_with("data:image/jpeg;base64,") && u.len() < 40_000);
+            let told = parts.iter().any(|p| {
+                p["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("a calm lake at dawn"))
+            });
+            if small && told {
+                ResponseTemplate::new(200).set_body_json(cassette("critique"))
+            } else {
+                ResponseTemplate::new(400).set_body_string(format!("unexpected parts: {parts:?}"))
+            }
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let model = OpenAiText::connect(config(&server, Some("gpt-4.1-mini")))
+        .await
+        .unwrap();
+    let brief = |prompt: &str| SceneBrief {
+        prompt: prompt.into(),
+        generated: true,
+        soft_cut_after: false,
+    };
+    let mut frames = Vec::new();
+    for scene in 0..2 {
+        for position in [FramePosition::First, FramePosition::Last] {
+            frames.push(VisionFrame {
+                scene,
+                position,
+                image: frame([40, 90, 160]),
+            });
+        }
+    }
+    let critique = model
+        .critique(VisionRequest {
+            instruction: "Find what is wrong.".into(),
+            scenes: vec![
+                brief("a calm lake at dawn"),
+                brief("a calm lake at dawn, closer"),
+            ],
+            palette: vec!["#2a63e8".into()],
+            frames,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        critique.issues.len(),
+        1,
+        "the issue about a scene 10 is dropped"
+    );
+    assert_eq!(critique.issues[0].scene, 1);
+    assert_eq!(
+        critique.issues[0].kind,
+        montage_models::IssueKind::PromptAdherence
+    );
+    assert!(critique.cost_usd > 0.0);
+}

@@ -1,7 +1,8 @@
 //! Models behind the network, and what every one of them shares.
 //!
 //! - [`policy`]: limits, timeouts, retries honouring `Retry-After`, the circuit breaker.
-//! - [`openai`]: any OpenAI-compatible chat endpoint.
+//! - [`openai`]: any OpenAI-compatible chat endpoint, for text and (with a model that sees)
+//!   the critic.
 //! - [`FallbackText`]: a chain of text models, each standing in when the ones before fail.
 //!
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
@@ -9,6 +10,7 @@
 
 pub mod openai;
 pub mod policy;
+mod vision;
 
 use crate::error::ModelError;
 use crate::traits::TextModel;

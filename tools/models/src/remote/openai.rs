@@ -596,6 +596,52 @@ impl OpenAiText {
         Ok(response)
     }
 
+    /// A structured answer to one user message made of `parts` (text and images), checked
+    /// against the whole schema and asked for once more when it does not fit.
+    pub(crate) async fn structured_parts<T: serde::de::DeserializeOwned>(
+        &self,
+        system: &str,
+        parts: Vec<Value>,
+        format: crate::types::JsonSchemaFormat,
+    ) -> Result<(T, TextResponse), ModelError> {
+        let validator = jsonschema::validator_for(&format.schema)
+            .map_err(|e| ModelError::InvalidRequest(format!("the {} schema: {e}", format.name)))?;
+        let mut messages = vec![
+            json!({ "role": "system", "content": system }),
+            json!({ "role": "user", "content": parts }),
+        ];
+        let mut asked_again = false;
+        loop {
+            let request = TextRequest {
+                response_format: Some(format.clone()),
+                temperature: Some(0.0),
+                ..TextRequest::default()
+            };
+            let mut body = self.body(&request);
+            body["messages"] = Value::Array(messages.clone());
+            let response = self.send(&body).await?;
+            let problem = match crate::traits::checked::<T>(&validator, response.content.as_deref())
+            {
+                Ok(value) => return Ok((value, response)),
+                Err(problem) => problem,
+            };
+            if asked_again {
+                return Err(ModelError::InvalidOutput(format!(
+                    "{} answered {} outside its schema twice: {problem}",
+                    response.model, format.name
+                )));
+            }
+            asked_again = true;
+            messages.push(
+                json!({ "role": "assistant", "content": response.content.unwrap_or_default() }),
+            );
+            messages.push(json!({
+                "role": "user",
+                "content": format!("That answer does not fit the schema: {problem}. Answer again with JSON that fits it."),
+            }));
+        }
+    }
+
     /// One chat completion, streamed.
     async fn streaming(
         &self,
@@ -618,12 +664,16 @@ impl OpenAiText {
 
     /// One chat completion.
     async fn once(&self, request: &TextRequest) -> Result<TextResponse, ModelError> {
-        let body = self.body(request);
+        self.send(&self.body(request)).await
+    }
+
+    /// One chat completion of a ready body.
+    async fn send(&self, body: &Value) -> Result<TextResponse, ModelError> {
         let url = self.url("/chat/completions");
         let key = self.config.key.as_deref();
         let answer: CreateChatCompletionResponse = self
             .policy
-            .call(|| attempt(&self.http, key, &url, Some(&body)))
+            .call(|| attempt(&self.http, key, &url, Some(body)))
             .await
             .map_err(|error| self.explain(error))?;
         let choice = answer.choices.into_iter().next().ok_or_else(|| {
