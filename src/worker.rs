@@ -844,8 +844,10 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     }
 }
 
-/// Waits until the run's events up to the last published are stored; a failure the graph
-/// did not announce (it happened before the graph ran) gets its `run_failed` event here.
+/// Waits until the run's events up to the last published are stored. A stop the stored
+/// events do not announce gets its event here: a failure before the graph ran, or a run
+/// that reached its end (or its question) in a server killed before announcing it, so that
+/// clients following the run learn where it stands.
 async fn flush_events(
     shared: &Shared,
     thread: &ThreadId,
@@ -859,14 +861,48 @@ async fn flush_events(
         kept.wait_for(|(seq, _)| *seq >= published),
     )
     .await;
-    let (_, terminal) = *kept.borrow();
-    if status == RunStatus::Failed && !terminal {
-        hub.publish(
+    let database = &shared.app.database;
+    let last_stored = match database.last_event_seq(thread.as_str()).await {
+        Ok(0) => None,
+        Ok(seq) => database
+            .events_since(thread.as_str(), seq - 1)
+            .await
+            .ok()
+            .and_then(|events| events.into_iter().next()),
+        Err(error) => {
+            tracing::warn!(%error, run = %thread, "cannot read the run's last event");
+            return;
+        }
+    };
+    if last_stored.is_some_and(|event| event.kind.is_terminal()) {
+        return;
+    }
+    let ending = match status {
+        RunStatus::Completed => Some(EventKind::RunCompleted),
+        RunStatus::Cancelled => Some(EventKind::RunCancelled),
+        RunStatus::Failed => Some(EventKind::RunFailed {
+            error: "the run could not start".into(),
+        }),
+        RunStatus::Waiting => shared
+            .app
+            .pipeline
+            .graph()
+            .state(thread)
+            .await
+            .ok()
+            .and_then(|t| t.interrupt)
+            .map(|asked| EventKind::Interrupted {
+                node: asked.node,
+                question: asked.question,
+            }),
+        RunStatus::Queued | RunStatus::Running => None,
+    };
+    if let Some(ending) = ending {
+        hub.advance_to(
             thread,
-            EventKind::RunFailed {
-                error: "the run could not start".into(),
-            },
+            database.last_event_seq(thread.as_str()).await.unwrap_or(0),
         );
+        hub.publish(thread, ending);
         let _ = tokio::time::timeout(EVENT_FLUSH_LIMIT, kept.wait_for(|(_, t)| *t)).await;
     }
 }

@@ -11,27 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio_tungstenite::tungstenite::Message;
 
+#[macro_use]
 mod common;
 
 use common::picture;
 use common::server::*;
-
-/// Generates `sqlite` and `postgres` tests running `$scenario` on each database.
-macro_rules! on_both_databases {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$scenario(super::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$scenario(super::Backend::postgres().await).await;
-            }
-        }
-    };
-}
 
 on_both_databases!(a_run_goes_from_upload_to_a_downloaded_video);
 on_both_databases!(feedback_is_answered_over_the_socket_and_survives_a_restart);

@@ -1,8 +1,9 @@
 //! The WebSocket protocol, version 1 (docs/protocol.md): JSON envelopes
 //! `{"v":1,"type":…,"run_id":…,"seq":…,"data":…}`, made from the graph's events.
 //!
-//! Events keep the run's `seq`, which increases by one per event, so a client that
-//! reconnects with the last seq it saw gets exactly what it missed. Failure text from
+//! Events keep the run's `seq`, which increases with each event (a kill can skip the seqs
+//! of events that were never stored, so never sent), so a client that reconnects with the
+//! last seq it saw gets exactly what it missed. Failure text from
 //! inside the server is never sent: a failed node or run says where, not why.
 
 use montage_graph::{Event, EventKind};

@@ -1,6 +1,24 @@
 //! What several test files share (not every file uses every helper).
 #![allow(dead_code)]
 
+/// Generates `sqlite` and `postgres` tests running `$scenario` on each database.
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$scenario(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$scenario(super::Backend::postgres().await).await;
+            }
+        }
+    };
+}
+
 /// The URL of a fresh database on the test Postgres that `scripts/test` starts (named in
 /// `MONTAGE_TEST_POSTGRES_URL`), so each test has its own.
 pub async fn fresh_postgres_url() -> String {

@@ -49,6 +49,11 @@ fn config(server: &MockServer, model: Option<&str>) -> OpenAiConfig {
     }
 }
 
+/// A mock of the chat completions endpoint, to refine.
+fn chat_completions() -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path("/v1/chat/completions"))
+}
+
 fn asking(text: &str) -> TextRequest {
     TextRequest {
         messages: vec![Message::system("You make videos."), Message::user(text)],
@@ -59,8 +64,7 @@ fn asking(text: &str) -> TextRequest {
 #[tokio::test]
 async fn a_tool_call_comes_back_with_its_arguments_and_its_cost() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(header("authorization", format!("Bearer {PLANTED_KEY}").as_str()))
         .and(body_partial_json(json!({
             "model": "gpt-4.1-mini",
@@ -100,8 +104,7 @@ async fn a_tool_call_comes_back_with_its_arguments_and_its_cost() {
 #[tokio::test]
 async fn structured_output_is_asked_in_the_endpoints_dialect_and_checked_against_the_schema() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(json!({
             "response_format": { "type": "json_schema", "json_schema": { "name": "intent" } },
         })))
@@ -123,8 +126,7 @@ async fn structured_output_is_asked_in_the_endpoints_dialect_and_checked_against
     let server = MockServer::start().await;
     let mut settings = config(&server, Some("smollm2"));
     settings.structured = StructuredOutput::JsonObject;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(json!({
             "response_format": { "type": "json_object", "schema": { "type": "object" } },
         })))
@@ -155,8 +157,7 @@ async fn structured_output_is_asked_in_the_endpoints_dialect_and_checked_against
 #[tokio::test]
 async fn a_refused_key_is_explained_without_the_key_and_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(ResponseTemplate::new(401).set_body_json(cassette("unauthorized")))
         .expect(1)
         .mount(&server)
@@ -174,8 +175,7 @@ async fn a_refused_key_is_explained_without_the_key_and_not_retried() {
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_retried_and_then_explained() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "1")
@@ -185,8 +185,7 @@ async fn rate_limits_and_server_errors_are_retried_and_then_explained() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(ResponseTemplate::new(200).set_body_json(cassette("tool_call")))
         .expect(1)
         .mount(&server)
@@ -202,8 +201,7 @@ async fn rate_limits_and_server_errors_are_retried_and_then_explained() {
     );
 
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(ResponseTemplate::new(500).set_body_json(cassette("server_error")))
         .expect(3)
         .mount(&server)
@@ -224,8 +222,7 @@ async fn rate_limits_and_server_errors_are_retried_and_then_explained() {
 #[tokio::test]
 async fn garbage_and_a_stalled_answer_are_errors_not_answers() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string("{\"id\": \"chatcmpl-1\", \"choices\": [tru"),
@@ -239,8 +236,7 @@ async fn garbage_and_a_stalled_answer_are_errors_not_answers() {
     assert!(matches!(error, ModelError::InvalidOutput(_)), "{error:?}");
 
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(cassette("tool_call"))
@@ -283,8 +279,7 @@ async fn without_a_model_named_the_endpoints_only_one_is_used_or_the_choices_are
 #[tokio::test]
 async fn a_failing_endpoint_falls_back_to_the_local_model_and_says_so() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(ResponseTemplate::new(401).set_body_json(cassette("unauthorized")))
         .mount(&server)
         .await;
@@ -315,8 +310,7 @@ async fn a_failing_endpoint_falls_back_to_the_local_model_and_says_so() {
 #[tokio::test]
 async fn routed_tool_calling_asks_which_tool_then_forces_it() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(json!({
             "response_format": { "type": "json_schema", "json_schema": { "name": "tool_choice" } },
         })))
@@ -329,8 +323,7 @@ async fn routed_tool_calling_asks_which_tool_then_forces_it() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(json!({
             "tool_choice": { "type": "function", "function": { "name": "create_video" } },
         })))
@@ -363,8 +356,7 @@ fn sse(name: &str) -> String {
 #[tokio::test]
 async fn a_streamed_answer_arrives_piece_by_piece_with_tool_call_fragments_joined() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(
             json!({ "stream": true, "tools": [{ "type": "function" }] }),
         ))
@@ -375,8 +367,7 @@ async fn a_streamed_answer_arrives_piece_by_piece_with_tool_call_fragments_joine
         )
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(
             json!({ "stream": true, "stream_options": { "include_usage": true } }),
         ))
@@ -429,8 +420,7 @@ async fn a_streamed_answer_arrives_piece_by_piece_with_tool_call_fragments_joine
 #[tokio::test]
 async fn a_stream_that_stalls_is_a_timeout() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "text/event-stream")
@@ -463,8 +453,7 @@ fn frame(rgb: [u8; 3]) -> Vec<u8> {
 async fn the_critic_sees_small_frames_and_its_findings_are_checked() {
     use montage_models::{FramePosition, SceneBrief, VisionFrame, VisionModel, VisionRequest};
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
+    chat_completions()
         .and(body_partial_json(json!({
             "response_format": { "type": "json_schema", "json_schema": { "name": "critique" } },
         })))

@@ -266,6 +266,31 @@ async fn attempt<T: serde::de::DeserializeOwned>(
     url: &str,
     body: Option<&Value>,
 ) -> Result<T, Failure> {
+    let text = answered(http, key, url, body)
+        .await?
+        .text()
+        .await
+        .map_err(transport)?;
+    serde_json::from_str(&text).map_err(|e| Failure::Garbled(e.to_string()))
+}
+
+/// How a request that got no answer failed.
+fn transport(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Connection(cause(error))
+    }
+}
+
+/// Sends `body` (a GET without one) and hands back a successful response; any other status
+/// is a failure with the provider's words and its `Retry-After`.
+async fn answered(
+    http: &reqwest::Client,
+    key: Option<&str>,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<reqwest::Response, Failure> {
     let mut request = match body {
         Some(body) => http.post(url).json(body),
         None => http.get(url),
@@ -273,34 +298,22 @@ async fn attempt<T: serde::de::DeserializeOwned>(
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
-    let response = request.send().await.map_err(|error| {
-        if error.is_timeout() {
-            Failure::Timeout
-        } else {
-            Failure::Connection(cause(error))
-        }
-    })?;
+    let response = request.send().await.map_err(transport)?;
     let status = response.status();
-    let after = retry_after(response.headers());
-    let text = response.text().await.map_err(|error| {
-        if error.is_timeout() {
-            Failure::Timeout
-        } else {
-            Failure::Connection(cause(error))
-        }
-    })?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| text.chars().take(200).collect());
-        return Err(Failure::Status {
-            status: status.as_u16(),
-            message,
-            retry_after: after,
-        });
+    if status.is_success() {
+        return Ok(response);
     }
-    serde_json::from_str(&text).map_err(|e| Failure::Garbled(e.to_string()))
+    let after = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    Err(Failure::Status {
+        status: status.as_u16(),
+        message,
+        retry_after: after,
+    })
 }
 
 /// The endpoint's only model, or an error listing those to choose from.
@@ -397,31 +410,7 @@ async fn streamed(
             failure
         }
     };
-    let mut request = http.post(url).json(body);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.map_err(|error| {
-        if error.is_timeout() {
-            Failure::Timeout
-        } else {
-            Failure::Connection(cause(error))
-        }
-    })?;
-    let status = response.status();
-    if !status.is_success() {
-        let after = retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| text.chars().take(200).collect());
-        return Err(Failure::Status {
-            status: status.as_u16(),
-            message,
-            retry_after: after,
-        });
-    }
+    let response = answered(http, key, url, Some(body)).await?;
     let mut events = response.bytes_stream().eventsource();
     let mut collected = Collected::default();
     while let Some(event) = events.next().await {
