@@ -95,6 +95,11 @@ impl Metrics {
         ClientGuard(self.websocket_clients.clone())
     }
 
+    /// WebSocket sessions open now.
+    pub fn websocket_sessions(&self) -> i64 {
+        self.websocket_clients.get()
+    }
+
     /// The metrics in Prometheus' text format, with the run counts read from `database` now.
     pub async fn render(&self, database: &Database) -> Result<String, MetricsError> {
         let counts = database.count_runs().await?;

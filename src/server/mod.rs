@@ -286,6 +286,7 @@ pub async fn serve(
         stopping: stopping.clone(),
         hosts,
     };
+    let metrics = Arc::clone(shared.workers.metrics());
     let server = axum::serve(listener, router(shared))
         .with_graceful_shutdown(stopping.clone().cancelled_owned());
     // Open WebSockets would hold a graceful shutdown forever: they get a moment, no more.
@@ -294,10 +295,17 @@ pub async fn serve(
         stopping.cancel();
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         served = server => served.map_err(ServeError::Stopped),
         () = deadline => Ok(()),
+    };
+    // Upgraded connections outlive the HTTP server: their sessions are closing with 1001,
+    // and the process must not end before those frames are out.
+    let closing = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while metrics.websocket_sessions() > 0 && tokio::time::Instant::now() < closing {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    served
 }
 
 /// How long requests in flight get to finish once the server is asked to stop.

@@ -153,57 +153,51 @@ impl OpenAiText {
 
 /// What a failed call tells the person, naming the provider and the key's variable.
 fn explain(config: &OpenAiConfig, model: &str, error: CallError) -> ModelError {
-    {
-        let who = &config.provider;
-        let variable = &config.key_variable;
-        match error {
-            CallError::Open { retry_in } => ModelError::Unavailable(format!(
-                "{who} failed several times in a row; Montage is not calling it for another {} s",
-                retry_in.as_secs().max(1)
+    let who = &config.provider;
+    let variable = &config.key_variable;
+    match error {
+        CallError::Open { retry_in } => ModelError::Unavailable(format!(
+            "{who} failed several times in a row; Montage is not calling it for another {} s",
+            retry_in.as_secs().max(1)
+        )),
+        CallError::Failed { failure, attempts } => match failure {
+            Failure::Status {
+                status: 401 | 403, ..
+            } => ModelError::Rejected(format!(
+                "{who} refused the key in {variable} ({})",
+                status_of(&failure)
             )),
-            CallError::Failed { failure, attempts } => match failure {
-                Failure::Status {
-                    status: 401 | 403, ..
-                } => ModelError::Rejected(format!(
-                    "{who} refused the key in {variable} ({})",
-                    status_of(&failure)
-                )),
-                Failure::Status {
-                    status: 404,
-                    message,
-                    ..
-                } => ModelError::Rejected(format!(
-                    "{who} does not know the model {model:?} ({message})"
-                )),
-                Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
-                    "{who} is rate-limiting Montage (429, {attempts} attempts)"
-                )),
-                Failure::Status {
-                    status, message, ..
-                } if status >= 500 => {
-                    // The body of a server error is for the log, not for people.
-                    tracing::info!(provider = %who, status, message, "a model server failed");
-                    ModelError::Unavailable(format!(
-                        "{who} is failing ({status}, {attempts} attempts)"
-                    ))
-                }
-                Failure::Status {
-                    status, message, ..
-                } => {
-                    ModelError::Rejected(format!("{who} refused the request ({status}): {message}"))
-                }
-                Failure::Timeout => ModelError::Timeout {
-                    seconds: config.policy.timeout.as_secs_f64(),
-                },
-                Failure::Connection(reason) => ModelError::Unavailable(format!(
-                    "{who} cannot be reached at {}: {reason}",
-                    config.base_url
-                )),
-                Failure::Garbled(reason) => ModelError::InvalidOutput(format!(
-                    "{who} answered something unreadable: {reason}"
-                )),
+            Failure::Status {
+                status: 404,
+                message,
+                ..
+            } => ModelError::Rejected(format!(
+                "{who} does not know the model {model:?} ({message})"
+            )),
+            Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
+                "{who} is rate-limiting Montage (429, {attempts} attempts)"
+            )),
+            Failure::Status {
+                status, message, ..
+            } if status >= 500 => {
+                // The body of a server error is for the log, not for people.
+                tracing::info!(provider = %who, status, message, "a model server failed");
+                ModelError::Unavailable(format!("{who} is failing ({status}, {attempts} attempts)"))
+            }
+            Failure::Status {
+                status, message, ..
+            } => ModelError::Rejected(format!("{who} refused the request ({status}): {message}")),
+            Failure::Timeout => ModelError::Timeout {
+                seconds: config.policy.timeout.as_secs_f64(),
             },
-        }
+            Failure::Connection(reason) => ModelError::Unavailable(format!(
+                "{who} cannot be reached at {}: {reason}",
+                config.base_url
+            )),
+            Failure::Garbled(reason) => {
+                ModelError::InvalidOutput(format!("{who} answered something unreadable: {reason}"))
+            }
+        },
     }
 }
 
