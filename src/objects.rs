@@ -149,19 +149,17 @@ impl Objects {
         }
     }
 
-    /// Every stored object: its key and when it was last written or reused.
-    pub async fn list(&self) -> Result<Vec<(String, std::time::SystemTime)>, ObjectError> {
+    /// Every stored object: its key, when it was last written or reused, and its size.
+    pub async fn list(&self) -> Result<Vec<(String, std::time::SystemTime, u64)>, ObjectError> {
         use futures::TryStreamExt;
         let listed: Vec<object_store::ObjectMeta> = self.store.list(None).try_collect().await?;
         Ok(listed
             .into_iter()
-            .map(|meta| (meta.location.to_string(), meta.last_modified.into()))
+            .map(|meta| {
+                let key = meta.location.to_string();
+                (key, meta.last_modified.into(), meta.size)
+            })
             .collect())
-    }
-
-    /// The size of the object stored under `key`, when it is there.
-    pub fn size_of(&self, key: &str) -> Option<u64> {
-        std::fs::metadata(self.root.join(key)).ok().map(|m| m.len())
     }
 
     /// Deletes the object stored under `key` (gone already is fine).

@@ -103,6 +103,14 @@ fn pick<T>(
     }
 }
 
+/// `provider[:model]`, as the configuration names a model.
+fn provider_and_model(entry: &str) -> (&str, Option<String>) {
+    match entry.split_once(':') {
+        Some((name, model)) => (name, Some(model.to_owned())),
+        None => (entry, None),
+    }
+}
+
 /// One model of a chain, as checks see it.
 #[derive(Clone)]
 pub enum ChainEntry {
@@ -179,10 +187,7 @@ async fn text_chain(
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        let (name, model) = match entry.split_once(':') {
-            Some((name, model)) => (name, Some(model.to_owned())),
-            None => (entry, None),
-        };
+        let (name, model) = provider_and_model(entry);
         match name {
             "local" => {
                 chain.push(Arc::new(LocalText));
@@ -231,11 +236,7 @@ async fn text_chain(
 async fn vision_model(
     config: &ModelsConfig,
 ) -> Result<(Arc<dyn VisionModel>, Option<Arc<OpenAiText>>), ProviderError> {
-    let entry = config.vision.trim();
-    let (name, model) = match entry.split_once(':') {
-        Some((name, model)) => (name, Some(model.to_owned())),
-        None => (entry, None),
-    };
+    let (name, model) = provider_and_model(config.vision.trim());
     match name {
         "local" => Ok((Arc::new(LocalVision), None)),
         "openai" => {

@@ -166,7 +166,7 @@ async fn collect(
         in_use.extend(state_objects(app, &run).await?);
     }
     let fresh_after = SystemTime::now() - grace(app);
-    for (key, touched) in app.objects.list().await? {
+    for (key, touched, size) in app.objects.list().await? {
         if candidates.is_some_and(|c| !c.contains(&key)) || in_use.contains(&key) {
             continue;
         }
@@ -174,7 +174,6 @@ async fn collect(
             swept.kept_recent += 1;
             continue;
         }
-        let size = app.objects.size_of(&key).unwrap_or(0);
         app.database.forget_cached(&key).await?;
         app.objects.delete(&key).await?;
         swept.objects += 1;

@@ -125,15 +125,7 @@ async fn an_answered_run_survives_a_kill_at_every_step(backend: Backend) {
 
 /// The `montage_websocket_clients` gauge.
 async fn websocket_clients(api: &Api) -> u64 {
-    let text = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.text("/metrics").await;
     text.lines()
         .find_map(|line| line.strip_prefix("montage_websocket_clients "))
         .and_then(|n| n.trim().parse().ok())

@@ -136,15 +136,7 @@ async fn a_run_goes_from_upload_to_a_downloaded_video(backend: Backend) {
 
     let (_, listed) = server.get("/api/runs").await;
     assert_eq!(listed[0]["id"], id.as_str());
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains("montage_runs{status=\"completed\"} 1"),
         "{metrics}"

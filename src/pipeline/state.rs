@@ -346,17 +346,23 @@ impl TryFrom<serde_json::Number> for SceneIndex {
     /// A whole number as JSON Schema counts one (`2` or `2.0`) within the scenes a video
     /// can have.
     fn try_from(index: serde_json::Number) -> Result<SceneIndex, String> {
-        let whole = index.as_u64().or_else(|| {
-            index
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && (0.0..MAX_SCENES as f64).contains(f))
-                .map(|f| f as u64)
-        });
-        whole
+        whole_number(&index)
             .and_then(|k| usize::try_from(k).ok())
             .and_then(SceneIndex::new)
             .ok_or_else(|| format!("scenes are numbered from 0 to {}", MAX_SCENES - 1))
     }
+}
+
+/// `number` as a whole number, as JSON Schema counts one: `3` or `3.0` (an integer-valued
+/// number is an integer there), never `3.5`, a negative one or one past `u64`.
+pub fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            // `u64::MAX as f64` is 2^64 itself, one past the range.
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64)
+    })
 }
 
 impl From<SceneIndex> for u64 {

@@ -13,8 +13,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, ResponseBuilder};
 use utoipa::{Modify, PartialSchema};
 
-/// An optional whole number as JSON Schema sees one: `3` or `3.0` (an integer-valued
-/// number is an integer there), never `3.5` or one out of the type's range.
+/// An optional whole number as JSON Schema sees one (see
+/// [`whole_number`](crate::pipeline::state::whole_number)), within `T`'s range.
 pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -24,14 +24,7 @@ where
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    let whole = number.as_u64().or_else(|| {
-        number
-            .as_f64()
-            // `u64::MAX as f64` is 2^64 itself, one past the range.
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
-            .map(|f| f as u64)
-    });
-    whole
+    crate::pipeline::state::whole_number(&number)
         .and_then(|n| T::try_from(n).ok())
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))

@@ -185,6 +185,12 @@ impl Api {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The body of `GET path` as text (the Prometheus page, say).
+    pub async fn text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
             .http

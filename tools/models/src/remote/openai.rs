@@ -310,23 +310,35 @@ async fn answered(
     })
 }
 
+/// The models the endpoint serves (`GET /models`); `model` names the configured one in
+/// what a failure says.
+async fn list_models(
+    config: &OpenAiConfig,
+    http: &reqwest::Client,
+    policy: &Policy,
+    model: &str,
+) -> Result<Vec<String>, ModelError> {
+    let url = format!("{}/models", config.base_url.trim_end_matches('/'));
+    let listed: Value = policy
+        .call(|| attempt(http, config.key.as_deref(), &url, None))
+        .await
+        .map_err(|error| explain(config, model, error))?;
+    Ok(listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
 /// The endpoint's only model, or an error listing those to choose from.
 async fn only_model(
     config: &OpenAiConfig,
     http: &reqwest::Client,
     policy: &Policy,
 ) -> Result<String, ModelError> {
+    let ids = list_models(config, http, policy, "(any)").await?;
     let url = format!("{}/models", config.base_url.trim_end_matches('/'));
-    let listed: Value = policy
-        .call(|| attempt(http, config.key.as_deref(), &url, None))
-        .await
-        .map_err(|error| explain(config, "(any)", error))?;
-    let ids: Vec<String> = listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["id"].as_str().map(str::to_owned))
-        .collect();
     match ids.as_slice() {
         [only] => Ok(only.clone()),
         [] => Err(ModelError::Rejected(format!(
@@ -350,10 +362,7 @@ impl TextModel for OpenAiText {
     }
 
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
-        if self.config.tool_calling == ToolCalling::Routed
-            && !request.tools.is_empty()
-            && request.tool_choice.is_none()
-        {
+        if self.routes(&request) {
             return self.routed(request, None).await;
         }
         self.once(&request).await
@@ -364,10 +373,7 @@ impl TextModel for OpenAiText {
         request: TextRequest,
         piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
     ) -> Result<TextResponse, ModelError> {
-        if self.config.tool_calling == ToolCalling::Routed
-            && !request.tools.is_empty()
-            && request.tool_choice.is_none()
-        {
+        if self.routes(&request) {
             return self.routed(request, Some(piece)).await;
         }
         self.streaming(&request, piece).await
@@ -469,22 +475,19 @@ pub struct Checked {
 }
 
 impl OpenAiText {
+    /// Whether `request` goes the routed way: tools offered, none chosen, and this endpoint
+    /// configured to route.
+    fn routes(&self, request: &TextRequest) -> bool {
+        self.config.tool_calling == ToolCalling::Routed
+            && !request.tools.is_empty()
+            && request.tool_choice.is_none()
+    }
+
     /// Asks the endpoint which models it serves (`GET /models`): it answers, takes the key,
     /// and serves the configured model, or what is wrong.
     pub async fn check(&self) -> Checked {
-        let url = self.url("/models");
-        let listed: Result<Value, ModelError> = self
-            .policy
-            .call(|| attempt(&self.http, self.config.key.as_deref(), &url, None))
-            .await
-            .map_err(|error| self.explain(error));
-        let verdict = listed.map_err(|e| e.to_string()).and_then(|listed| {
-            let ids: Vec<String> = listed["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["id"].as_str().map(str::to_owned))
-                .collect();
+        let listed = list_models(&self.config, &self.http, &self.policy, &self.model).await;
+        let verdict = listed.map_err(|e| e.to_string()).and_then(|ids| {
             if ids.contains(&self.model) {
                 Ok(ids)
             } else {
