@@ -292,6 +292,7 @@ impl VisionModel for MergedVision {
                 measured.issues.sort_by_key(|i| i.scene);
                 measured.model = seen.model;
                 measured.cost_usd += seen.cost_usd;
+                measured.usage = seen.usage;
             }
             Err(error) => {
                 tracing::warn!(%error, "the vision model failed; the frame metrics stand alone");
@@ -547,6 +548,7 @@ impl VisionModel for LocalVision {
                 model,
                 issues: review.issues.into_iter().map(issue).collect(),
                 cost_usd: 0.0,
+                usage: Default::default(),
                 notices: Vec::new(),
             })
         })

@@ -214,10 +214,22 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
             .iter()
             .all(|t| t["version"].as_u64() >= Some(1))
     );
+    for scene in record["scenes"].as_array().unwrap() {
+        if let Some(prompt) = scene["prompt"]["prompt"].as_str() {
+            montage::pipeline::hygiene(prompt).unwrap_or_else(|why| panic!("{prompt}: {why}"));
+        }
+    }
     let prompt = record["scenes"][1]["prompt"]["prompt"].as_str().unwrap();
+    assert!(prompt.contains("colours magenta"), "{prompt}");
+    let story = &record["story"];
+    assert_eq!(story["model"]["model"], "templates");
+    assert_eq!(
+        story["scenes"].as_array().unwrap().len(),
+        record["plan"]["scenes"].as_array().unwrap().len()
+    );
     assert!(
-        prompt.contains("BPM") && prompt.contains("#ff1fb4"),
-        "{prompt}"
+        story["hashtags"][0].as_str().unwrap().starts_with('#'),
+        "{story}"
     );
     assert_eq!(record["cost"]["total_usd"].as_f64(), Some(0.0));
     assert!(
@@ -234,7 +246,7 @@ fn the_readme_command_makes_a_vertical_twenty_second_video_cut_on_its_beats() {
         .map(|t| t["node"].as_str().unwrap())
         .collect();
     for node in [
-        "intent", "analyze", "plan", "prompts", "assets", "critic", "compose",
+        "intent", "analyze", "plan", "story", "prompts", "assets", "critic", "compose",
     ] {
         assert!(timed.contains(&node), "{timed:?}");
     }
@@ -493,8 +505,8 @@ fn uploaded_images_become_scenes_of_the_video() {
 }
 
 /// `models.text = "openai"` pointed at a real OpenAI-compatible server (llama.cpp's, which
-/// `scripts/test` starts) is all it takes: that model reads the words, the run record names
-/// it, and its call is in the ledger. A 135M model reads poorly; the options given on the
+/// `scripts/test` starts) is all it takes: that model reads the words, writes the story and
+/// the prompts, the run record names it, and its calls are in the ledger. A 135M model reads poorly; the options given on the
 /// command line hold whatever it reads.
 #[test]
 fn a_real_model_server_reads_the_request() {
@@ -531,8 +543,124 @@ fn a_real_model_server_reads_the_request() {
         .find(|entry| entry["node"] == "intent")
         .expect("the intent call is in the ledger");
     assert_eq!(intent["model"]["provider"], "openai", "{intent}");
+    assert!(
+        intent["tokens"]["input_tokens"].as_u64() > Some(0),
+        "{intent}"
+    );
     assert_eq!(record["intent"]["formats"], serde_json::json!(["1:1"]));
+    // The story and the prompts came from the model too: one call each, in the ledger with
+    // the tokens they took; the story has a scene for each planned one, and no prompt carries
+    // what an image model cannot use.
+    for node in ["story", "prompts"] {
+        let call = ledger
+            .iter()
+            .find(|entry| entry["node"] == node)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {node} call in {ledger:?}; notices {}",
+                    record["notices"]
+                )
+            });
+        assert_eq!(call["model"]["provider"], "openai", "{call}");
+        assert!(call["tokens"]["output_tokens"].as_u64() > Some(0), "{call}");
+    }
+    assert_eq!(record["story"]["model"]["provider"], "openai");
+    assert_eq!(
+        record["story"]["scenes"].as_array().unwrap().len(),
+        record["plan"]["scenes"].as_array().unwrap().len()
+    );
+    for scene in record["scenes"].as_array().unwrap() {
+        let prompt = scene["prompt"]["prompt"].as_str().unwrap();
+        montage::pipeline::hygiene(prompt).unwrap_or_else(|why| panic!("{prompt}: {why}"));
+    }
+    assert!(record["cost"]["input_tokens"].as_u64() > Some(0));
     let video = dir.path().join("out").join("video-1x1.mp4");
     let probed = probe(&video);
     assert_eq!(probed["streams"][0]["width"], 1080);
+}
+
+fn cassette(path: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A model whose story comes back in prose and whose prompts carry a tempo and a colour
+/// code: each is asked once more with what was wrong, then the templates write that part,
+/// the run says so, and the video is still made (recorded OpenAI answers; the prompts'
+/// answer has one prompt for each of the 6 scenes this request plans).
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_a_node_cannot_use_are_asked_again_then_the_templates_stand_in() {
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let answer = |name: &str| ResponseTemplate::new(200).set_body_json(cassette(name));
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains(r#""name":"intent""#))
+        .respond_with(answer("tools/models/tests/cassettes/openai/intent.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains(r#""name":"story""#))
+        .respond_with(answer("tests/cassettes/openai/story_in_prose.json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains(r#""name":"scene_prompts""#))
+        .and(body_string_contains("That answer does not fit"))
+        .respond_with(answer(
+            "tests/cassettes/openai/scene_prompts_with_tempo.json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains(r#""name":"scene_prompts""#))
+        .respond_with(answer(
+            "tests/cassettes/openai/scene_prompts_with_tempo.json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = montage(dir.path());
+    command
+        .env("MONTAGE_MODELS__TEXT", "openai:gpt-4.1-mini")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.uri()))
+        .env("OPENAI_API_KEY", "sk-test-not-a-real-key");
+    let folder = dir.path().to_owned();
+    let record = tokio::task::spawn_blocking(move || {
+        make_with(
+            command,
+            &folder,
+            &["neon city", "--duration", "6", "--max-iterations", "0"],
+        )
+    })
+    .await
+    .unwrap();
+    let notices: Vec<&str> = record["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let told = |part: &str, why: &str| {
+        notices
+            .iter()
+            .any(|n| n.contains(part) && n.contains(why) && n.contains("the templates wrote"))
+    };
+    assert!(told("the story", "not JSON"), "{notices:?}");
+    assert!(told("the scene prompts", "tempo"), "{notices:?}");
+    assert_eq!(record["story"]["model"]["model"], "templates");
+    assert_eq!(record["intent"]["subject"], "neon city at night");
+    for scene in record["scenes"].as_array().unwrap() {
+        let prompt = scene["prompt"]["prompt"].as_str().unwrap();
+        montage::pipeline::hygiene(prompt).unwrap_or_else(|why| panic!("{prompt}: {why}"));
+    }
+    assert!(dir.path().join("out").join("video-9x16.mp4").exists());
 }

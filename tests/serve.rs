@@ -56,7 +56,7 @@ async fn a_run_goes_from_upload_to_a_downloaded_video(backend: Backend) {
     let kinds = types(&events);
     assert_eq!(kinds.first(), Some(&"run.started"));
     for node in [
-        "intent", "analyze", "plan", "prompts", "assets", "critic", "compose",
+        "intent", "analyze", "plan", "story", "prompts", "assets", "critic", "compose",
     ] {
         assert!(
             events

@@ -11,6 +11,7 @@ const NODES = [
   ["intent", "Understand"],
   ["analyze", "Music"],
   ["plan", "Plan"],
+  ["story", "Story"],
   ["prompts", "Prompts"],
   ["assets", "Pictures"],
   ["critic", "Critic"],
@@ -438,7 +439,7 @@ function onRunEvent(envelope) {
       const node = state.nodes.get(data.node) || setNode(data.node, "running");
       if (data.scene == null) node.status = "done";
       else node.done += 1;
-      if (["intent", "analyze", "plan", "prompts", "critic"].includes(data.node)) scheduleRefresh();
+      if (["intent", "analyze", "plan", "story", "prompts", "critic"].includes(data.node)) scheduleRefresh();
       break;
     }
     case "node.retrying":

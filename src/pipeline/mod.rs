@@ -1,14 +1,16 @@
 //! The video pipeline: the state graph of DESIGN.md wired with the tools.
 //!
 //! ```text
-//! START → intent → analyze → plan → prompts → assets → critic ─┬─(nothing to fix)──→ compose → END
-//!                              ▲         ▲                      └─→ feedback ─(skip / at the bound)─┘
-//!                              │         └──(accept / regenerate)──┘   │
-//!                              └──────────────(edit)───────────────────┘
+//! START → intent → analyze → plan → story → prompts → assets → critic ─┬─(nothing to fix)──→ compose → END
+//!                              ▲                  ▲                      └─→ feedback ─(skip / at the bound)─┘
+//!                              │                  └──(accept / regenerate)──┘   │
+//!                              └──────────────────────(edit)────────────────────┘
 //! ```
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
 //! - `nodes`: the nodes and routers.
+//! - `story`: what happens in each scene, the title and hashtags, the script.
+//! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
 //! - `plan`: the beat-aligned planner.
 //! - `templates`: the versioned prompt templates of `prompts/`.
 //! - `timeline`: plan → compositor timeline.
@@ -17,14 +19,18 @@
 
 mod nodes;
 pub mod plan;
+mod prompts;
 pub mod record;
 pub mod request;
 pub mod state;
+mod story;
 pub mod templates;
 mod timeline;
 
 pub use nodes::{Services, scene_seed};
+pub use prompts::hygiene;
 pub use state::{FeedbackAnswer, IntentOverrides, RunRequest, RunState};
+pub use story::word_budget;
 
 use montage_graph::{
     BuildError, Checkpointer, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome,
@@ -59,11 +65,12 @@ impl Pipeline {
                 nodes::analyze(state, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
+        graph.add_node("plan", |state, _| nodes::plan(state));
         let s = Arc::clone(&services);
-        graph.add_node("plan", move |state, _| nodes::plan(state, Arc::clone(&s)));
+        graph.add_node("story", move |state, _| story::story(state, Arc::clone(&s)));
         let s = Arc::clone(&services);
         graph.add_node("prompts", move |state, _| {
-            nodes::prompts(state, Arc::clone(&s))
+            prompts::prompts(state, Arc::clone(&s))
         });
         let s = Arc::clone(&services);
         graph
@@ -94,7 +101,8 @@ impl Pipeline {
             .add_edge(START, "intent")
             .add_edge("intent", "analyze")
             .add_edge("analyze", "plan")
-            .add_edge("plan", "prompts")
+            .add_edge("plan", "story")
+            .add_edge("story", "prompts")
             .add_edge("prompts", "assets")
             .add_edge("assets", "critic")
             .add_conditional_edges(

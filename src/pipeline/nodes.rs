@@ -1,10 +1,10 @@
-//! The graph's nodes: intent, analyze, plan, prompts, assets, critic, feedback, compose.
+//! The graph's nodes: intent, analyze, plan, assets, critic, feedback, compose (story and
+//! prompts have their own modules).
 
 use super::plan;
 use super::state::{
     CostEntry, CriticReport, Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Music, MusicSource,
-    Outputs, RenderedVideo, RunState, SceneAsset, ScenePrompt, SceneSource, ScriptLine, Shot,
-    SpokenLine, Update,
+    Outputs, RenderedVideo, RunState, SceneAsset, SceneSource, SpokenLine, Update,
 };
 use super::templates::{TemplateError, Templates};
 use super::timeline;
@@ -45,9 +45,9 @@ pub struct Services {
     pub scratch: PathBuf,
 }
 
-type NodeResult = Result<Command<Update>, NodeError>;
+pub(super) type NodeResult = Result<Command<Update>, NodeError>;
 
-fn model_error(what: &str, error: ModelError) -> NodeError {
+pub(super) fn model_error(what: &str, error: ModelError) -> NodeError {
     if error.is_transient() {
         NodeError::transient(format!("{what}: {error}"))
     } else {
@@ -59,11 +59,11 @@ fn store_error(error: ObjectError) -> NodeError {
     NodeError::transient(error)
 }
 
-fn template_error(error: TemplateError) -> NodeError {
+pub(super) fn template_error(error: TemplateError) -> NodeError {
     NodeError::permanent(error)
 }
 
-fn missing(what: &str) -> NodeError {
+pub(super) fn missing(what: &str) -> NodeError {
     NodeError::permanent(format!("the run has no {what} yet"))
 }
 
@@ -160,6 +160,7 @@ pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
             capability: "text".into(),
             model: response.model,
             usd: response.cost_usd,
+            tokens: response.usage,
             cached: false,
         }],
         notices,
@@ -242,6 +243,7 @@ pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
                 capability: "music".into(),
                 model: made.model.clone(),
                 usd: made.cost_usd,
+                tokens: Default::default(),
                 cached: false,
             });
             let object = services
@@ -276,172 +278,18 @@ pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
     }))
 }
 
-/// plan: scenes on the beat grid, and the script (captions, narration).
-pub async fn plan(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+/// plan: scenes on the beat grid.
+pub async fn plan(state: Arc<RunState>) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let grid = state.grid.as_ref().ok_or_else(|| missing("beat grid"))?;
     let (plan, notices) = plan::plan(intent, grid, state.request.images.len(), state.request.seed)
         .map_err(NodeError::permanent)?;
-    // A script line where each section starts, and at least every few bars.
-    let mut script = Vec::new();
-    let mut template = None;
-    let mut last_start = f64::NEG_INFINITY;
-    let line_gap = (4.0 * 4.0 * 60.0 / plan.bpm).max(4.0);
-    let starts: Vec<usize> = plan
-        .scenes
-        .iter()
-        .enumerate()
-        .filter(|(k, s)| {
-            let take = *k == 0 || s.section_start || s.start - last_start >= line_gap;
-            if take {
-                last_start = s.start;
-            }
-            take
-        })
-        .map(|(k, _)| k)
-        .collect();
-    for (n, &k) in starts.iter().enumerate() {
-        let scene = &plan.scenes[k];
-        let end = starts
-            .get(n + 1)
-            .map_or(plan.duration, |&next| plan.scenes[next].start);
-        let (text, reference) = services
-            .templates
-            .render_line(
-                "narration.line",
-                context! {
-                    index => n,
-                    last => n + 1 == starts.len() && n > 0,
-                    section => scene.section.clone(),
-                    subject => intent.subject.clone(),
-                    mood => intent.mood.word(),
-                },
-            )
-            .map_err(template_error)?;
-        template = Some(reference);
-        script.push(ScriptLine {
-            scene: k,
-            start: scene.start,
-            end,
-            text,
-        });
-    }
     let pending = (0..plan.scenes.len()).collect();
     Ok(Command::update(Update {
-        templates: template.into_iter().collect(),
         plan: Some(plan),
-        script: Some(script),
         reset_scenes: true,
         pending: Some(pending),
         notices,
-        ..Update::default()
-    }))
-}
-
-fn shot_words(shot: Shot) -> &'static str {
-    match shot {
-        Shot::Wide => "wide establishing shot",
-        Shot::Medium => "medium shot",
-        Shot::CloseUp => "close-up",
-        Shot::Detail => "detail macro shot",
-        Shot::Aerial => "aerial view",
-    }
-}
-
-fn camera_words(camera: super::state::CameraMove) -> &'static str {
-    use super::state::CameraMove::*;
-    match camera {
-        PushIn => "pushing in",
-        PullOut => "pulling out",
-        PanLeft => "panning left",
-        PanRight => "panning right",
-        Still => "holding still",
-    }
-}
-
-/// prompts: a prompt per pending scene, from the templates, carrying its place in the music.
-pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
-    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
-    let mut prompts = std::collections::BTreeMap::new();
-    let mut templates = Vec::new();
-    for &k in &state.pending {
-        let Some(scene) = plan.scenes.get(k) else {
-            continue;
-        };
-        if scene.source != SceneSource::Generated {
-            continue;
-        }
-        let instructions = state.instructions.get(&k).cloned().unwrap_or_default();
-        let speed = match scene.camera_speed {
-            s if s < 0.35 => "slow",
-            s if s < 0.7 => "moderate",
-            _ => "fast",
-        };
-        let previous_shot = k
-            .checked_sub(1)
-            .and_then(|p| plan.scenes.get(p))
-            .map(|p| shot_words(p.shot));
-        let (prompt, image_ref) = services
-            .templates
-            .render_line(
-                "scene.image",
-                context! {
-                    shot => shot_words(scene.shot),
-                    subject => intent.subject.clone(),
-                    style => intent.style.clone(),
-                    mood => intent.mood.word(),
-                    energy => scene.energy,
-                    section => scene.section.clone(),
-                    section_start => scene.section_start && k > 0,
-                    camera => camera_words(scene.camera),
-                    camera_speed_word => speed,
-                    bpm => plan.bpm.round() as i64,
-                    downbeats => scene.downbeats,
-                    palette => intent.palette.clone(),
-                    previous_shot => previous_shot,
-                    instructions => instructions.clone(),
-                },
-            )
-            .map_err(template_error)?;
-        let (negative, negative_ref) = services
-            .templates
-            .render_line(
-                "scene.negative",
-                context! { constraints => intent.constraints.clone() },
-            )
-            .map_err(template_error)?;
-        let (clip_prompt, clip_ref) = services
-            .templates
-            .render_line(
-                "scene.clip",
-                context! {
-                    image_prompt => prompt.clone(),
-                    beats => scene.beats,
-                    seconds => format!("{:.2}", scene.end - scene.start),
-                    bpm => plan.bpm.round() as i64,
-                    downbeats => scene.downbeats,
-                    energy => scene.energy,
-                },
-            )
-            .map_err(template_error)?;
-        templates = vec![image_ref, negative_ref, clip_ref];
-        let take = state.takes.get(&k).copied().unwrap_or(0);
-        prompts.insert(
-            k,
-            ScenePrompt {
-                prompt,
-                negative,
-                clip_prompt,
-                seed: scene_seed(state.request.seed, k, take),
-                instructions,
-            },
-        );
-    }
-    Ok(Command::update(Update {
-        templates,
-        prompts,
-        round_done: true,
         ..Update::default()
     }))
 }
@@ -661,6 +509,7 @@ where
         capability: capability.into(),
         model,
         usd,
+        tokens: Default::default(),
         cached,
     });
     Ok((object, seconds))
@@ -780,6 +629,7 @@ pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Servic
             capability: "vision".into(),
             model: critique.model.clone(),
             usd: critique.cost_usd,
+            tokens: critique.usage,
             cached: false,
         }],
         review: Some(CriticReport {

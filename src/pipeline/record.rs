@@ -3,7 +3,7 @@
 
 use super::state::{
     CostEntry, CriticReport, FeedbackAnswer, Music, Plan, RunState, SceneAsset, ScenePrompt,
-    ScriptLine, TemplateRef,
+    ScriptLine, Story, TemplateRef,
 };
 use crate::config::Config;
 use crate::providers::ResolvedModels;
@@ -114,6 +114,10 @@ pub struct Ledger {
     pub calls: usize,
     /// Requests served from the generation cache.
     pub cached: usize,
+    /// Tokens sent to text and vision models, over every call.
+    pub input_tokens: u64,
+    /// Tokens they answered with.
+    pub output_tokens: u64,
     /// Every entry.
     pub entries: Vec<CostEntry>,
 }
@@ -141,6 +145,8 @@ pub struct RunRecord {
     pub beat_grid: Option<BeatGrid>,
     /// Scenes on the beats.
     pub plan: Option<Plan>,
+    /// What happens in each scene, with the title, description and hashtags.
+    pub story: Option<Story>,
     /// Captions and narration.
     pub script: Vec<ScriptLine>,
     /// Prompts and pictures per scene.
@@ -192,6 +198,7 @@ impl RunRecord {
             music: state.music.clone(),
             beat_grid: state.grid.clone(),
             plan: state.plan.clone(),
+            story: state.story.clone(),
             script: state.script.clone(),
             scenes,
             reviews: state.reviews.clone(),
@@ -201,6 +208,8 @@ impl RunRecord {
                 total_usd: state.cost.iter().map(|c| c.usd).sum(),
                 calls: state.cost.iter().filter(|c| !c.cached).count(),
                 cached: state.cost.iter().filter(|c| c.cached).count(),
+                input_tokens: state.cost.iter().map(|c| c.tokens.input_tokens).sum(),
+                output_tokens: state.cost.iter().map(|c| c.tokens.output_tokens).sum(),
                 entries: state.cost.clone(),
             },
             notices: state.notices.clone(),

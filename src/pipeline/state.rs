@@ -5,7 +5,7 @@ use crate::objects::ObjectRef;
 use crate::providers::ResolvedModels;
 use montage_audio::BeatGrid;
 use montage_graph::{MergeError, State, StepWrites};
-use montage_models::{Category, Format, Intent, Issue, ModelId, Mood, Pace};
+use montage_models::{Category, Format, Intent, Issue, ModelId, Mood, Pace, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -207,6 +207,36 @@ pub struct Plan {
     pub scenes: Vec<PlannedScene>,
 }
 
+/// What happens in the video, scene by scene: written by the text model over the plan (which
+/// fixed how many scenes there are and how long each is), or by the templates offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Story {
+    /// Who wrote it: a text model, or `local/templates`.
+    pub model: ModelId,
+    /// The video's title.
+    pub title: String,
+    /// A sentence or two for the post.
+    pub description: String,
+    /// For the platforms its formats target, each starting with `#`.
+    pub hashtags: Vec<String>,
+    /// The look every scene shares (light, lens, colours by name), so the scenes read as
+    /// one film.
+    pub style_sheet: String,
+    /// One per planned scene, in order.
+    pub scenes: Vec<StoryScene>,
+}
+
+/// One scene of the story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryScene {
+    /// What the camera sees.
+    pub action: String,
+    /// Words shown on screen.
+    pub on_screen_text: Option<String>,
+    /// The spoken line that starts in this scene (only when the video is narrated).
+    pub narration: Option<String>,
+}
+
 /// One line of the script: captions always, narration when it is on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptLine {
@@ -283,6 +313,9 @@ pub struct CostEntry {
     pub model: ModelId,
     /// What it cost.
     pub usd: f64,
+    /// Tokens in and out (none counted for models that do not bill by the token).
+    #[serde(default)]
+    pub tokens: Usage,
     /// Served from the generation cache (no call made).
     pub cached: bool,
 }
@@ -454,6 +487,9 @@ pub struct RunState {
     pub grid: Option<BeatGrid>,
     /// Scenes on the beat grid.
     pub plan: Option<Plan>,
+    /// What happens in each scene (none in checkpoints written before there was a story).
+    #[serde(default)]
+    pub story: Option<Story>,
     /// Captions and narration.
     pub script: Vec<ScriptLine>,
     /// Prompts by scene.
@@ -502,6 +538,7 @@ impl RunState {
             music: None,
             grid: None,
             plan: None,
+            story: None,
             script: Vec::new(),
             prompts: BTreeMap::new(),
             assets: BTreeMap::new(),
@@ -535,6 +572,8 @@ pub struct Update {
     pub grid: Option<BeatGrid>,
     /// A new plan.
     pub plan: Option<Plan>,
+    /// A new story.
+    pub story: Option<Story>,
     /// A new script.
     pub script: Option<Vec<ScriptLine>>,
     /// Prompts to set, by scene.
@@ -616,6 +655,10 @@ impl State for RunState {
         if let Some(plan) = update.plan {
             writes.claim("plan")?;
             self.plan = Some(plan);
+        }
+        if let Some(story) = update.story {
+            writes.claim("story")?;
+            self.story = Some(story);
         }
         set(&mut self.script, update.script, "script", writes)?;
         if update.reset_scenes {

@@ -18,6 +18,15 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../prompts/scene/negative.j2"),
     ),
     ("scene.clip", include_str!("../../prompts/scene/clip.j2")),
+    ("scene.brief", include_str!("../../prompts/scene/brief.j2")),
+    (
+        "scene.writer",
+        include_str!("../../prompts/scene/writer.j2"),
+    ),
+    (
+        "story.system",
+        include_str!("../../prompts/story/system.j2"),
+    ),
     (
         "narration.line",
         include_str!("../../prompts/narration/line.j2"),

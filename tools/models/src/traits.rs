@@ -91,19 +91,43 @@ pub trait EmbeddingModel: Send + Sync {
 pub async fn structured<T>(
     model: &dyn TextModel,
     schema_name: &str,
-    mut request: TextRequest,
+    request: TextRequest,
 ) -> Result<(T, TextResponse), ModelError>
 where
     T: serde::de::DeserializeOwned + schemars::JsonSchema,
 {
     let format = crate::types::JsonSchemaFormat::of::<T>(schema_name);
+    structured_as(model, format, request, |_: &T| Ok(())).await
+}
+
+/// [`structured`] against a schema the caller shaped (one whose list lengths fit this
+/// request, say), with `check` for what a schema cannot say: its complaint is put to the
+/// model like a schema's, once.
+pub async fn structured_as<T>(
+    model: &dyn TextModel,
+    format: crate::types::JsonSchemaFormat,
+    mut request: TextRequest,
+    check: impl Fn(&T) -> Result<(), String> + Send + Sync,
+) -> Result<(T, TextResponse), ModelError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let schema_name = format.name.clone();
     let validator = jsonschema::validator_for(&format.schema)
         .map_err(|e| ModelError::InvalidRequest(format!("the {schema_name} schema: {e}")))?;
     request.response_format = Some(format);
     let mut asked_again = false;
+    // A refused first answer was paid for too: the answer that is kept carries its cost.
+    let mut spent = (crate::types::Usage::default(), 0.0);
     loop {
-        let response = model.complete(request.clone()).await?;
-        let problem = match checked::<T>(&validator, response.content.as_deref()) {
+        let mut response = model.complete(request.clone()).await?;
+        response.usage.input_tokens += spent.0.input_tokens;
+        response.usage.output_tokens += spent.0.output_tokens;
+        response.cost_usd += spent.1;
+        spent = (response.usage, response.cost_usd);
+        let problem = match checked::<T>(&validator, response.content.as_deref())
+            .and_then(|value| check(&value).map(|()| value))
+        {
             Ok(value) => return Ok((value, response)),
             Err(problem) => problem,
         };
@@ -126,14 +150,44 @@ where
     }
 }
 
+/// `text` with raw line breaks and tabs inside its strings escaped: grammar-constrained
+/// decoding (llama.cpp's) lets a model put them there, and JSON does not allow them. Outside
+/// strings they are whitespace and stay.
+fn escape_control_characters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string && !escaped && u32::from(c) < 0x20 {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                other => out.push_str(&format!("\\u{:04x}", u32::from(other))),
+            }
+            continue;
+        }
+        out.push(c);
+        if in_string && c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        if c == '"' && !escaped {
+            in_string = !in_string;
+        }
+        escaped = false;
+    }
+    out
+}
+
 /// The answer as `T`, or what is wrong with it.
 pub(crate) fn checked<T: serde::de::DeserializeOwned>(
     validator: &jsonschema::Validator,
     content: Option<&str>,
 ) -> Result<T, String> {
     let text = content.ok_or("there is no answer")?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&escape_control_characters(text)))
+        .map_err(|e| format!("it is not JSON ({e})"))?;
     let problems: Vec<String> = validator
         .iter_errors(&value)
         .take(5)
@@ -149,6 +203,15 @@ pub(crate) fn checked<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
     use crate::types::{FinishReason, Usage};
+
+    #[test]
+    fn raw_line_breaks_inside_strings_are_read_as_escapes() {
+        let raw = "{\n  \"line\": \"one\ntwo\\\"\ttab\"\n}";
+        assert!(serde_json::from_str::<serde_json::Value>(raw).is_err());
+        let value: serde_json::Value =
+            serde_json::from_str(&escape_control_characters(raw)).unwrap();
+        assert_eq!(value["line"], "one\ntwo\"\ttab");
+    }
 
     /// A model that answers every request with the same text.
     struct Fixed(&'static str);

@@ -417,6 +417,9 @@ pub struct Critique {
     pub issues: Vec<Issue>,
     /// What it cost, in US dollars.
     pub cost_usd: f64,
+    /// Tokens a vision model used.
+    #[serde(default)]
+    pub usage: Usage,
     /// What the person should know about how it looked (a model that failed).
     #[serde(default)]
     pub notices: Vec<String>,

@@ -130,11 +130,17 @@ impl Look {
         }
         let mut palette: Vec<[u8; 3]> = text.split_whitespace().filter_map(parse_hex).collect();
         if palette.is_empty() {
-            palette = NAMED_COLOURS
+            // In the order the prompt names them: the first is the main colour.
+            let mut named: Vec<(usize, [u8; 3])> = NAMED_COLOURS
                 .iter()
-                .filter(|(name, _)| text.contains(&format!(" {name} ")))
-                .filter_map(|(_, hex)| parse_hex(hex))
+                .filter_map(|(name, hex)| Some((text.find(&format!(" {name} "))?, parse_hex(hex)?)))
                 .collect();
+            named.sort_by_key(|(at, _)| *at);
+            for (_, colour) in named {
+                if !palette.contains(&colour) {
+                    palette.push(colour);
+                }
+            }
         }
         while palette.len() < 2 {
             palette.push(if palette.is_empty() {

@@ -83,3 +83,34 @@ pub fn parse_hex(text: &str) -> Option<[u8; 3]> {
     let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
     Some([channel(0)?, channel(2)?, channel(4)?])
 }
+
+/// The name people would give `#rrggbb`: the nearest of [`NAMED_COLOURS`] (image models
+/// read colour words, not hex codes). `None` for text that is not a colour.
+pub fn colour_name(hex: &str) -> Option<&'static str> {
+    let [r, g, b] = parse_hex(hex)?;
+    let distance = |named: &str| {
+        parse_hex(named).map_or(u32::MAX, |[nr, ng, nb]| {
+            let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2) as u32;
+            // Weighted as the eye weighs the channels.
+            3 * d(r, nr) + 4 * d(g, ng) + 2 * d(b, nb)
+        })
+    };
+    NAMED_COLOURS
+        .iter()
+        .min_by_key(|(_, named)| distance(named))
+        .map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_get_the_nearest_name() {
+        assert_eq!(colour_name("#ff1fb4"), Some("magenta"));
+        assert_eq!(colour_name("#0a0a12"), Some("black"));
+        assert_eq!(colour_name("#fcee0a"), Some("yellow"));
+        assert_eq!(colour_name("#03045e"), Some("navy"));
+        assert_eq!(colour_name("blue"), None);
+    }
+}

@@ -88,7 +88,7 @@ impl TextModel for FallbackText {
     }
 
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
-        self.stream(request, &|_| {}).await
+        self.answer(request, None).await
     }
 
     async fn stream(
@@ -96,10 +96,26 @@ impl TextModel for FallbackText {
         request: TextRequest,
         piece: &(dyn for<'s> Fn(&'s str) + Send + Sync),
     ) -> Result<TextResponse, ModelError> {
+        self.answer(request, Some(piece)).await
+    }
+}
+
+impl FallbackText {
+    /// Tries each model in turn, streaming to `piece` when given (a whole answer is asked
+    /// for otherwise: some endpoints count tokens only for those).
+    async fn answer(
+        &self,
+        request: TextRequest,
+        piece: Option<&(dyn for<'s> Fn(&'s str) + Send + Sync)>,
+    ) -> Result<TextResponse, ModelError> {
         let mut notices = Vec::new();
         let mut last = None;
         for (place, model) in self.chain.iter().enumerate() {
-            match model.stream(request.clone(), piece).await {
+            let answered = match piece {
+                Some(piece) => model.stream(request.clone(), piece).await,
+                None => model.complete(request.clone()).await,
+            };
+            match answered {
                 Ok(mut response) => {
                     if place > 0 {
                         notices.push(format!("{} answered instead", response.model));
@@ -107,6 +123,13 @@ impl TextModel for FallbackText {
                     notices.append(&mut response.notices);
                     response.notices = notices;
                     return Ok(response);
+                }
+                // A stand-in that cannot do this at all (the local model writes no free
+                // text): the failure before it is the one worth telling.
+                Err(ModelError::Unsupported { .. })
+                    if place + 1 == self.chain.len() && last.is_some() =>
+                {
+                    break;
                 }
                 // What the request itself gets wrong, every model gets wrong.
                 Err(error @ (ModelError::InvalidRequest(_) | ModelError::Unsupported { .. }))
@@ -154,6 +177,23 @@ mod tests {
         }
     }
 
+    /// A stand-in that cannot answer this kind of request.
+    struct Cannot;
+
+    #[async_trait]
+    impl TextModel for Cannot {
+        fn id(&self) -> ModelId {
+            ModelId::new("local", "rules")
+        }
+
+        async fn complete(&self, _: TextRequest) -> Result<TextResponse, ModelError> {
+            Err(ModelError::Unsupported {
+                provider: "local/rules".into(),
+                what: "write free text".into(),
+            })
+        }
+    }
+
     #[tokio::test]
     async fn the_next_model_stands_in_and_says_so() {
         let chain = FallbackText::new(vec![
@@ -176,6 +216,16 @@ mod tests {
                 "openai/m failed: openai refused the key in OPENAI_API_KEY (401)",
                 "local/m answered instead"
             ]
+        );
+        let cannot = FallbackText::new(vec![
+            Arc::new(Answers(Err("the server is down"), "openai")),
+            Arc::new(Cannot),
+        ])
+        .unwrap();
+        let told = cannot.complete(request.clone()).await.unwrap_err();
+        assert_eq!(
+            told.to_string(),
+            ModelError::Rejected("the server is down".into()).to_string()
         );
         let alone = FallbackText::new(vec![Arc::new(Answers(Err("down"), "openai"))]).unwrap();
         assert!(matches!(

@@ -96,6 +96,7 @@ impl VisionModel for OpenAiText {
             model: response.model,
             issues,
             cost_usd: response.cost_usd,
+            usage: response.usage,
             notices: Vec::new(),
         })
     }
