@@ -144,6 +144,49 @@ pub struct ModelsConfig {
     /// The OpenAI-compatible endpoint `openai` names.
     #[serde(default)]
     pub openai: OpenAiSettings,
+    /// Vendors with APIs of their own, by the name a chain gives them (`anthropic`,
+    /// `gemini`, `mistral`, `xai`, `cohere`, …): `[models.vendors.anthropic]`. A vendor named
+    /// in a chain without a section here gets the defaults.
+    #[serde(default)]
+    pub vendors: std::collections::BTreeMap<String, VendorSettings>,
+}
+
+/// One vendor's settings (its key comes from the environment, never from here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VendorSettings {
+    /// Where it is served, when not at the vendor's own address (a proxy).
+    pub base_url: Option<String>,
+    /// The environment variable that holds the key; unset: the vendor's usual one
+    /// (`ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, …).
+    pub key_variable: Option<String>,
+    /// The longest answer, in tokens.
+    pub max_tokens: u64,
+    /// The longest one request may take, seconds.
+    pub timeout_secs: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Requests started per minute.
+    pub requests_per_minute: u32,
+    /// US dollars per million tokens in.
+    pub input_per_million: f64,
+    /// US dollars per million tokens out.
+    pub output_per_million: f64,
+}
+
+impl Default for VendorSettings {
+    fn default() -> Self {
+        VendorSettings {
+            base_url: None,
+            key_variable: None,
+            max_tokens: 4096,
+            timeout_secs: 120,
+            concurrency: 4,
+            requests_per_minute: 600,
+            input_per_million: 0.0,
+            output_per_million: 0.0,
+        }
+    }
 }
 
 /// An OpenAI-compatible endpoint: OpenAI itself by default; Ollama, vLLM, llama.cpp's
@@ -176,6 +219,15 @@ pub struct OpenAiSettings {
     pub input_per_million: f64,
     /// US dollars per million tokens out.
     pub output_per_million: f64,
+    /// Where its embedding model is served, when not at `base_url` (llama.cpp's server
+    /// embeds only in a mode of its own, so it runs twice).
+    pub embeddings_base_url: Option<String>,
+    /// Length of the vectors asked of its embedding model (OpenAI's text-embedding-3 models
+    /// shorten theirs); unset: the model's own, whatever it is.
+    pub embedding_dimensions: Option<usize>,
+    /// What to do when its `/embeddings` answers one vector per token (llama.cpp's server
+    /// without pooling): `refuse`, or `mean` to average them.
+    pub token_vectors: montage_models::remote::embeddings::TokenVectors,
 }
 
 impl Default for OpenAiSettings {
@@ -192,6 +244,9 @@ impl Default for OpenAiSettings {
             requests_per_minute: 600,
             input_per_million: 0.0,
             output_per_million: 0.0,
+            embeddings_base_url: None,
+            embedding_dimensions: None,
+            token_vectors: montage_models::remote::embeddings::TokenVectors::Refuse,
         }
     }
 }
@@ -270,6 +325,7 @@ impl Default for Config {
                 vision: local(),
                 embeddings: local(),
                 openai: OpenAiSettings::default(),
+                vendors: Default::default(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,
@@ -385,6 +441,16 @@ impl Config {
         }
         if !(1..=10).contains(&self.pipeline.attempts) {
             return Err(ConfigError("pipeline.attempts is 1–10".into()));
+        }
+        if self
+            .models
+            .openai
+            .embedding_dimensions
+            .is_some_and(|d| !(1..=16_000).contains(&d))
+        {
+            return Err(ConfigError(
+                "models.openai.embedding_dimensions is 1–16000 (pgvector's longest vector)".into(),
+            ));
         }
         Ok(())
     }

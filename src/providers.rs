@@ -2,11 +2,13 @@
 //! configuration, plus the local music bed and local critic, which build on the audio and
 //! critic tools.
 
-use crate::config::{ModelsConfig, OpenAiSettings};
+use crate::config::{ModelsConfig, OpenAiSettings, VendorSettings};
 use async_trait::async_trait;
 use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText, palette};
+use montage_models::remote::embeddings::OpenAiEmbeddings;
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
+use montage_models::remote::vendor::{VendorConfig, VendorText};
 use montage_models::remote::{FallbackText, Prices};
 use montage_models::{
     ClipModel, Critique, EmbeddingModel, FramePosition, GeneratedMusic, ImageModel, Issue,
@@ -37,6 +39,8 @@ pub struct Providers {
     pub vision_remote: Option<Arc<OpenAiText>>,
     /// Vectors for the generation cache.
     pub embeddings: Arc<dyn EmbeddingModel>,
+    /// The embedding model's endpoint, when it is a remote one.
+    pub embeddings_remote: Option<Arc<OpenAiEmbeddings>>,
 }
 
 /// Which model serves each capability, as recorded with a run.
@@ -118,6 +122,8 @@ pub enum ChainEntry {
     Local(ModelId),
     /// An OpenAI-compatible endpoint.
     OpenAi(Arc<OpenAiText>),
+    /// A vendor's own API, with the variable its key comes from.
+    Vendor(Arc<VendorText>, String),
 }
 
 /// One model a capability may use, and whether it can: what `montage models` prints and
@@ -174,6 +180,26 @@ async fn remote_report(capability: &str, remote: &OpenAiText, place: usize) -> M
     }
 }
 
+/// A vendor's model: its key is there (a vendor is not called to check it: every call to
+/// one is paid).
+fn vendor_report(remote: &VendorText, variable: &str, place: usize) -> ModelReport {
+    let present = std::env::var(variable).is_ok_and(|k| !k.is_empty());
+    ModelReport {
+        capability: "text".into(),
+        model: Some(remote.id().to_string()),
+        place,
+        base_url: None,
+        key_variable: Some(variable.to_owned()),
+        key_present: Some(present),
+        ok: present,
+        verdict: if present {
+            "key present (not called: every call to a vendor is paid)".into()
+        } else {
+            format!("{variable} is not set")
+        },
+    }
+}
+
 /// The text model `config.text` names: one model, or a chain tried in order, with the local
 /// model standing in last whenever a remote one is named.
 async fn text_chain(
@@ -205,11 +231,25 @@ async fn text_chain(
                 chain.push(connected.clone());
                 entries.push(ChainEntry::OpenAi(connected));
             }
+            vendor if montage_models::remote::vendor::key_variable(vendor).is_some() => {
+                let settings = config.vendors.get(vendor).cloned().unwrap_or_default();
+                let connected = Arc::new(
+                    VendorText::connect(vendor_config(vendor, &settings, model)?).map_err(
+                        |source| ProviderError::Remote {
+                            capability: "text",
+                            source,
+                        },
+                    )?,
+                );
+                let variable = vendor_key_variable(vendor, &settings);
+                chain.push(connected.clone());
+                entries.push(ChainEntry::Vendor(connected, variable));
+            }
             other => {
                 return Err(UnknownProvider {
                     capability: "text",
                     name: other.to_owned(),
-                    known: "local, openai (or a chain such as \"openai,local\")",
+                    known: "local, openai, or a vendor: anthropic, gemini, mistral, xai, cohere, deepseek, groq, … (or a chain such as \"openai,anthropic:claude-sonnet-4-5,local\")",
                 }
                 .into());
             }
@@ -264,6 +304,44 @@ async fn vision_model(
     }
 }
 
+/// The embedder `config.embeddings` names: the local hashing one, or an OpenAI-compatible
+/// endpoint's `/embeddings` (`openai[:model]`) with the configured dimensions.
+async fn embedding_model(
+    config: &ModelsConfig,
+) -> Result<(Arc<dyn EmbeddingModel>, Option<Arc<OpenAiEmbeddings>>), ProviderError> {
+    let (name, model) = provider_and_model(config.embeddings.trim());
+    match name {
+        "local" => Ok((Arc::new(HashingEmbedder), None)),
+        "openai" => {
+            // The chat model is no embedding model: only a model named here counts.
+            let mut endpoint = openai_config(&config.openai, None);
+            endpoint.model = model;
+            if let Some(base_url) = &config.openai.embeddings_base_url {
+                endpoint.base_url = base_url.clone();
+            }
+            let remote = Arc::new(
+                OpenAiEmbeddings::connect(
+                    endpoint,
+                    config.openai.embedding_dimensions,
+                    config.openai.token_vectors,
+                )
+                .await
+                .map_err(|source| ProviderError::Remote {
+                    capability: "embeddings",
+                    source,
+                })?,
+            );
+            Ok((remote.clone(), Some(remote)))
+        }
+        other => Err(UnknownProvider {
+            capability: "embeddings",
+            name: other.to_owned(),
+            known: "local, openai[:model] (an embedding model)",
+        }
+        .into()),
+    }
+}
+
 /// A vision model's findings beside the frame metrics'. When the model fails, the metrics'
 /// stand alone and the run is told.
 pub struct MergedVision {
@@ -304,6 +382,48 @@ impl VisionModel for MergedVision {
         }
         Ok(measured)
     }
+}
+
+fn vendor_key_variable(vendor: &str, settings: &VendorSettings) -> String {
+    settings.key_variable.clone().unwrap_or_else(|| {
+        montage_models::remote::vendor::key_variable(vendor)
+            .unwrap_or("API_KEY")
+            .to_owned()
+    })
+}
+
+/// The vendor `settings` describe, serving `model` (which must be named: vendors have many);
+/// the key is read from its variable now and kept only by the provider.
+fn vendor_config(
+    vendor: &str,
+    settings: &VendorSettings,
+    model: Option<String>,
+) -> Result<VendorConfig, ProviderError> {
+    let key_variable = vendor_key_variable(vendor, settings);
+    let model = model.ok_or_else(|| ProviderError::Remote {
+        capability: "text",
+        source: ModelError::InvalidRequest(format!(
+            "name the {vendor} model to use, as \"{vendor}:MODEL\""
+        )),
+    })?;
+    Ok(VendorConfig {
+        vendor: vendor.to_owned(),
+        base_url: settings.base_url.clone(),
+        key: std::env::var(&key_variable).ok().filter(|k| !k.is_empty()),
+        key_variable,
+        model,
+        prices: Prices {
+            input_per_million: settings.input_per_million,
+            output_per_million: settings.output_per_million,
+        },
+        policy: PolicyConfig {
+            timeout: std::time::Duration::from_secs(settings.timeout_secs.max(1)),
+            concurrency: settings.concurrency.max(1),
+            per_minute: settings.requests_per_minute.max(1),
+            ..PolicyConfig::default()
+        },
+        max_tokens: settings.max_tokens.max(1),
+    })
 }
 
 /// The endpoint `settings` describe, `model` overriding its model; the key is read from its
@@ -351,10 +471,7 @@ impl Providers {
         let music: Arc<dyn MusicModel> =
             pick("music", &config.music, "local", || Arc::new(LocalMusic))?;
         let (vision, vision_remote) = vision_model(config).await?;
-        let embeddings: Arc<dyn EmbeddingModel> =
-            pick("embeddings", &config.embeddings, "local", || {
-                Arc::new(HashingEmbedder)
-            })?;
+        let (embeddings, embeddings_remote) = embedding_model(config).await?;
         let clip: Option<Arc<dyn ClipModel>> = match config.clip.as_str() {
             "none" => None,
             name => {
@@ -395,6 +512,7 @@ impl Providers {
                 vision,
                 vision_remote,
                 embeddings,
+                embeddings_remote,
             },
             notices,
         ))
@@ -408,6 +526,7 @@ impl Providers {
             reports.push(match entry {
                 ChainEntry::Local(model) => local_report("text", model.clone(), k + 1),
                 ChainEntry::OpenAi(remote) => remote_report("text", remote, k + 1).await,
+                ChainEntry::Vendor(remote, variable) => vendor_report(remote, variable, k + 1),
             });
         }
         reports.push(local_report("image", self.image.id(), 1));
@@ -438,7 +557,20 @@ impl Providers {
             }
             None => reports.push(local_report("vision", self.vision.id(), 1)),
         }
-        reports.push(local_report("embeddings", self.embeddings.id(), 1));
+        reports.push(match &self.embeddings_remote {
+            Some(remote) => {
+                let mut report = remote_report("embeddings", remote.endpoint(), 1).await;
+                report.model = Some(remote.id().to_string());
+                if report.ok
+                    && let Err(error) = remote.embed(&["a check from montage".to_owned()]).await
+                {
+                    report.ok = false;
+                    report.verdict = error.to_string();
+                }
+                report
+            }
+            None => local_report("embeddings", self.embeddings.id(), 1),
+        });
         reports
     }
 

@@ -519,6 +519,14 @@ fn a_real_model_server_reads_the_request() {
         .env("MONTAGE_MODELS__TEXT", "openai")
         .env("OPENAI_BASE_URL", &url)
         .env("MONTAGE_MODELS__OPENAI__STRUCTURED_OUTPUT", "json_object")
+        .env("MONTAGE_MODELS__EMBEDDINGS", "openai")
+        .env(
+            "MONTAGE_MODELS__OPENAI__EMBEDDINGS_BASE_URL",
+            std::env::var("MONTAGE_TEST_LLAMA_EMBEDDINGS_URL").expect(
+                "MONTAGE_TEST_LLAMA_EMBEDDINGS_URL is not set: run the tests with scripts/test",
+            ),
+        )
+        .env("MONTAGE_MODELS__OPENAI__TOKEN_VECTORS", "mean")
         .env_remove("OPENAI_API_KEY");
     let record = make_with(
         command,
@@ -574,6 +582,23 @@ fn a_real_model_server_reads_the_request() {
         montage::pipeline::hygiene(prompt).unwrap_or_else(|why| panic!("{prompt}: {why}"));
     }
     assert!(record["cost"]["input_tokens"].as_u64() > Some(0));
+    // What each picture and spoken line was made from was embedded by the model server,
+    // for the cache.
+    let count = |capabilities: &[&str]| {
+        ledger
+            .iter()
+            .filter(|e| capabilities.contains(&e["capability"].as_str().unwrap_or("")))
+            .filter(|e| e["cached"] == false)
+            .count()
+    };
+    let made = count(&["image", "speech"]);
+    assert!(made > 0 && count(&["embeddings"]) == made, "{ledger:?}");
+    assert!(
+        ledger
+            .iter()
+            .filter(|entry| entry["capability"] == "embeddings")
+            .all(|entry| entry["model"]["provider"] == "openai")
+    );
     let video = dir.path().join("out").join("video-1x1.mp4");
     let probed = probe(&video);
     assert_eq!(probed["streams"][0]["width"], 1080);

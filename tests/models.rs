@@ -52,7 +52,7 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
     let (status, exchange) = server
         .post(
             &format!("/api/chats/{chat}/messages"),
-            &json!({ "content": "make a 10 second video of a calm lake at dawn, square" }),
+            &json!({ "content": "make a video of a calm lake at dawn" }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{exchange}");

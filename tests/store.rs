@@ -183,6 +183,7 @@ async fn generation_cache(database: &Database) {
         model: "local/procedural-1".into(),
         seconds: None,
         embedding: embed_text(prompt),
+        embedding_model: "local/hashing-256".into(),
     };
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let city = entry(
@@ -224,18 +225,64 @@ async fn generation_cache(database: &Database) {
     );
 
     let similar = database
-        .cache_similar(&embed_text("neon city at night, close-up"), 2)
+        .cache_similar(
+            "local/hashing-256",
+            &embed_text("neon city at night, close-up"),
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(similar[0].0.request_hash, city.request_hash, "{similar:?}");
     assert!(similar[0].1 > similar[1].1);
-    let short = CacheEntry {
-        embedding: vec![1.0; 3],
-        ..entry("short", "x")
+
+    // Another model's vectors, of another length, live beside them and never meet them.
+    let model = format!("openai/embed-{suffix}@3");
+    let other = CacheEntry {
+        embedding: vec![0.6, 0.8, 0.0],
+        embedding_model: model.clone(),
+        ..entry(&format!("other-{suffix}"), "x")
+    };
+    database.cache_put(&other).await.unwrap();
+    let local = database
+        .cache_similar("local/hashing-256", &embed_text("x"), 1000)
+        .await
+        .unwrap();
+    assert!(
+        local
+            .iter()
+            .all(|(e, _)| e.embedding_model == "local/hashing-256")
+    );
+    assert!(
+        local
+            .iter()
+            .all(|(e, _)| e.request_hash != other.request_hash)
+    );
+    let theirs = database
+        .cache_similar(&model, &[0.0, 1.0, 0.0], 10)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0].0.request_hash, other.request_hash);
+    assert!((theirs[0].1 - 0.8).abs() < 1e-4, "{}", theirs[0].1);
+    let long = CacheEntry {
+        embedding: (0..1536).map(|i| (i as f32).sin()).collect(),
+        embedding_model: format!("openai/large-{suffix}"),
+        ..entry(&format!("long-{suffix}"), "x")
+    };
+    database.cache_put(&long).await.unwrap();
+    let found = database
+        .cache_similar(&long.embedding_model, &long.embedding, 1)
+        .await
+        .unwrap();
+    assert_eq!(found[0].0.embedding.len(), 1536);
+    assert!(found[0].1 > 0.999);
+    let empty = CacheEntry {
+        embedding: Vec::new(),
+        ..entry(&format!("empty-{suffix}"), "x")
     };
     assert!(
-        database.cache_put(&short).await.is_err(),
-        "embeddings have a fixed length"
+        database.cache_put(&empty).await.is_err(),
+        "an embedding has at least one dimension"
     );
 }
 

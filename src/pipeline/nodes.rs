@@ -18,9 +18,9 @@ use montage_critic::frames;
 use montage_graph::{Command, NodeContext, NodeError};
 use montage_models::local::{INTENT_SCHEMA, palette};
 use montage_models::{
-    DURATION_RANGE, FramePosition, ImageRequest, Intent, Issue, Message, ModelError, ModelId,
-    MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix, TextRequest, VisionFrame,
-    VisionRequest,
+    DURATION_RANGE, EmbeddingModel, FramePosition, ImageRequest, Intent, Issue, Message,
+    ModelError, ModelId, MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix,
+    TextRequest, VisionFrame, VisionRequest,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -479,21 +479,14 @@ where
                 .put(made.kind, &made.media_type, made.bytes)
                 .await
                 .map_err(store_error)?;
-            let embedding = services
-                .providers
-                .embeddings
-                .embed(&[text.to_owned()])
-                .await
-                .map_err(|e| model_error("embedding the prompt", e))?
-                .vectors
-                .pop()
-                .unwrap_or_default();
+            let (embedding, embedding_model) = embed(services, update, scene, text).await;
             let entry = CacheEntry {
                 request_hash: hash.to_owned(),
                 object: object.clone(),
                 model: made.model.to_string(),
                 seconds: made.seconds,
                 embedding,
+                embedding_model,
             };
             services
                 .database
@@ -513,6 +506,51 @@ where
         cached,
     });
     Ok((object, seconds))
+}
+
+/// The embedding of `text` for the cache, and the model that made it. A remote embedder that
+/// fails is stood in for by the local one (its vectors are kept apart by their model, so the
+/// two never meet) and the run is told; its calls go into the ledger.
+async fn embed(
+    services: &Services,
+    update: &mut Update,
+    scene: usize,
+    text: &str,
+) -> (Vec<f32>, String) {
+    let embedder = &services.providers.embeddings;
+    let local = || {
+        let vector = montage_models::local::embed_text(text);
+        (
+            vector,
+            EmbeddingModel::id(&montage_models::local::HashingEmbedder).to_string(),
+        )
+    };
+    if embedder.id().provider == "local" {
+        return local();
+    }
+    let why = match embedder.embed(&[text.to_owned()]).await {
+        Ok(mut made) if made.vectors.len() == 1 => {
+            update.cost.push(CostEntry {
+                node: "assets".into(),
+                scene: Some(scene),
+                capability: "embeddings".into(),
+                model: made.model.clone(),
+                usd: made.cost_usd,
+                tokens: Default::default(),
+                cached: false,
+            });
+            let vector = made.vectors.pop().unwrap_or_default();
+            return (vector, made.model.to_string());
+        }
+        Ok(made) => format!("it answered {} vectors for one text", made.vectors.len()),
+        Err(error) => error.to_string(),
+    };
+    tracing::warn!(model = %embedder.id(), why, "the embedding model failed; the local one stands in");
+    update.notices.push(format!(
+        "{} could not embed the prompts ({why}); the local embedder indexed them instead",
+        embedder.id()
+    ));
+    local()
 }
 
 /// Whether an issue is put to the person (the rest are recorded only).

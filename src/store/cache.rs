@@ -1,13 +1,16 @@
 //! The generation cache: a whole model request's hash → the object it made, so an unchanged
 //! scene is never generated twice, with the prompt's embedding for similarity look-ups
-//! (pgvector's HNSW index on Postgres, cosine over stored vectors on SQLite).
+//! (pgvector's HNSW index on Postgres, cosine over stored vectors on SQLite). Embeddings are
+//! kept apart by the model that made them: a look-up only ever compares vectors of one model.
 
 use super::{Database, StoreError};
 use crate::objects::ObjectRef;
+use sha2::{Digest, Sha256};
 
-/// Length of the stored embeddings (the local hashing embedder's; the Postgres column is
-/// `vector(256)` so its HNSW index can exist).
-pub const EMBEDDING_DIMENSIONS: usize = 256;
+/// pgvector stores vectors up to this length.
+const MAX_DIMENSIONS: usize = 16_000;
+/// pgvector's HNSW index takes vectors up to this length; longer ones are searched exactly.
+const MAX_INDEXED_DIMENSIONS: usize = 2_000;
 
 /// One cached generation.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,12 +25,34 @@ pub struct CacheEntry {
     pub seconds: Option<f64>,
     /// The prompt's embedding.
     pub embedding: Vec<f32>,
+    /// The model that made the embedding (`provider/model`): vectors of different models
+    /// are never compared.
+    pub embedding_model: String,
 }
 
 /// A cache row without its embedding.
-type Row = (String, String, String, i64, String, String, Option<f64>);
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<f64>,
+    String,
+);
 /// A cache row with its embedding in the database's form.
-type RowWith<E> = (String, String, String, i64, String, String, Option<f64>, E);
+type RowWith<E> = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<f64>,
+    String,
+    E,
+);
 /// A Postgres cache row with its embedding as text and its similarity to a query.
 type ScoredRow = (
     String,
@@ -38,11 +63,12 @@ type ScoredRow = (
     String,
     Option<f64>,
     String,
+    String,
     f64,
 );
 
 fn entry(row: Row, embedding: Vec<f32>) -> Result<CacheEntry, StoreError> {
-    let (request_hash, key, sha256, size, media_type, model, seconds) = row;
+    let (request_hash, key, sha256, size, media_type, model, seconds, embedding_model) = row;
     Ok(CacheEntry {
         request_hash,
         object: ObjectRef {
@@ -54,7 +80,14 @@ fn entry(row: Row, embedding: Vec<f32>) -> Result<CacheEntry, StoreError> {
         model,
         seconds,
         embedding,
+        embedding_model,
     })
+}
+
+/// `text` as an SQL string literal (for the partial index's predicate, which Postgres can
+/// only match against a literal).
+fn sql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn to_blob(vector: &[f32]) -> Vec<u8> {
@@ -93,33 +126,36 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if n > 0.0 { dot / n } else { 0.0 }
 }
 
-const COLUMNS: &str = "request_hash, object_key, sha256, size, media_type, model, seconds";
+const COLUMNS: &str =
+    "request_hash, object_key, sha256, size, media_type, model, seconds, embedding_model";
 
 impl Database {
     /// The cached generation of a request, if any.
     pub async fn cache_get(&self, request_hash: &str) -> Result<Option<CacheEntry>, StoreError> {
         match self {
             Database::Sqlite(pool) => {
-                let row: Option<RowWith<Vec<u8>>> = sqlx::query_as(
-                    "SELECT request_hash, object_key, sha256, size, media_type, model, seconds, embedding \
-                     FROM generation_cache WHERE request_hash = $1",
-                )
+                let row: Option<RowWith<Vec<u8>>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS}, embedding FROM generation_cache WHERE request_hash = $1"
+                )))
                 .bind(request_hash)
                 .fetch_optional(pool)
                 .await?;
-                row.map(|(h, k, s, z, m, o, sec, e)| entry((h, k, s, z, m, o, sec), from_blob(&e)))
-                    .transpose()
+                row.map(|(h, k, s, z, m, o, sec, em, e)| {
+                    entry((h, k, s, z, m, o, sec, em), from_blob(&e))
+                })
+                .transpose()
             }
             Database::Postgres(pool) => {
                 let row: Option<RowWith<String>> = sqlx::query_as(
-                    "SELECT request_hash, object_key, sha256, size, media_type, model, seconds, embedding::text \
-                     FROM generation_cache WHERE request_hash = $1",
+                    sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLUMNS}, embedding::text FROM generation_cache WHERE request_hash = $1"
+                    )),
                 )
                 .bind(request_hash)
                 .fetch_optional(pool)
                 .await?;
-                row.map(|(h, k, s, z, m, o, sec, e)| {
-                    entry((h, k, s, z, m, o, sec), from_pgvector(&e)?)
+                row.map(|(h, k, s, z, m, o, sec, em, e)| {
+                    entry((h, k, s, z, m, o, sec, em), from_pgvector(&e)?)
                 })
                 .transpose()
             }
@@ -128,11 +164,16 @@ impl Database {
 
     /// Remembers a generation (a second entry for the same request changes nothing).
     pub async fn cache_put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
-        if entry.embedding.len() != EMBEDDING_DIMENSIONS {
+        let dimensions = entry.embedding.len();
+        if dimensions == 0 || dimensions > MAX_DIMENSIONS {
             return Err(super::damaged(format!(
-                "embeddings have {EMBEDDING_DIMENSIONS} dimensions, not {}",
-                entry.embedding.len()
+                "an embedding has 1 to {MAX_DIMENSIONS} dimensions, not {dimensions}"
             )));
+        }
+        if entry.embedding.iter().any(|v| !v.is_finite()) {
+            return Err(super::damaged(
+                "an embedding holds a number that is not finite".into(),
+            ));
         }
         let size = i64::try_from(entry.object.size).map_err(|e| super::damaged(e.to_string()))?;
         let now = super::runs::now_ms();
@@ -141,10 +182,10 @@ impl Database {
             ($pool:expr, $embedding_sql:literal, $embedding:expr) => {
                 sqlx::query(concat!(
                     "INSERT INTO generation_cache \
-                     (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms) \
+                     (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms, embedding_model) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, ",
                     $embedding_sql,
-                    ", $9) ON CONFLICT (request_hash) DO NOTHING"
+                    ", $9, $10) ON CONFLICT (request_hash) DO NOTHING"
                 ))
                 .bind(&entry.request_hash)
                 .bind(&entry.object.key)
@@ -155,6 +196,7 @@ impl Database {
                 .bind(entry.seconds)
                 .bind($embedding)
                 .bind(now)
+                .bind(&entry.embedding_model)
                 .execute($pool)
                 .await
                 .map(|_| ())?
@@ -162,32 +204,44 @@ impl Database {
         }
         match self {
             Database::Sqlite(pool) => insert!(pool, "$8", to_blob(&entry.embedding)),
-            Database::Postgres(pool) => insert!(pool, "$8::vector", to_pgvector(&entry.embedding)),
+            Database::Postgres(pool) => {
+                insert!(pool, "$8::vector", to_pgvector(&entry.embedding));
+                index_model(pool, &entry.embedding_model, dimensions).await?;
+            }
         };
         Ok(())
     }
 
-    /// The `limit` cached generations whose prompts are most like `embedding`, most similar
-    /// first, with their cosine similarity.
+    /// The `limit` cached generations whose prompts are most like `embedding` (made by
+    /// `embedding_model`), most similar first, with their cosine similarity. Only vectors of
+    /// that model, and of that length, are compared.
     pub async fn cache_similar(
         &self,
+        embedding_model: &str,
         embedding: &[f32],
         limit: usize,
     ) -> Result<Vec<(CacheEntry, f32)>, StoreError> {
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let dimensions = embedding.len();
+        if dimensions == 0 || dimensions > MAX_DIMENSIONS {
+            return Ok(Vec::new());
+        }
         match self {
             Database::Sqlite(pool) => {
                 let rows: Vec<RowWith<Vec<u8>>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS}, embedding FROM generation_cache"
+                    "SELECT {COLUMNS}, embedding FROM generation_cache \
+                     WHERE embedding_model = $1 AND length(embedding) = $2"
                 )))
+                .bind(embedding_model)
+                .bind(i64::try_from(4 * dimensions).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await?;
                 let mut scored = rows
                     .into_iter()
-                    .map(|(h, k, s, z, m, o, sec, e)| {
+                    .map(|(h, k, s, z, m, o, sec, em, e)| {
                         let vector = from_blob(&e);
                         let similarity = cosine(embedding, &vector);
-                        entry((h, k, s, z, m, o, sec), vector).map(|entry| (entry, similarity))
+                        entry((h, k, s, z, m, o, sec, em), vector).map(|entry| (entry, similarity))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -195,23 +249,58 @@ impl Database {
                 Ok(scored)
             }
             Database::Postgres(pool) => {
-                let rows: Vec<ScoredRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "SELECT {COLUMNS}, embedding::text, 1 - (embedding <=> $1::vector) FROM generation_cache \
-                         ORDER BY embedding <=> $1::vector LIMIT $2"
-                    )),
-                )
+                // The model and length as literals, so that the model's partial index on
+                // `embedding::vector(N)` serves the search.
+                let rows: Vec<ScoredRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS}, embedding::text, 1 - (embedding::vector({dimensions}) <=> $1::vector({dimensions})) \
+                     FROM generation_cache \
+                     WHERE embedding_model = {model} AND vector_dims(embedding) = {dimensions} \
+                     ORDER BY embedding::vector({dimensions}) <=> $1::vector({dimensions}) LIMIT $2",
+                    model = sql_literal(embedding_model),
+                )))
                 .bind(to_pgvector(embedding))
                 .bind(limit_sql)
                 .fetch_all(pool)
                 .await?;
                 rows.into_iter()
-                    .map(|(h, k, s, z, m, o, sec, e, similarity)| {
-                        entry((h, k, s, z, m, o, sec), from_pgvector(&e)?)
+                    .map(|(h, k, s, z, m, o, sec, em, e, similarity)| {
+                        entry((h, k, s, z, m, o, sec, em), from_pgvector(&e)?)
                             .map(|entry| (entry, similarity as f32))
                     })
                     .collect()
             }
         }
     }
+}
+
+/// Gives `model`'s vectors their own HNSW index, once: a partial index over that model's rows
+/// at its length, so that vectors of two models never share one.
+async fn index_model(
+    pool: &sqlx::PgPool,
+    model: &str,
+    dimensions: usize,
+) -> Result<(), StoreError> {
+    if dimensions > MAX_INDEXED_DIMENSIONS {
+        return Ok(());
+    }
+    let digest = hex::encode(Sha256::digest(format!("{model}/{dimensions}").as_bytes()));
+    let name = format!("generation_cache_embedding_{}", &digest[..16]);
+    let known: Option<(String,)> =
+        sqlx::query_as("SELECT indexname::text FROM pg_indexes WHERE indexname = $1")
+            .bind(&name)
+            .fetch_optional(pool)
+            .await?;
+    let builtin = model == "local/hashing-256" && dimensions == 256;
+    if known.is_none() && !builtin {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON generation_cache \
+             USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) \
+             WHERE embedding_model = {literal} AND vector_dims(embedding) = {dimensions}",
+            literal = sql_literal(model),
+        )))
+        .execute(pool)
+        .await?;
+        tracing::info!(model, dimensions, "an index for a new embedding model");
+    }
+    Ok(())
 }

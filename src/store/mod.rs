@@ -103,6 +103,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_hardening.sql"),
         include_str!("../../migrations/postgres/0009_hardening.sql"),
     ),
+    (
+        10,
+        "embedding models",
+        include_str!("../../migrations/sqlite/0010_embedding_models.sql"),
+        include_str!("../../migrations/postgres/0010_embedding_models.sql"),
+    ),
 ];
 
 /// A stored record that cannot be read back (or written as given).

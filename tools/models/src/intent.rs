@@ -15,23 +15,79 @@ pub struct Intent {
     /// What kind of video.
     pub category: Category,
     /// What it shows, in a few words (`city at night`).
+    #[schemars(length(max = bounds::SUBJECT))]
     pub subject: String,
     /// Length in seconds.
     pub duration: f64,
     /// The frame shapes to render, first is the main one.
+    #[schemars(length(max = bounds::FORMATS))]
     pub formats: Vec<Format>,
     /// The feeling.
     pub mood: Mood,
     /// Style words (`neon`, `cinematic`, …).
+    #[schemars(length(max = bounds::STYLES), inner(length(min = 1, max = bounds::STYLE_WORD)))]
     pub style: Vec<String>,
     /// Colours as `#rrggbb`, most important first.
+    #[schemars(length(max = bounds::COLOURS), inner(length(min = 7, max = 7)))]
     pub palette: Vec<String>,
     /// How fast the cuts come.
     pub pace: Pace,
     /// Whether a voice narrates.
     pub narration: bool,
     /// Things the person asked for or against that fit no other field (`no text`).
+    #[schemars(length(max = bounds::CONSTRAINTS), inner(length(min = 1, max = bounds::CONSTRAINT)))]
     pub constraints: Vec<String>,
+}
+
+/// The lengths [`Intent`]'s schema allows (so that a model under a grammar stops, and
+/// every answer is bounded).
+pub(crate) mod bounds {
+    /// Longest subject, in characters.
+    pub const SUBJECT: usize = 80;
+    /// Most formats.
+    pub const FORMATS: usize = 3;
+    /// Most style words, each at most [`STYLE_WORD`] characters.
+    pub const STYLES: usize = 6;
+    /// Longest style word.
+    pub const STYLE_WORD: usize = 24;
+    /// Most colours.
+    pub const COLOURS: usize = 6;
+    /// Most constraints, each at most [`CONSTRAINT`] characters.
+    pub const CONSTRAINTS: usize = 6;
+    /// Longest constraint.
+    pub const CONSTRAINT: usize = 60;
+}
+
+impl Intent {
+    /// This intent cut to the lengths its schema allows: the local reader's words can run
+    /// longer than a model's bounded answer.
+    pub fn bounded(mut self) -> Intent {
+        fn cut(text: &mut String, most: usize) {
+            if text.chars().count() > most {
+                *text = text
+                    .chars()
+                    .take(most)
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned();
+            }
+        }
+        cut(&mut self.subject, bounds::SUBJECT);
+        self.formats.truncate(bounds::FORMATS);
+        self.style.retain(|s| !s.is_empty());
+        self.style.truncate(bounds::STYLES);
+        for word in &mut self.style {
+            cut(word, bounds::STYLE_WORD);
+        }
+        self.palette.retain(|c| c.chars().count() == 7);
+        self.palette.truncate(bounds::COLOURS);
+        self.constraints.retain(|c| !c.is_empty());
+        self.constraints.truncate(bounds::CONSTRAINTS);
+        for constraint in &mut self.constraints {
+            cut(constraint, bounds::CONSTRAINT);
+        }
+        self
+    }
 }
 
 /// What kind of video.

@@ -123,7 +123,12 @@ async fn a_server_that_stops_is_stood_in_for_and_then_not_called() {
         ..TextRequest::default()
     };
     let (_, answered) = structured::<Intent>(&chain, "intent", ask()).await.unwrap();
-    assert_eq!(answered.model.to_string(), "openai/smollm2");
+    assert_eq!(
+        answered.model.to_string(),
+        "openai/smollm2",
+        "{:?}",
+        answered.notices
+    );
     assert!(answered.notices.is_empty());
 
     let stopped = Command::new(script)
@@ -170,4 +175,59 @@ async fn the_real_server_streams_its_words() {
     let pieces = pieces.into_inner().unwrap();
     assert!(pieces.len() > 1, "{pieces:?}");
     assert_eq!(Some(pieces.concat()), response.content);
+}
+
+fn embeddings_url() -> String {
+    std::env::var("MONTAGE_TEST_LLAMA_EMBEDDINGS_URL").expect(
+        "MONTAGE_TEST_LLAMA_EMBEDDINGS_URL is not set: run the tests with scripts/test, which starts llama.cpp's server in embedding mode",
+    )
+}
+
+/// llama.cpp's server answers one vector per token (it pools nothing unless started with
+/// `--pooling`): refused with what to do, or averaged into one vector when configured, the
+/// same text always to the same vector.
+#[tokio::test]
+async fn the_real_servers_token_vectors_are_refused_or_averaged_never_stored_as_one() {
+    use montage_models::EmbeddingModel;
+    use montage_models::remote::embeddings::{OpenAiEmbeddings, TokenVectors};
+    let refusing = OpenAiEmbeddings::connect(
+        config(&embeddings_url(), patient()),
+        None,
+        TokenVectors::Refuse,
+    )
+    .await
+    .unwrap();
+    let error = refusing
+        .embed(&["a neon city at night".into()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ModelError::Unsupported { .. })
+            && error.to_string().contains("one per token"),
+        "{error}"
+    );
+    let averaging = OpenAiEmbeddings::connect(
+        config(&embeddings_url(), patient()),
+        None,
+        TokenVectors::Mean,
+    )
+    .await
+    .unwrap();
+    let texts = [
+        "a neon city at night".to_owned(),
+        "a calm beach at dawn".to_owned(),
+        "a neon city at night".to_owned(),
+    ];
+    let made = averaging.embed(&texts).await.unwrap();
+    assert_eq!(made.vectors.len(), 3);
+    assert!(
+        made.vectors
+            .iter()
+            .all(|v| v.len() == made.vectors[0].len())
+    );
+    let norm: f32 = made.vectors[0].iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&made.vectors[0], &made.vectors[2]) > 0.9999);
+    assert!(dot(&made.vectors[0], &made.vectors[1]) < 0.9999);
 }

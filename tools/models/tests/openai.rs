@@ -526,3 +526,103 @@ async fn the_critic_sees_small_frames_and_its_findings_are_checked() {
     );
     assert!(critique.cost_usd > 0.0);
 }
+
+mod embeddings {
+    use super::*;
+    use montage_models::EmbeddingModel;
+    use montage_models::remote::embeddings::{OpenAiEmbeddings, TokenVectors};
+
+    fn embeddings_endpoint() -> wiremock::MockBuilder {
+        Mock::given(method("POST")).and(path("/v1/embeddings"))
+    }
+
+    #[tokio::test]
+    async fn vectors_come_back_in_order_at_the_configured_length_and_unit_long() {
+        let server = MockServer::start().await;
+        embeddings_endpoint()
+            .and(header(
+                "authorization",
+                format!("Bearer {PLANTED_KEY}").as_str(),
+            ))
+            .and(body_partial_json(json!({
+                "model": "text-embedding-3-small",
+                "input": ["neon city", "calm beach"],
+                "dimensions": 4,
+                "encoding_format": "float",
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(cassette("embeddings")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let model = OpenAiEmbeddings::connect(
+            config(&server, Some("text-embedding-3-small")),
+            Some(4),
+            TokenVectors::Refuse,
+        )
+        .await
+        .unwrap();
+        assert_eq!(model.id().to_string(), "openai/text-embedding-3-small@4");
+        let made = model
+            .embed(&["neon city".into(), "calm beach".into()])
+            .await
+            .unwrap();
+        assert_eq!(made.vectors.len(), 2);
+        // The answer lists index 1 first; the vectors follow the texts.
+        assert_eq!(made.vectors[1], [0.0, 0.0, 0.6, 0.8]);
+        let norm: f32 = made.vectors[0].iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        assert!((made.cost_usd - 12.0 * 0.4 / 1e6).abs() < 1e-12);
+        let shorter = OpenAiEmbeddings::connect(
+            config(&server, Some("text-embedding-3-small")),
+            Some(3),
+            TokenVectors::Refuse,
+        )
+        .await
+        .unwrap();
+        server.reset().await;
+        embeddings_endpoint()
+            .respond_with(ResponseTemplate::new(200).set_body_json(cassette("embeddings")))
+            .mount(&server)
+            .await;
+        let wrong = shorter
+            .embed(&["neon city".into(), "calm beach".into()])
+            .await
+            .unwrap_err();
+        assert!(
+            wrong
+                .to_string()
+                .contains("4 dimensions, and 3 are configured"),
+            "{wrong}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_vector_per_token_is_refused_with_what_to_do_or_averaged_when_asked() {
+        let server = MockServer::start().await;
+        embeddings_endpoint()
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(cassette("embeddings_per_token")),
+            )
+            .mount(&server)
+            .await;
+        let refusing =
+            OpenAiEmbeddings::connect(config(&server, Some("smollm2")), None, TokenVectors::Refuse)
+                .await
+                .unwrap();
+        let error = refusing.embed(&["a b c".into()]).await.unwrap_err();
+        let said = error.to_string();
+        assert!(said.contains("one per token (3 of them)"), "{said}");
+        assert!(said.contains("--pooling mean"), "{said}");
+        assert!(!said.contains(PLANTED_KEY));
+        let averaging =
+            OpenAiEmbeddings::connect(config(&server, Some("smollm2")), None, TokenVectors::Mean)
+                .await
+                .unwrap();
+        let made = averaging.embed(&["a b c".into()]).await.unwrap();
+        let [x, y, z] = made.vectors[0][..] else {
+            panic!("{:?}", made.vectors)
+        };
+        // The mean (0.3, 0.3, 0.0), at unit length.
+        assert!((x - y).abs() < 1e-6 && z.abs() < 1e-6 && (x - 0.70710677).abs() < 1e-5);
+    }
+}

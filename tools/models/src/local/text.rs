@@ -60,7 +60,7 @@ impl TextModel for LocalText {
             .find(|m| m.role == Role::User)
             .and_then(|m| m.content.as_deref())
             .ok_or_else(|| ModelError::InvalidRequest("no user message to read".into()))?;
-        let intent = parse_intent(prompt);
+        let intent = parse_intent(prompt).bounded();
         let content =
             serde_json::to_string(&intent).map_err(|e| ModelError::InvalidOutput(e.to_string()))?;
         Ok(TextResponse {

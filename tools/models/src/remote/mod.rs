@@ -2,14 +2,18 @@
 //!
 //! - [`policy`]: limits, timeouts, retries honouring `Retry-After`, the circuit breaker.
 //! - [`openai`]: any OpenAI-compatible chat endpoint, for text and (with a model that sees)
-//!   the critic.
+//!   the critic; [`embeddings`]: its `/embeddings`, for the generation cache.
+//! - [`vendor`]: vendors with APIs of their own (Anthropic, Gemini, Mistral, xAI, Cohere…)
+//!   through rig's provider registry.
 //! - [`FallbackText`]: a chain of text models, each standing in when the ones before fail.
 //!
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
 //! message, log or record (messages name the variable that holds them).
 
+pub mod embeddings;
 pub mod openai;
 pub mod policy;
+pub mod vendor;
 mod vision;
 
 use crate::error::ModelError;

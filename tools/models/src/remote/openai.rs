@@ -143,7 +143,7 @@ impl OpenAiText {
         if let Some(temperature) = request.temperature {
             body["temperature"] = json!(temperature);
         }
-        body
+        sorted_keys(body)
     }
 
     fn explain(&self, error: CallError) -> ModelError {
@@ -151,60 +151,38 @@ impl OpenAiText {
     }
 }
 
-/// What a failed call tells the person, naming the provider and the key's variable.
+/// What a failed call to this endpoint tells the person.
 fn explain(config: &OpenAiConfig, model: &str, error: CallError) -> ModelError {
-    let who = &config.provider;
-    let variable = &config.key_variable;
-    match error {
-        CallError::Open { retry_in } => ModelError::Unavailable(format!(
-            "{who} failed several times in a row; Montage is not calling it for another {} s",
-            retry_in.as_secs().max(1)
-        )),
-        CallError::Failed { failure, attempts } => match failure {
-            Failure::Status {
-                status: 401 | 403, ..
-            } => ModelError::Rejected(format!(
-                "{who} refused the key in {variable} ({})",
-                status_of(&failure)
-            )),
-            Failure::Status {
-                status: 404,
-                message,
-                ..
-            } => ModelError::Rejected(format!(
-                "{who} does not know the model {model:?} ({message})"
-            )),
-            Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
-                "{who} is rate-limiting Montage (429, {attempts} attempts)"
-            )),
-            Failure::Status {
-                status, message, ..
-            } if status >= 500 => {
-                // The body of a server error is for the log, not for people.
-                tracing::info!(provider = %who, status, message, "a model server failed");
-                ModelError::Unavailable(format!("{who} is failing ({status}, {attempts} attempts)"))
-            }
-            Failure::Status {
-                status, message, ..
-            } => ModelError::Rejected(format!("{who} refused the request ({status}): {message}")),
-            Failure::Timeout => ModelError::Timeout {
-                seconds: config.policy.timeout.as_secs_f64(),
-            },
-            Failure::Connection(reason) => ModelError::Unavailable(format!(
-                "{who} cannot be reached at {}: {reason}",
-                config.base_url
-            )),
-            Failure::Garbled(reason) => {
-                ModelError::InvalidOutput(format!("{who} answered something unreadable: {reason}"))
-            }
+    super::policy::explain(
+        &super::policy::Caller {
+            provider: &config.provider,
+            key_variable: &config.key_variable,
+            base_url: &config.base_url,
+            model,
+            timeout: config.policy.timeout,
         },
-    }
+        error,
+    )
 }
 
-fn status_of(failure: &Failure) -> String {
-    match failure {
-        Failure::Status { status, .. } => status.to_string(),
-        _ => "no status".into(),
+/// `value` with every object's keys in alphabetical order. Schemas come out in field order
+/// (serde_json keeps insertion order in this build), and a grammar-constrained server writes
+/// the properties in the order it is given: small models ramble less, and answer the same
+/// way across builds, when the order does not depend on how a struct was written.
+fn sorted_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
     }
 }
 
@@ -651,6 +629,51 @@ impl OpenAiText {
     /// One chat completion.
     async fn once(&self, request: &TextRequest) -> Result<TextResponse, ModelError> {
         self.send(&self.body(request)).await
+    }
+
+    /// The `embedding` of each text from `/embeddings`, in the order of `texts` (their shape
+    /// is checked by the caller), and what the call cost.
+    pub(super) async fn embeddings(
+        &self,
+        texts: &[String],
+        dimensions: Option<usize>,
+    ) -> Result<(Vec<Value>, f64), ModelError> {
+        let url = self.url("/embeddings");
+        let key = self.config.key.as_deref();
+        let mut body = json!({ "model": self.model, "input": texts, "encoding_format": "float" });
+        if let Some(dimensions) = dimensions {
+            body["dimensions"] = json!(dimensions);
+        }
+        let answer: Value = self
+            .policy
+            .call(|| attempt(&self.http, key, &url, Some(&body)))
+            .await
+            .map_err(|error| self.explain(error))?;
+        let garbled = || {
+            ModelError::InvalidOutput(format!(
+                "{} answered embeddings without a data list",
+                self.config.provider
+            ))
+        };
+        let mut data: Vec<(u64, Value)> = answer["data"]
+            .as_array()
+            .ok_or_else(garbled)?
+            .iter()
+            .enumerate()
+            .map(|(n, item)| {
+                let index = item["index"].as_u64().unwrap_or(n as u64);
+                (index, item["embedding"].clone())
+            })
+            .collect();
+        data.sort_by_key(|(index, _)| *index);
+        let usage = Usage {
+            input_tokens: answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            output_tokens: 0,
+        };
+        Ok((
+            data.into_iter().map(|(_, v)| v).collect(),
+            self.config.prices.cost(&usage),
+        ))
     }
 
     /// One chat completion of a ready body.

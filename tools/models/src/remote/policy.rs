@@ -4,6 +4,7 @@
 //! 403, 404, 422), and a circuit breaker that stops calling a provider that keeps failing
 //! until one probe succeeds.
 
+use crate::error::ModelError;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -244,6 +245,85 @@ impl Policy {
         } else {
             BreakerState::Closed { failures }
         };
+    }
+}
+
+/// Who was called, as a failure's explanation names it (never the key: only its variable).
+pub struct Caller<'a> {
+    /// The provider's name.
+    pub provider: &'a str,
+    /// The variable the key came from.
+    pub key_variable: &'a str,
+    /// Where it is served.
+    pub base_url: &'a str,
+    /// The model asked for.
+    pub model: &'a str,
+    /// How long an attempt may take.
+    pub timeout: Duration,
+}
+
+/// What a failed call tells the person: a sentence they can act on, naming the provider
+/// and the key's variable.
+pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
+    let who = caller.provider;
+    let variable = caller.key_variable;
+    let model = caller.model;
+    match error {
+        CallError::Open { retry_in } => ModelError::Unavailable(format!(
+            "{who} failed several times in a row; Montage is not calling it for another {} s",
+            retry_in.as_secs().max(1)
+        )),
+        CallError::Failed { failure, attempts } => match failure {
+            Failure::Status {
+                status: 401 | 403, ..
+            } => ModelError::Rejected(format!(
+                "{who} refused the key in {variable} ({})",
+                status_of(&failure)
+            )),
+            Failure::Status {
+                status: 404,
+                message,
+                ..
+            } => ModelError::Rejected(format!(
+                "{who} does not know the model {model:?} ({message})"
+            )),
+            Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
+                "{who} is rate-limiting Montage (429, {attempts} attempts)"
+            )),
+            Failure::Status {
+                status: 503 | 529, ..
+            } => ModelError::Unavailable(format!(
+                "{who} is overloaded ({}, {attempts} attempts)",
+                status_of(&failure)
+            )),
+            Failure::Status {
+                status, message, ..
+            } if status >= 500 => {
+                // The body of a server error is for the log, not for people.
+                tracing::info!(provider = %who, status, message, "a model server failed");
+                ModelError::Unavailable(format!("{who} is failing ({status}, {attempts} attempts)"))
+            }
+            Failure::Status {
+                status, message, ..
+            } => ModelError::Rejected(format!("{who} refused the request ({status}): {message}")),
+            Failure::Timeout => ModelError::Timeout {
+                seconds: caller.timeout.as_secs_f64(),
+            },
+            Failure::Connection(reason) => ModelError::Unavailable(format!(
+                "{who} cannot be reached at {}: {reason}",
+                caller.base_url
+            )),
+            Failure::Garbled(reason) => {
+                ModelError::InvalidOutput(format!("{who} answered something unreadable: {reason}"))
+            }
+        },
+    }
+}
+
+fn status_of(failure: &Failure) -> String {
+    match failure {
+        Failure::Status { status, .. } => status.to_string(),
+        _ => "no status".into(),
     }
 }
 
