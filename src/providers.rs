@@ -384,6 +384,16 @@ impl VisionModel for MergedVision {
     }
 }
 
+/// A provider's limits as configured (each at least 1).
+fn policy(timeout_secs: u64, concurrency: usize, per_minute: u32) -> PolicyConfig {
+    PolicyConfig {
+        timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+        concurrency: concurrency.max(1),
+        per_minute: per_minute.max(1),
+        ..PolicyConfig::default()
+    }
+}
+
 fn vendor_key_variable(vendor: &str, settings: &VendorSettings) -> String {
     settings.key_variable.clone().unwrap_or_else(|| {
         montage_models::remote::vendor::key_variable(vendor)
@@ -416,12 +426,11 @@ fn vendor_config(
             input_per_million: settings.input_per_million,
             output_per_million: settings.output_per_million,
         },
-        policy: PolicyConfig {
-            timeout: std::time::Duration::from_secs(settings.timeout_secs.max(1)),
-            concurrency: settings.concurrency.max(1),
-            per_minute: settings.requests_per_minute.max(1),
-            ..PolicyConfig::default()
-        },
+        policy: policy(
+            settings.timeout_secs,
+            settings.concurrency,
+            settings.requests_per_minute,
+        ),
         max_tokens: settings.max_tokens.max(1),
     })
 }
@@ -452,12 +461,11 @@ fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConf
         },
         structured: settings.structured_output,
         tool_calling: settings.tool_calling,
-        policy: PolicyConfig {
-            timeout: std::time::Duration::from_secs(settings.timeout_secs.max(1)),
-            concurrency: settings.concurrency.max(1),
-            per_minute: settings.requests_per_minute.max(1),
-            ..PolicyConfig::default()
-        },
+        policy: policy(
+            settings.timeout_secs,
+            settings.concurrency,
+            settings.requests_per_minute,
+        ),
     }
 }
 

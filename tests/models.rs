@@ -92,6 +92,15 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
         .cloned()
         .unwrap();
     assert_eq!(intent["model"], "openai/smollm2", "{intent}");
+    // The story and the prompts came from the model too (or the run says why not).
+    for node in ["story", "prompts"] {
+        let called = view["cost"]["ledger"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"] == node && e["model"] == "openai/smollm2");
+        assert!(called, "no {node} call by the model: {}", view["notices"]);
+    }
     server
         .download(
             view["outputs"]["videos"][0]["asset"]["url"]

@@ -10,19 +10,16 @@ use montage_models::{
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A key planted to prove it never appears in what the provider says.
 const PLANTED_KEY: &str = "sk-ant-test-planted-0123456789PLNT";
 
+mod common;
+
 fn cassette(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/cassettes/anthropic/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    common::cassette("anthropic", name)
 }
 
 fn claude(server: &MockServer) -> VendorText {
@@ -36,14 +33,7 @@ fn claude(server: &MockServer) -> VendorText {
             input_per_million: 3.0,
             output_per_million: 15.0,
         },
-        policy: PolicyConfig {
-            timeout: Duration::from_secs(2),
-            attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(2),
-            breaker_failures: 10,
-            ..PolicyConfig::default()
-        },
+        policy: common::quick_policy(),
         max_tokens: 1024,
     })
     .unwrap()

@@ -2,7 +2,6 @@
 //! (tests/cassettes/openai), replayed by a local HTTP server that matches the requests.
 
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
-use montage_models::remote::policy::PolicyConfig;
 use montage_models::remote::{FallbackText, Prices};
 use montage_models::remote::{StructuredOutput, ToolCalling};
 use montage_models::{
@@ -17,12 +16,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 /// A key planted to prove it never appears in what the provider says.
 const PLANTED_KEY: &str = "sk-test-planted-0123456789abcdefPLNT";
 
+mod common;
+
 fn cassette(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/cassettes/openai/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    common::cassette("openai", name)
 }
 
 fn config(server: &MockServer, model: Option<&str>) -> OpenAiConfig {
@@ -38,14 +35,7 @@ fn config(server: &MockServer, model: Option<&str>) -> OpenAiConfig {
         },
         structured: StructuredOutput::JsonSchema,
         tool_calling: ToolCalling::Auto,
-        policy: PolicyConfig {
-            timeout: Duration::from_secs(2),
-            attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(2),
-            breaker_failures: 10,
-            ..PolicyConfig::default()
-        },
+        policy: common::quick_policy(),
     }
 }
 
