@@ -122,8 +122,8 @@ pub enum ChainEntry {
     Local(ModelId),
     /// An OpenAI-compatible endpoint.
     OpenAi(Arc<OpenAiText>),
-    /// A vendor's own API, with the variable its key comes from.
-    Vendor(Arc<VendorText>, String),
+    /// A vendor's own API.
+    Vendor(Arc<VendorText>),
 }
 
 /// One model a capability may use, and whether it can: what `montage models` prints and
@@ -180,23 +180,18 @@ async fn remote_report(capability: &str, remote: &OpenAiText, place: usize) -> M
     }
 }
 
-/// A vendor's model: its key is there (a vendor is not called to check it: every call to
-/// one is paid).
-fn vendor_report(remote: &VendorText, variable: &str, place: usize) -> ModelReport {
-    let present = std::env::var(variable).is_ok_and(|k| !k.is_empty());
+/// A vendor's model. It has a key (a vendor without one is refused at start-up), and it is
+/// not called to check it: every call to a vendor is paid.
+fn vendor_report(remote: &VendorText, place: usize) -> ModelReport {
     ModelReport {
         capability: "text".into(),
         model: Some(remote.id().to_string()),
         place,
         base_url: None,
-        key_variable: Some(variable.to_owned()),
-        key_present: Some(present),
-        ok: present,
-        verdict: if present {
-            "key present (not called: every call to a vendor is paid)".into()
-        } else {
-            format!("{variable} is not set")
-        },
+        key_variable: Some(remote.key_variable().to_owned()),
+        key_present: Some(true),
+        ok: true,
+        verdict: "key present (not called: every call to a vendor is paid)".into(),
     }
 }
 
@@ -241,9 +236,8 @@ async fn text_chain(
                         },
                     )?,
                 );
-                let variable = vendor_key_variable(vendor, &settings);
                 chain.push(connected.clone());
-                entries.push(ChainEntry::Vendor(connected, variable));
+                entries.push(ChainEntry::Vendor(connected));
             }
             other => {
                 return Err(UnknownProvider {
@@ -534,7 +528,7 @@ impl Providers {
             reports.push(match entry {
                 ChainEntry::Local(model) => local_report("text", model.clone(), k + 1),
                 ChainEntry::OpenAi(remote) => remote_report("text", remote, k + 1).await,
-                ChainEntry::Vendor(remote, variable) => vendor_report(remote, variable, k + 1),
+                ChainEntry::Vendor(remote) => vendor_report(remote, k + 1),
             });
         }
         reports.push(local_report("image", self.image.id(), 1));

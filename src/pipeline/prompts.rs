@@ -6,12 +6,12 @@
 
 use super::nodes::{NodeResult, Services, missing, scene_seed, template_error};
 use super::state::{
-    CameraMove, CostEntry, PlannedScene, RunState, ScenePrompt, SceneSource, Shot, Story,
-    TemplateRef, Update,
+    CameraMove, CostEntry, Plan, RunState, ScenePrompt, SceneSource, Shot, Story, TemplateRef,
+    Update,
 };
 use minijinja::context;
 use montage_graph::Command;
-use montage_models::local::palette::colour_name;
+use montage_models::local::palette::colour_names;
 use montage_models::{Intent, JsonSchemaFormat, Message, ModelError, TextRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -93,17 +93,6 @@ fn camera_words(camera: CameraMove) -> &'static str {
     }
 }
 
-/// The palette as colour names, in order, each once.
-fn colour_words(intent: &Intent) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    for name in intent.palette.iter().filter_map(|c| colour_name(c)) {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
 /// What happens in scene `k`, by the story: the subject when there is no story (runs from
 /// before there was one) or when the story's words would mislead an image model.
 fn action<'a>(story: Option<&'a Story>, intent: &'a Intent, k: usize) -> &'a str {
@@ -127,12 +116,13 @@ struct Draft {
 fn draft(
     state: &RunState,
     intent: &Intent,
+    plan: &Plan,
     k: usize,
-    scene: &PlannedScene,
-    previous: Option<&PlannedScene>,
     services: &Services,
     used: &mut BTreeMap<String, TemplateRef>,
 ) -> Result<Draft, montage_graph::NodeError> {
+    let scene = &plan.scenes[k];
+    let previous = k.checked_sub(1).and_then(|p| plan.scenes.get(p));
     let speed = match scene.camera_speed {
         s if s < 0.35 => "slow",
         s if s < 0.7 => "moderate",
@@ -152,7 +142,7 @@ fn draft(
                 section_start => scene.section_start && k > 0,
                 camera => camera_words(scene.camera),
                 camera_speed_word => speed,
-                colours => colour_words(intent),
+                colours => colour_names(&intent.palette),
                 previous_shot => previous.map(|p| shot_words(p.shot)),
                 instructions => state.instructions.get(&k).cloned().unwrap_or_default(),
             },
@@ -168,7 +158,6 @@ fn draft(
     for reference in [image_ref, negative_ref] {
         used.insert(reference.id.clone(), reference);
     }
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let beat = 60.0 / plan.bpm.max(1.0);
     Ok(Draft {
         image,
@@ -218,17 +207,13 @@ pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
         if scene.source != SceneSource::Generated {
             continue;
         }
-        let previous = k.checked_sub(1).and_then(|p| plan.scenes.get(p));
-        drafts.insert(
-            k,
-            draft(&state, intent, k, scene, previous, &services, &mut used)?,
-        );
+        drafts.insert(k, draft(&state, intent, plan, k, &services, &mut used)?);
     }
     let mut notices = Vec::new();
     let mut cost = Vec::new();
     let mut written: BTreeMap<usize, WrittenPrompt> = BTreeMap::new();
     if !drafts.is_empty() && services.providers.text.id().provider != "local" {
-        match rewrite(&state, intent, &drafts, &services, &mut used).await {
+        match rewrite(&state, intent, plan, &drafts, &services, &mut used).await {
             Ok((by_model, entry, mut said)) => {
                 written = by_model;
                 cost.push(entry);
@@ -293,12 +278,13 @@ struct WrittenPrompt {
 async fn rewrite(
     state: &RunState,
     intent: &Intent,
+    plan: &Plan,
     drafts: &BTreeMap<usize, Draft>,
     services: &Services,
     used: &mut BTreeMap<String, TemplateRef>,
 ) -> Result<(BTreeMap<usize, WrittenPrompt>, CostEntry, Vec<String>), ModelError> {
     let story = state.story.as_ref();
-    let scenes = state.plan.as_ref().map_or(0, |p| p.scenes.len());
+    let scenes = plan.scenes.len();
     let brief: Vec<_> = drafts
         .iter()
         .map(|(&k, draft)| {

@@ -336,11 +336,7 @@ pub fn by_templates(
         }
     }
     let subject = capitalised(&intent.subject);
-    let colours: Vec<&str> = intent
-        .palette
-        .iter()
-        .filter_map(|c| montage_models::local::palette::colour_name(c))
-        .collect();
+    let colours = montage_models::local::palette::colour_names(&intent.palette);
     let mut look = vec![format!("{} mood", intent.mood.word())];
     look.extend(intent.style.iter().map(|s| format!("{s} style")));
     if !colours.is_empty() {

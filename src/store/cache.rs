@@ -280,7 +280,9 @@ async fn index_model(
     model: &str,
     dimensions: usize,
 ) -> Result<(), StoreError> {
-    if dimensions > MAX_INDEXED_DIMENSIONS {
+    // The local embedder's index comes with the migration.
+    let builtin = model == "local/hashing-256" && dimensions == 256;
+    if builtin || dimensions > MAX_INDEXED_DIMENSIONS {
         return Ok(());
     }
     let digest = hex::encode(Sha256::digest(format!("{model}/{dimensions}").as_bytes()));
@@ -290,8 +292,7 @@ async fn index_model(
             .bind(&name)
             .fetch_optional(pool)
             .await?;
-    let builtin = model == "local/hashing-256" && dimensions == 256;
-    if known.is_none() && !builtin {
+    if known.is_none() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE INDEX IF NOT EXISTS {name} ON generation_cache \
              USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) \

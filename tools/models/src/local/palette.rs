@@ -101,6 +101,17 @@ pub fn colour_name(hex: &str) -> Option<&'static str> {
         .map(|(name, _)| *name)
 }
 
+/// The names of `palette`'s colours, in order, each once (codes that are no colour left out).
+pub fn colour_names(palette: &[String]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for name in palette.iter().filter_map(|c| colour_name(c)) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +123,7 @@ mod tests {
         assert_eq!(colour_name("#fcee0a"), Some("yellow"));
         assert_eq!(colour_name("#03045e"), Some("navy"));
         assert_eq!(colour_name("blue"), None);
+        let palette = ["#ff1fb4", "#ff2bc0", "x", "#101014"].map(String::from);
+        assert_eq!(colour_names(&palette), ["magenta", "black"]);
     }
 }

@@ -69,7 +69,8 @@ impl std::fmt::Debug for OpenAiText {
     }
 }
 
-fn client(policy: &PolicyConfig) -> Result<reqwest::Client, ModelError> {
+/// An HTTP client held to `policy`'s timeouts (every remote provider's).
+pub(super) fn client(policy: &PolicyConfig) -> Result<reqwest::Client, ModelError> {
     reqwest::Client::builder()
         .connect_timeout(policy.timeout.min(std::time::Duration::from_secs(10)))
         .timeout(policy.timeout)

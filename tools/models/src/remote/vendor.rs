@@ -98,22 +98,18 @@ impl VendorText {
         }
         let reference = ProviderRef::configured(provider, config.model.clone())
             .map_err(|e| ModelError::InvalidRequest(format!("model {:?}: {e}", config.model)))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(
-                config
-                    .policy
-                    .timeout
-                    .min(std::time::Duration::from_secs(10)),
-            )
-            .timeout(config.policy.timeout)
-            .build()
-            .map_err(|e| ModelError::Unavailable(format!("cannot make an HTTP client: {e}")))?;
+        let http = super::openai::client(&config.policy)?;
         let model = reference.completion_model_with(key, rig_reqwest::ReqwestClient::from(http));
         Ok(VendorText {
             policy: Policy::new(config.policy.clone()),
             config,
             model,
         })
+    }
+
+    /// The environment variable its key came from.
+    pub fn key_variable(&self) -> &str {
+        &self.config.key_variable
     }
 
     fn explain(&self, error: CallError) -> ModelError {
