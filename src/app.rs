@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
-use crate::providers::{ProviderError, Providers, ResolvedModels};
+use crate::providers::{ProviderError, Providers, Registry, ResolvedModels};
 use crate::store::{AssetRow, Database, LedgerRow, StoreError};
 use std::sync::Arc;
 
@@ -47,6 +47,8 @@ pub struct App {
     pub text: Arc<dyn montage_models::TextModel>,
     /// Every configured model, for checks.
     pub providers: Providers,
+    /// The models of every run.
+    registry: Arc<Registry>,
 }
 
 impl App {
@@ -58,8 +60,9 @@ impl App {
         let database = open_database(&config).await?;
         let models = providers.resolved();
         let text = Arc::clone(&providers.text);
+        let registry = Arc::new(Registry::new(config.models.clone(), providers.clone()));
         let services = Services {
-            providers: providers.clone(),
+            models: Arc::clone(&registry),
             objects: objects.clone(),
             database: database.clone(),
             templates: Templates::embedded(),
@@ -81,13 +84,20 @@ impl App {
             pipeline,
             text,
             providers,
+            registry,
         })
     }
 
     /// The first state of a run of `request` under `config` (this app's, or one with a run's
-    /// own options applied).
-    pub fn new_state(&self, request: RunRequest, config: Config) -> RunState {
-        RunState::new(request, config, self.models.clone(), self.notices.clone())
+    /// own options applied), its models resolved now: a run's choice of models that cannot
+    /// be used is refused before the run exists.
+    pub async fn new_state(
+        &self,
+        request: RunRequest,
+        config: Config,
+    ) -> Result<RunState, ProviderError> {
+        let models = self.registry.of(&config.models).await?.resolved();
+        Ok(RunState::new(request, config, models, self.notices.clone()))
     }
 }
 

@@ -52,6 +52,14 @@ pub enum Command {
         /// Ask the critic's questions here instead of accepting its fixes.
         #[arg(long)]
         interactive: bool,
+        /// The text model or chain for this video ("openai:gpt-4.1-mini,local"), instead of
+        /// montage.toml's.
+        #[arg(long)]
+        text_model: Option<String>,
+        /// The critic's model for this video ("anthropic:claude-sonnet-4-5"), instead of
+        /// montage.toml's.
+        #[arg(long)]
+        vision_model: Option<String>,
         /// Folder for the videos, captions, contact sheet and run.json.
         #[arg(long, default_value = "montage-out")]
         out: PathBuf,
@@ -191,6 +199,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             seed,
             max_iterations,
             interactive,
+            text_model,
+            vision_model,
             out: folder,
             config,
         }) => {
@@ -209,6 +219,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 out: folder,
                 config,
                 progress: std::io::stderr().is_terminal(),
+                models: crate::config::ModelChoice {
+                    text: text_model,
+                    vision: vision_model,
+                },
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let stdin = std::io::stdin();

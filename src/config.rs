@@ -149,6 +149,72 @@ pub struct ModelsConfig {
     /// in a chain without a section here gets the defaults.
     #[serde(default)]
     pub vendors: std::collections::BTreeMap<String, VendorSettings>,
+    /// What a run asked for over the API may choose as its text or vision model, beside
+    /// `local` and the models configured above (`["openai:gpt-4.1", "anthropic:claude-…"]`):
+    /// every remote call is paid with the server's keys, so nothing else is taken.
+    #[serde(default)]
+    pub run_choices: Vec<String>,
+}
+
+/// A run's own choice of text and vision models, named as the configuration names them
+/// (`"anthropic:claude-sonnet-4-5,local"`); what it leaves out is the server's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    /// The text model or chain for the intent, the story and the prompts.
+    pub text: Option<String>,
+    /// The critic's model.
+    pub vision: Option<String>,
+}
+
+/// The most models one chain may name.
+const MAX_CHAIN: usize = 4;
+
+fn entries(chain: &str) -> impl Iterator<Item = &str> {
+    chain.split(',').map(str::trim).filter(|e| !e.is_empty())
+}
+
+impl ModelsConfig {
+    /// These models with `choice` applied. `restricted` (a run asked for over the API) takes
+    /// only `local`, models this configuration already names, and `run_choices`.
+    pub fn chosen(&self, choice: &ModelChoice, restricted: bool) -> Result<ModelsConfig, String> {
+        let allowed = |entry: &str| {
+            entry == "local"
+                || entries(&self.text).any(|e| e == entry)
+                || entries(&self.vision).any(|e| e == entry)
+                || self.run_choices.iter().any(|e| e.trim() == entry)
+        };
+        let check = |what: &str, chain: &str| -> Result<String, String> {
+            let named: Vec<&str> = entries(chain).collect();
+            if named.is_empty() || named.len() > MAX_CHAIN {
+                return Err(format!(
+                    "models.{what}: name 1 to {MAX_CHAIN} models, as \"provider:model\" separated by commas"
+                ));
+            }
+            if restricted && let Some(refused) = named.iter().find(|e| !allowed(e)) {
+                let mut offered: Vec<&str> = vec!["local"];
+                offered.extend(entries(&self.text).chain(entries(&self.vision)));
+                offered.extend(self.run_choices.iter().map(|c| c.trim()));
+                offered.dedup();
+                return Err(format!(
+                    "models.{what}: {refused:?} is not a model this server offers (choose from {})",
+                    offered.join(", ")
+                ));
+            }
+            Ok(named.join(","))
+        };
+        let mut models = self.clone();
+        if let Some(text) = &choice.text {
+            models.text = check("text", text)?;
+        }
+        if let Some(vision) = &choice.vision {
+            if entries(vision).count() > 1 {
+                return Err("models.vision: the critic takes one model, not a chain".into());
+            }
+            models.vision = check("vision", vision)?;
+        }
+        Ok(models)
+    }
 }
 
 /// One vendor's settings (its key comes from the environment, never from here).
@@ -326,6 +392,7 @@ impl Default for Config {
                 embeddings: local(),
                 openai: OpenAiSettings::default(),
                 vendors: Default::default(),
+                run_choices: Vec::new(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,
@@ -517,5 +584,48 @@ mod tests {
             assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_run_chooses_only_among_what_the_server_offers() {
+        let mut models = Config::default().models;
+        models.text = "openai:gpt-4.1-mini,local".into();
+        models.run_choices = vec!["anthropic:claude-sonnet-4-5".into()];
+        let choose = |text: &str, restricted| {
+            models.chosen(
+                &ModelChoice {
+                    text: Some(text.into()),
+                    vision: None,
+                },
+                restricted,
+            )
+        };
+        assert_eq!(
+            choose(" anthropic:claude-sonnet-4-5 , local", true)
+                .unwrap()
+                .text,
+            "anthropic:claude-sonnet-4-5,local"
+        );
+        assert_eq!(choose("local", true).unwrap().text, "local");
+        let refused = choose("openai:o3-pro", true).unwrap_err();
+        assert!(
+            refused.contains("\"openai:o3-pro\" is not a model this server offers")
+                && refused.contains("anthropic:claude-sonnet-4-5"),
+            "{refused}"
+        );
+        assert_eq!(
+            choose("openai:o3-pro", false).unwrap().text,
+            "openai:o3-pro"
+        );
+        assert!(choose(" , ", false).is_err());
+        assert!(choose("local,local,local,local,local", false).is_err());
+        let chain_as_critic = models.chosen(
+            &ModelChoice {
+                text: None,
+                vision: Some("openai:gpt-4.1-mini,local".into()),
+            },
+            false,
+        );
+        assert!(chain_as_critic.is_err());
     }
 }

@@ -31,6 +31,9 @@ pub struct MakeOptions {
     pub config: Option<PathBuf>,
     /// Draw progress bars (off when stderr is not a terminal).
     pub progress: bool,
+    /// Text and vision models other than the configuration's (any it can reach: the person
+    /// at the terminal holds the keys).
+    pub models: crate::config::ModelChoice,
 }
 
 /// Why `montage make` failed.
@@ -87,11 +90,18 @@ pub async fn make(
         config.pipeline.max_iterations = max;
         config.check()?;
     }
+    config.models = config
+        .models
+        .chosen(&options.models, false)
+        .map_err(ConfigError)?;
     // The request is checked before the database is opened, so bad input leaves nothing.
     let objects = crate::app::open_objects(&config).map_err(OpenError::from)?;
     let run_request = request::prepare(options.draft.clone(), &objects).await?;
     let app = App::open(config).await?;
-    let mut state = app.new_state(run_request, app.config.clone());
+    let mut state = app
+        .new_state(run_request, app.config.clone())
+        .await
+        .map_err(OpenError::from)?;
     let owner = app.database.local_user().await?.id;
     state.owner = Some(owner.clone());
     let (pipeline, database, objects) = (&app.pipeline, &app.database, &app.objects);

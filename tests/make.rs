@@ -504,10 +504,11 @@ fn uploaded_images_become_scenes_of_the_video() {
     assert!(scenes.len() > 2, "generated scenes fill the rest");
 }
 
-/// `models.text = "openai"` pointed at a real OpenAI-compatible server (llama.cpp's, which
+/// `--text-model openai` pointed at a real OpenAI-compatible server (llama.cpp's, which
 /// `scripts/test` starts) is all it takes: that model reads the words, writes the story and
-/// the prompts, the run record names it, and its calls are in the ledger. A 135M model reads poorly; the options given on the
-/// command line hold whatever it reads.
+/// the prompts, the run record names it and the chain it heads, and its calls are in the
+/// ledger. A 135M model reads poorly; the options given on the command line hold whatever
+/// it reads.
 #[test]
 fn a_real_model_server_reads_the_request() {
     let url = std::env::var("MONTAGE_TEST_LLAMA_URL").expect(
@@ -516,7 +517,6 @@ fn a_real_model_server_reads_the_request() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = montage(dir.path());
     command
-        .env("MONTAGE_MODELS__TEXT", "openai")
         .env("OPENAI_BASE_URL", &url)
         .env("MONTAGE_MODELS__OPENAI__STRUCTURED_OUTPUT", "json_object")
         .env("MONTAGE_MODELS__EMBEDDINGS", "openai")
@@ -539,11 +539,20 @@ fn a_real_model_server_reads_the_request() {
             "6",
             "--max-iterations",
             "0",
+            "--text-model",
+            "openai",
         ],
     );
     assert_eq!(
         record["models"]["text"],
         serde_json::json!({ "provider": "openai", "model": "smollm2" })
+    );
+    assert_eq!(
+        record["models"]["text_chain"],
+        serde_json::json!([
+            { "provider": "openai", "model": "smollm2" },
+            { "provider": "local", "model": "heuristic-1" },
+        ])
     );
     let ledger = record["cost"]["entries"].as_array().expect("the ledger");
     let intent = ledger

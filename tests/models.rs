@@ -167,6 +167,80 @@ async fn a_chat_on_a_real_model_makes_a_video_and_keeps_the_key_secret() {
     }
 }
 
+/// A run asked for over the API may choose its text model among those the server offers,
+/// and only those; the run records what it used, and other runs keep the server's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_chooses_its_text_model_among_the_servers_offer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = llama_url();
+    let server = Server::start(
+        dir.path(),
+        &Backend::Sqlite,
+        &[
+            ("MONTAGE_MODELS__RUN_CHOICES", r#"["openai"]"#),
+            ("OPENAI_BASE_URL", &url),
+            ("MONTAGE_MODELS__OPENAI__STRUCTURED_OUTPUT", "json_object"),
+            ("MONTAGE_PIPELINE__FEEDBACK", "accept"),
+        ],
+    )
+    .await;
+    let run = |models: Value| {
+        json!({
+            "prompt": "a calm lake at dawn",
+            "formats": ["1:1"],
+            "duration": 4,
+            "max_iterations": 0,
+            "models": models,
+        })
+    };
+    let (status, refused) = server
+        .post(
+            "/api/runs",
+            &run(json!({ "text": "anthropic:claude-opus-4-1" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let said = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("not a model this server offers") && said.contains("openai"),
+        "{refused}"
+    );
+    let (status, refused) = server
+        .post("/api/runs", &run(json!({ "vision": "openai,local" })))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    let chosen = server.create(run(json!({ "text": "openai" }))).await;
+    let server_default = server.create(run(json!({}))).await;
+    let intent_model = |view: &Value| {
+        view["cost"]["ledger"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"] == "intent")
+            .map(|e| e["model"].clone())
+    };
+    let view = server.wait_status(&chosen, &["completed"]).await;
+    assert_eq!(
+        view["models"]["text"]["model"], "smollm2",
+        "{}",
+        view["models"]
+    );
+    assert_eq!(
+        view["models"]["text_chain"][1]["provider"], "local",
+        "the local model stands in last"
+    );
+    assert_eq!(intent_model(&view), Some(json!("openai/smollm2")));
+    assert!(
+        view["story"]["scenes"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let view = server.wait_status(&server_default, &["completed"]).await;
+    assert_eq!(view["models"]["text"]["provider"], "local");
+    assert_eq!(intent_model(&view), Some(json!("local/heuristic-1")));
+}
+
 /// `montage models` checks the endpoint: the model it serves passes, one it does not fails
 /// with a sentence saying which it has.
 #[test]

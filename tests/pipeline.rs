@@ -8,7 +8,7 @@ use montage::pipeline::request::{self, Draft};
 use montage::pipeline::state::SceneSource;
 use montage::pipeline::templates::Templates;
 use montage::pipeline::{Pipeline, RunState, Services, scene_seed};
-use montage::providers::Providers;
+use montage::providers::{Providers, Registry};
 use montage_graph::{GraphError, RunConfig, RunOutcome, ThreadId};
 use montage_models::local::LocalImage;
 use montage_models::{GeneratedImage, ImageModel, ImageRequest, IssueKind, ModelError, ModelId};
@@ -50,14 +50,14 @@ impl ImageModel for DarkTakes {
 
 async fn start(
     dir: &Path,
-    images: Arc<DarkTakes>,
+    models: impl FnOnce(&mut Providers),
     max_iterations: u32,
 ) -> (Pipeline, ThreadId, RunOutcome<RunState>) {
     let mut config = Config::default();
     config.storage.data_dir = dir.to_owned();
     config.pipeline.max_iterations = max_iterations;
     let (mut providers, notices) = Providers::resolve(&config.models).await.unwrap();
-    providers.image = images;
+    models(&mut providers);
     let objects = Objects::local(&dir.join("objects")).unwrap();
     let draft = Draft {
         prompt: "an 8 second fast energetic city video, square".into(),
@@ -67,7 +67,7 @@ async fn start(
     let run_request = request::prepare(draft, &objects).await.unwrap();
     let models = providers.resolved();
     let services = Services {
-        providers,
+        models: Arc::new(Registry::new(config.models.clone(), providers)),
         objects,
         database: montage::store::Database::open_default(dir).await.unwrap(),
         templates: Templates::embedded(),
@@ -94,7 +94,7 @@ async fn a_dark_scene_is_flagged_and_only_it_is_regenerated() {
         seeds: vec![scene_seed(SEED, DARK_SCENE, 0)],
         calls: Mutex::default(),
     });
-    let (pipeline, thread, outcome) = start(dir.path(), Arc::clone(&images), 3).await;
+    let (pipeline, thread, outcome) = start(dir.path(), |p| p.image = images.clone(), 3).await;
     let RunOutcome::Interrupted {
         question, state, ..
     } = outcome
@@ -194,7 +194,7 @@ async fn the_loop_stops_at_its_bound_and_records_what_is_still_open() {
         seeds,
         calls: Mutex::default(),
     });
-    let (pipeline, thread, outcome) = start(dir.path(), Arc::clone(&images), 1).await;
+    let (pipeline, thread, outcome) = start(dir.path(), |p| p.image = images.clone(), 1).await;
     assert!(matches!(outcome, RunOutcome::Interrupted { .. }));
 
     // Answers that don't fit the question are refused and the run keeps waiting.
@@ -236,5 +236,95 @@ async fn the_loop_stops_at_its_bound_and_records_what_is_still_open() {
     assert_eq!(
         images.calls.lock().unwrap().len(),
         state.plan.as_ref().unwrap().scenes.len() + 1
+    );
+}
+
+/// A paid text model that never answers in shape.
+struct Rambler;
+
+#[async_trait]
+impl montage_models::TextModel for Rambler {
+    fn id(&self) -> ModelId {
+        ModelId::new("rambler", "r1")
+    }
+
+    async fn complete(
+        &self,
+        _: montage_models::TextRequest,
+    ) -> Result<montage_models::TextResponse, ModelError> {
+        Ok(montage_models::TextResponse {
+            model: self.id(),
+            content: Some("Sure! Here is a lovely video idea for you.".into()),
+            tool_calls: Vec::new(),
+            finish: montage_models::FinishReason::Stop,
+            usage: montage_models::Usage {
+                input_tokens: 500,
+                output_tokens: 50,
+            },
+            cost_usd: 0.01,
+            notices: Vec::new(),
+            wasted: Vec::new(),
+        })
+    }
+}
+
+/// Answers outside the schema are asked for once more, then the next model (the local one,
+/// or the templates) stands in and the run says so, and every paid answer is in the ledger.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_that_never_fit_give_way_down_the_chain_and_are_paid_for_in_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, outcome) = start(
+        dir.path(),
+        |p| {
+            p.text = Arc::new(
+                montage_models::remote::FallbackText::new(vec![
+                    Arc::new(Rambler),
+                    Arc::new(montage_models::local::LocalText),
+                ])
+                .unwrap(),
+            )
+        },
+        0,
+    )
+    .await;
+    let state = match outcome {
+        RunOutcome::Completed(state) => state,
+        RunOutcome::Interrupted { state, .. } => state,
+        other => panic!("the run should go on: {other:?}"),
+    };
+    let intent = state
+        .intent
+        .as_ref()
+        .expect("the local model read the words");
+    assert_eq!(intent.duration, 8.0);
+    for node in ["intent", "story", "prompts"] {
+        let paid: Vec<_> = state
+            .cost
+            .iter()
+            .filter(|e| e.node == node && e.model.provider == "rambler")
+            .collect();
+        assert_eq!(paid.len(), 1, "{node}: {:?}", state.cost);
+        assert!(
+            (paid[0].usd - 0.02).abs() < 1e-9,
+            "two answers paid: {:?}",
+            paid[0]
+        );
+        assert_eq!(paid[0].tokens.input_tokens, 1000);
+    }
+    assert!(
+        state
+            .notices
+            .iter()
+            .any(|n| n.contains("rambler/r1 failed") && n.contains("outside its schema twice")),
+        "{:?}",
+        state.notices
+    );
+    assert!(
+        state
+            .notices
+            .iter()
+            .any(|n| n.starts_with("the story could not come from the text model")),
+        "{:?}",
+        state.notices
     );
 }

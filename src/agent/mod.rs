@@ -174,6 +174,7 @@ impl Agent {
                 content: response.content,
                 tool_calls: response.tool_calls.clone(),
                 tool_call_id: None,
+                pictures: Vec::new(),
             });
             for call in &response.tool_calls {
                 let result = self
@@ -187,6 +188,7 @@ impl Agent {
                     content: Some(result.to_string()),
                     tool_calls: Vec::new(),
                     tool_call_id: Some(call.id.clone()),
+                    pictures: Vec::new(),
                 });
             }
         }

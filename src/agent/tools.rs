@@ -141,9 +141,11 @@ pub async fn call(
                 seed: 1,
                 overrides: choices.overrides.clone(),
             };
-            let run = workers
-                .submit(owner, app.new_state(request, app.config.clone()))
-                .await?;
+            let state = app
+                .new_state(request, app.config.clone())
+                .await
+                .map_err(|e| AgentError::Refused(e.to_string()))?;
+            let run = workers.submit(owner, state).await?;
             Ok(started(
                 "I've started your video. The scenes will appear as they are made, and I'll ask if the critic finds something."
                     .into(),

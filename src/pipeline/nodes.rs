@@ -9,7 +9,7 @@ use super::state::{
 use super::templates::{TemplateError, Templates};
 use super::timeline;
 use crate::objects::{ObjectError, ObjectRef, Objects};
-use crate::providers::Providers;
+use crate::providers::{ProviderError, Providers, Registry};
 use crate::store::{CacheEntry, Database, StoreError};
 use minijinja::context;
 use montage_audio::{BeatGrid, EnergyCurve, Section, SectionKind};
@@ -31,8 +31,8 @@ use std::sync::Arc;
 
 /// What the nodes use besides the state.
 pub struct Services {
-    /// The models.
-    pub providers: Providers,
+    /// The models: the server's, and those runs chose.
+    pub models: Arc<Registry>,
     /// The media store.
     pub objects: Objects,
     /// The database (the generation cache).
@@ -53,6 +53,23 @@ pub(super) fn model_error(what: &str, error: ModelError) -> NodeError {
     } else {
         NodeError::permanent(format!("{what}: {error}"))
     }
+}
+
+/// The models `state`'s run uses: its own choice of text and vision models, or the server's.
+pub(super) async fn run_models(
+    services: &Services,
+    state: &RunState,
+) -> Result<Providers, NodeError> {
+    services
+        .models
+        .of(&state.config.models)
+        .await
+        .map_err(|error| match &error {
+            ProviderError::Remote { source, .. } if source.is_transient() => {
+                NodeError::transient(format!("the run's models: {error}"))
+            }
+            _ => NodeError::permanent(format!("the run's models: {error}")),
+        })
 }
 
 fn store_error(error: ObjectError) -> NodeError {
@@ -119,8 +136,9 @@ pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
         temperature: Some(0.0),
         ..TextRequest::default()
     };
+    let text_model = run_models(&services, &state).await?.text;
     let (mut intent, response) =
-        montage_models::structured::<Intent>(services.providers.text.as_ref(), INTENT_SCHEMA, text)
+        montage_models::structured::<Intent>(text_model.as_ref(), INTENT_SCHEMA, text)
             .await
             .map_err(|e| model_error("reading the request", e))?;
     let mut notices = response.notices.clone();
@@ -151,18 +169,20 @@ pub async fn intent(state: Arc<RunState>, services: Arc<Services>) -> NodeResult
             .map(|c| (*c).to_owned())
             .collect();
     }
+    let mut cost: Vec<CostEntry> = CostEntry::wasted("intent", "text", &response.wasted).collect();
+    cost.push(CostEntry {
+        node: "intent".into(),
+        scene: None,
+        capability: "text".into(),
+        model: response.model,
+        usd: response.cost_usd,
+        tokens: response.usage,
+        cached: false,
+    });
     Ok(Command::update(Update {
         templates: vec![template],
         intent: Some(intent),
-        cost: vec![CostEntry {
-            node: "intent".into(),
-            scene: None,
-            capability: "text".into(),
-            model: response.model,
-            usd: response.cost_usd,
-            tokens: response.usage,
-            cached: false,
-        }],
+        cost,
         notices,
         ..Update::default()
     }))
@@ -232,7 +252,8 @@ pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
                 seed: state.request.seed,
             };
             let made = services
-                .providers
+                .models
+                .configured()
                 .music
                 .compose(request)
                 .await
@@ -342,7 +363,7 @@ pub async fn asset(
                 height,
                 seed: prompt.seed,
             };
-            let image = &services.providers.image;
+            let image = &services.models.configured().image;
             let model = image.id();
             let hash = request_hash(state.owner.as_deref(), "image", &model, &request);
             let (object, _) = generate_cached(
@@ -378,7 +399,7 @@ pub async fn asset(
         }
     };
     if intent.narration
-        && let Some(speech) = &services.providers.speech
+        && let Some(speech) = &services.models.configured().speech
     {
         for (index, line) in state.script.iter().enumerate() {
             if line.scene != k || state.speech.contains_key(&index) {
@@ -517,7 +538,7 @@ async fn embed(
     scene: usize,
     text: &str,
 ) -> (Vec<f32>, String) {
-    let embedder = &services.providers.embeddings;
+    let embedder = &services.models.configured().embeddings;
     let local = || {
         let vector = montage_models::local::embed_text(text);
         (
@@ -643,8 +664,8 @@ pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Servic
             soft_cut_after: s.cut_after == Cut::Crossfade,
         })
         .collect();
-    let critique = services
-        .providers
+    let critique = run_models(&services, &state)
+        .await?
         .vision
         .critique(VisionRequest {
             instruction,
@@ -658,18 +679,21 @@ pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Servic
         "critic.report",
         json!({ "round": state.round, "issues": critique.issues, "contact_sheet": contact_sheet }),
     );
+    let mut cost: Vec<CostEntry> =
+        CostEntry::wasted("critic", "vision", &critique.wasted).collect();
+    cost.push(CostEntry {
+        node: "critic".into(),
+        scene: None,
+        capability: "vision".into(),
+        model: critique.model.clone(),
+        usd: critique.cost_usd,
+        tokens: critique.usage,
+        cached: false,
+    });
     Ok(Command::update(Update {
         notices: critique.notices.clone(),
         templates: vec![template],
-        cost: vec![CostEntry {
-            node: "critic".into(),
-            scene: None,
-            capability: "vision".into(),
-            model: critique.model.clone(),
-            usd: critique.cost_usd,
-            tokens: critique.usage,
-            cached: false,
-        }],
+        cost,
         review: Some(CriticReport {
             round: state.round,
             model: critique.model,

@@ -4,7 +4,7 @@
 //! A prompt describes what is seen: never a tempo, a colour code or a section of the song,
 //! which image models cannot use ([`hygiene`]).
 
-use super::nodes::{NodeResult, Services, missing, scene_seed, template_error};
+use super::nodes::{NodeResult, Services, missing, run_models, scene_seed, template_error};
 use super::state::{
     CameraMove, CostEntry, Plan, RunState, ScenePrompt, SceneSource, Shot, Story, TemplateRef,
     Update,
@@ -212,15 +212,27 @@ pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
     let mut notices = Vec::new();
     let mut cost = Vec::new();
     let mut written: BTreeMap<usize, WrittenPrompt> = BTreeMap::new();
-    if !drafts.is_empty() && services.providers.text.id().provider != "local" {
-        match rewrite(&state, intent, plan, &drafts, &services, &mut used).await {
-            Ok((by_model, entry, mut said)) => {
+    let text_model = run_models(&services, &state).await?.text;
+    if !drafts.is_empty() && text_model.id().provider != "local" {
+        match rewrite(
+            &state,
+            intent,
+            plan,
+            &drafts,
+            &services,
+            text_model.as_ref(),
+            &mut used,
+        )
+        .await
+        {
+            Ok((by_model, mut entries, mut said)) => {
                 written = by_model;
-                cost.push(entry);
+                cost.append(&mut entries);
                 notices.append(&mut said);
             }
             Err(error) => {
                 tracing::warn!(%error, "the prompt writer failed; the templates' prompts stand");
+                cost.extend(CostEntry::wasted("prompts", "text", error.wasted()));
                 notices.push(format!(
                     "the scene prompts could not come from the text model ({error}); the templates wrote them"
                 ));
@@ -281,8 +293,9 @@ async fn rewrite(
     plan: &Plan,
     drafts: &BTreeMap<usize, Draft>,
     services: &Services,
+    text_model: &dyn montage_models::TextModel,
     used: &mut BTreeMap<String, TemplateRef>,
-) -> Result<(BTreeMap<usize, WrittenPrompt>, CostEntry, Vec<String>), ModelError> {
+) -> Result<(BTreeMap<usize, WrittenPrompt>, Vec<CostEntry>, Vec<String>), ModelError> {
     let story = state.story.as_ref();
     let scenes = plan.scenes.len();
     let brief: Vec<_> = drafts
@@ -334,11 +347,8 @@ async fn rewrite(
         temperature: Some(0.3),
         ..TextRequest::default()
     };
-    let (written, response) = montage_models::structured_as::<Written>(
-        services.providers.text.as_ref(),
-        format,
-        request,
-        |written| {
+    let (written, response) =
+        montage_models::structured_as::<Written>(text_model, format, request, |written| {
             if written.prompts.len() != count {
                 return Err(format!(
                     "the brief has {count} scenes and the answer {}",
@@ -349,10 +359,11 @@ async fn rewrite(
                 hygiene(&prompt.image).map_err(|why| format!("prompt {}: {why}", n + 1))?;
             }
             Ok(())
-        },
-    )
-    .await?;
-    let entry = CostEntry {
+        })
+        .await?;
+    let mut entries: Vec<CostEntry> =
+        CostEntry::wasted("prompts", "text", &response.wasted).collect();
+    entries.push(CostEntry {
         node: "prompts".into(),
         scene: None,
         capability: "text".into(),
@@ -360,9 +371,9 @@ async fn rewrite(
         usd: response.cost_usd,
         tokens: response.usage,
         cached: false,
-    };
+    });
     let by_scene = drafts.keys().copied().zip(written.prompts).collect();
-    Ok((by_scene, entry, response.notices))
+    Ok((by_scene, entries, response.notices))
 }
 
 #[cfg(test)]

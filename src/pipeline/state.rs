@@ -320,6 +320,26 @@ pub struct CostEntry {
     pub cached: bool,
 }
 
+impl CostEntry {
+    /// Entries for calls that were paid for and came to nothing (answers outside the
+    /// schema): the ledger counts failed paid attempts too.
+    pub fn wasted<'a>(
+        node: &'a str,
+        capability: &'a str,
+        wasted: &'a [montage_models::Wasted],
+    ) -> impl Iterator<Item = CostEntry> + 'a {
+        wasted.iter().map(move |w| CostEntry {
+            node: node.into(),
+            scene: None,
+            capability: capability.into(),
+            model: w.model.clone(),
+            usd: w.cost_usd,
+            tokens: w.usage,
+            cached: false,
+        })
+    }
+}
+
 /// The critic's report of one round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CriticReport {

@@ -3,7 +3,7 @@
 //! text model writes the rest when one is configured. Offline, and whenever the model's
 //! answer cannot be used, the templates write the same structure (and the run says why).
 
-use super::nodes::{NodeResult, Services, missing, template_error};
+use super::nodes::{NodeResult, Services, missing, run_models, template_error};
 use super::state::{CostEntry, Plan, ScriptLine, Story, StoryScene, TemplateRef, Update};
 use super::templates::Templates;
 use minijinja::context;
@@ -73,7 +73,8 @@ pub async fn story(state: Arc<super::RunState>, services: Arc<Services>) -> Node
     let (offline, mut templates) = by_templates(intent, plan, &services.templates)?;
     let mut notices = Vec::new();
     let mut cost = Vec::new();
-    let story = if services.providers.text.id().provider == "local" {
+    let text_model = run_models(&services, &state).await?.text;
+    let story = if text_model.id().provider == "local" {
         offline
     } else {
         match by_model(
@@ -82,11 +83,13 @@ pub async fn story(state: Arc<super::RunState>, services: Arc<Services>) -> Node
             &state.request.prompt,
             state.request.seed,
             &services,
+            text_model.as_ref(),
         )
         .await
         {
             Ok(written) => {
                 templates.push(written.template);
+                cost.extend(CostEntry::wasted("story", "text", &written.wasted));
                 cost.push(CostEntry {
                     node: "story".into(),
                     scene: None,
@@ -101,6 +104,7 @@ pub async fn story(state: Arc<super::RunState>, services: Arc<Services>) -> Node
             }
             Err(error) => {
                 tracing::warn!(%error, "the story model failed; the templates write the story");
+                cost.extend(CostEntry::wasted("story", "text", error.wasted()));
                 notices.push(format!(
                     "the story could not come from the text model ({error}); the templates wrote it"
                 ));
@@ -126,6 +130,7 @@ struct ByModel {
     cost_usd: f64,
     tokens: montage_models::Usage,
     notices: Vec<String>,
+    wasted: Vec<montage_models::Wasted>,
 }
 
 fn energy_word(energy: f64) -> &'static str {
@@ -156,6 +161,7 @@ async fn by_model(
     words: &str,
     seed: u64,
     services: &Services,
+    text_model: &dyn montage_models::TextModel,
 ) -> Result<ByModel, montage_models::ModelError> {
     let scenes: Vec<_> = plan
         .scenes
@@ -194,7 +200,7 @@ async fn by_model(
     };
     let count = plan.scenes.len();
     let (written, response) = montage_models::structured_as::<Written>(
-        services.providers.text.as_ref(),
+        text_model,
         answer_format(count),
         request,
         |written| {
@@ -215,6 +221,7 @@ async fn by_model(
         cost_usd: response.cost_usd,
         tokens: response.usage,
         notices: response.notices,
+        wasted: response.wasted,
     })
 }
 

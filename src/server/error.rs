@@ -113,6 +113,21 @@ impl From<crate::quota::QuotaError> for ApiError {
     }
 }
 
+impl From<crate::providers::ProviderError> for ApiError {
+    fn from(error: crate::providers::ProviderError) -> ApiError {
+        match &error {
+            crate::providers::ProviderError::Remote { source, .. } if source.is_transient() => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "model_unavailable",
+                    error.to_string(),
+                )
+            }
+            _ => ApiError::invalid(error.to_string()),
+        }
+    }
+}
+
 impl From<WorkerError> for ApiError {
     fn from(error: WorkerError) -> ApiError {
         match error {

@@ -71,6 +71,10 @@ pub struct CreateRun {
     #[serde(default)]
     #[schema(schema_with = schema::style)]
     pub style: Option<Vec<String>>,
+    /// This run's text and vision models, among those the server offers (`GET /api/models`
+    /// and its `models.run_choices`); what is left out is the server's.
+    #[serde(default)]
+    pub models: Option<crate::config::ModelChoice>,
 }
 
 /// What `POST /api/runs/{id}/revise` takes: at least one change.
@@ -335,8 +339,14 @@ pub struct RunView {
     /// The structured request.
     #[schema(value_type = Option<Object>)]
     pub intent: Option<Value>,
+    /// The models this run uses, by capability (`provider/model` ids, never keys).
+    #[schema(value_type = Option<Object>)]
+    pub models: Option<Value>,
     /// The plan.
     pub plan: Option<PlanView>,
+    /// What happens in each scene, the title, description and hashtags, once written.
+    #[schema(value_type = Option<Object>)]
+    pub story: Option<Value>,
     /// The critic's latest issues.
     #[schema(value_type = Vec<Object>)]
     pub issues: Vec<Value>,
@@ -360,7 +370,9 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         error,
         question: None,
         intent: None,
+        models: None,
         plan: None,
+        story: None,
         issues: Vec::new(),
         outputs: None,
         cost: CostView {
@@ -387,6 +399,11 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         .intent
         .as_ref()
         .and_then(|i| serde_json::to_value(i).ok());
+    view.models = serde_json::to_value(&state.models).ok();
+    view.story = state
+        .story
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok());
     let issues = state
         .reviews
         .last()
@@ -592,6 +609,12 @@ pub async fn create_run(
     if let Some(policy) = body.feedback {
         config.pipeline.feedback = policy;
     }
+    if let Some(choice) = &body.models {
+        config.models = config
+            .models
+            .chosen(choice, true)
+            .map_err(ApiError::invalid)?;
+    }
     config
         .check()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -604,10 +627,8 @@ pub async fn create_run(
         seed: body.seed.unwrap_or(1),
         overrides: overrides(body.category, body.mood, body.pace, body.style)?,
     };
-    let run = shared
-        .workers
-        .submit(&user.id, app.new_state(request, config))
-        .await?;
+    let state = app.new_state(request, config).await?;
+    let run = shared.workers.submit(&user.id, state).await?;
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
 }
 

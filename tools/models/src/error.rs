@@ -33,14 +33,34 @@ pub enum ModelError {
     /// A local file operation failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Paid calls came to nothing (answers outside the schema, then a failure): the failure,
+    /// and what the calls cost, which belongs in the ledger all the same.
+    #[error("{failure}")]
+    Paid {
+        /// Why nothing came of them.
+        failure: Box<ModelError>,
+        /// What was paid, model by model.
+        wasted: Vec<crate::types::Wasted>,
+    },
 }
 
 impl ModelError {
     /// Whether trying the same request again may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ModelError::Unavailable(_) | ModelError::Timeout { .. } | ModelError::Io(_)
-        )
+        match self {
+            ModelError::Paid { failure, .. } => failure.is_transient(),
+            other => matches!(
+                other,
+                ModelError::Unavailable(_) | ModelError::Timeout { .. } | ModelError::Io(_)
+            ),
+        }
+    }
+
+    /// What the failed calls cost, model by model, when they were paid for.
+    pub fn wasted(&self) -> &[crate::types::Wasted] {
+        match self {
+            ModelError::Paid { wasted, .. } => wasted,
+            _ => &[],
+        }
     }
 }

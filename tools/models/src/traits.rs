@@ -29,6 +29,13 @@ pub trait TextModel: Send + Sync {
         }
         Ok(response)
     }
+
+    /// The models behind this one that stand in for each other, first choice first: a
+    /// structured answer one of them cannot give in shape is asked of the next. A lone
+    /// model has none.
+    fn stand_ins(&self) -> Option<&[std::sync::Arc<dyn TextModel>]> {
+        None
+    }
 }
 
 /// Looks at frames and reports problems.
@@ -102,7 +109,9 @@ where
 
 /// [`structured`] against a schema the caller shaped (one whose list lengths fit this
 /// request, say), with `check` for what a schema cannot say: its complaint is put to the
-/// model like a schema's, once.
+/// model like a schema's, once. Behind a chain, a model that answers outside the schema
+/// twice (or fails) gives way to the next, and the answer says so. Every paid attempt is
+/// counted: in the answer that is kept, or in the error ([`ModelError::spent`]).
 pub async fn structured_as<T>(
     model: &dyn TextModel,
     format: crate::types::JsonSchemaFormat,
@@ -112,32 +121,107 @@ pub async fn structured_as<T>(
 where
     T: serde::de::DeserializeOwned,
 {
-    let schema_name = format.name.clone();
     let validator = jsonschema::validator_for(&format.schema)
-        .map_err(|e| ModelError::InvalidRequest(format!("the {schema_name} schema: {e}")))?;
+        .map_err(|e| ModelError::InvalidRequest(format!("the {} schema: {e}", format.name)))?;
     request.response_format = Some(format);
-    let mut asked_again = false;
-    // A refused first answer was paid for too: the answer that is kept carries its cost.
-    let mut spent = (crate::types::Usage::default(), 0.0);
+    let members: Vec<&dyn TextModel> = match model.stand_ins() {
+        Some(chain) => chain.iter().map(|m| m.as_ref()).collect(),
+        None => vec![model],
+    };
+    let mut notices = Vec::new();
+    let mut wasted = Vec::new();
+    let mut last = None;
+    for (place, member) in members.iter().enumerate() {
+        let final_place = place + 1 == members.len();
+        match fitting(*member, &validator, request.clone(), &check).await {
+            Ok((value, mut response)) => {
+                if place > 0 {
+                    notices.push(format!("{} answered instead", response.model));
+                }
+                notices.append(&mut response.notices);
+                response.notices = notices;
+                wasted.append(&mut response.wasted);
+                response.wasted = wasted;
+                return Ok((value, response));
+            }
+            Err((error, paid)) => {
+                wasted.extend(paid);
+                match error {
+                    // A stand-in that cannot do this at all (the local model writes no
+                    // free text): the failure before it is the one worth telling.
+                    ModelError::Unsupported { .. } if final_place && last.is_some() => break,
+                    error @ (ModelError::InvalidRequest(_) | ModelError::Unsupported { .. })
+                        if final_place =>
+                    {
+                        last = Some(error);
+                    }
+                    error => {
+                        if members.len() > 1 {
+                            tracing::warn!(model = %member.id(), %error, "a text model gave no usable answer; trying the next");
+                            notices.push(format!("{} failed: {error}", member.id()));
+                        }
+                        last = Some(error);
+                    }
+                }
+            }
+        }
+    }
+    let failure = last.unwrap_or_else(|| ModelError::Unavailable("no text model answered".into()));
+    Err(match wasted.is_empty() {
+        true => failure,
+        false => ModelError::Paid {
+            failure: Box::new(failure),
+            wasted,
+        },
+    })
+}
+
+/// One model's answer in shape: asked once more with what was wrong, then refused with
+/// what the refused answers cost (when they cost anything). A refused first answer's cost
+/// goes onto the answer that is kept: both are this model's.
+async fn fitting<T: serde::de::DeserializeOwned>(
+    model: &dyn TextModel,
+    validator: &jsonschema::Validator,
+    mut request: TextRequest,
+    check: &(impl Fn(&T) -> Result<(), String> + Send + Sync),
+) -> Result<(T, TextResponse), (ModelError, Option<crate::types::Wasted>)> {
+    let schema_name = request
+        .response_format
+        .as_ref()
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
+    let mut refused: Option<crate::types::Wasted> = None;
+    let paid = |refused: Option<crate::types::Wasted>| {
+        refused.filter(|w| w.cost_usd > 0.0 || w.usage != crate::types::Usage::default())
+    };
     loop {
-        let mut response = model.complete(request.clone()).await?;
-        response.usage.input_tokens += spent.0.input_tokens;
-        response.usage.output_tokens += spent.0.output_tokens;
-        response.cost_usd += spent.1;
-        spent = (response.usage, response.cost_usd);
-        let problem = match checked::<T>(&validator, response.content.as_deref())
+        let mut response = match model.complete(request.clone()).await {
+            Ok(response) => response,
+            Err(error) => return Err((error, paid(refused))),
+        };
+        if let Some(before) = &refused {
+            response.usage += before.usage;
+            response.cost_usd += before.cost_usd;
+        }
+        let problem = match checked::<T>(validator, response.content.as_deref())
             .and_then(|value| check(&value).map(|()| value))
         {
             Ok(value) => return Ok((value, response)),
             Err(problem) => problem,
         };
+        let asked_again = refused.is_some();
+        refused = Some(crate::types::Wasted {
+            model: response.model.clone(),
+            usage: response.usage,
+            cost_usd: response.cost_usd,
+        });
         if asked_again {
-            return Err(ModelError::InvalidOutput(format!(
+            let error = ModelError::InvalidOutput(format!(
                 "{} answered {schema_name} outside its schema twice: {problem}",
                 response.model
-            )));
+            ));
+            return Err((error, paid(refused)));
         }
-        asked_again = true;
         if let Some(content) = &response.content {
             request.messages.push(crate::types::Message::new(
                 crate::types::Role::Assistant,
@@ -237,6 +321,7 @@ mod tests {
                 usage: Usage::default(),
                 cost_usd: 0.0,
                 notices: Vec::new(),
+                wasted: Vec::new(),
             })
         }
     }
@@ -255,5 +340,79 @@ mod tests {
                 "{answer}"
             );
         }
+    }
+
+    /// A model that answers every request with `answer`, at a price.
+    struct Priced(&'static str, &'static str);
+
+    #[async_trait]
+    impl TextModel for Priced {
+        fn id(&self) -> ModelId {
+            ModelId::new(self.0, "m")
+        }
+
+        async fn complete(&self, _: TextRequest) -> Result<TextResponse, ModelError> {
+            Ok(TextResponse {
+                model: self.id(),
+                content: Some(self.1.to_owned()),
+                tool_calls: Vec::new(),
+                finish: FinishReason::Stop,
+                usage: Usage {
+                    input_tokens: 100,
+                    output_tokens: 10,
+                },
+                cost_usd: 0.001,
+                notices: Vec::new(),
+                wasted: Vec::new(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn behind_a_chain_the_next_model_answers_what_one_could_not_and_every_attempt_is_paid() {
+        let fits = r#"{"category":"music_video","subject":"a lake","duration":10,"formats":["1:1"],"mood":"calm","style":[],"palette":[],"pace":"slow","narration":false,"constraints":[]}"#;
+        let chain = crate::remote::FallbackText::new(vec![
+            std::sync::Arc::new(Priced("rambler", "a lake, I think")),
+            std::sync::Arc::new(Priced("steady", fits)),
+        ])
+        .unwrap();
+        let (intent, response) =
+            structured::<crate::Intent>(&chain, "intent", TextRequest::default())
+                .await
+                .unwrap();
+        assert_eq!(intent.subject, "a lake");
+        assert_eq!(response.model.provider, "steady");
+        assert_eq!(response.usage.input_tokens, 100);
+        assert_eq!(
+            response.wasted.len(),
+            1,
+            "the refused answers are the rambler's"
+        );
+        assert_eq!(response.wasted[0].model.provider, "rambler");
+        assert_eq!(response.wasted[0].usage.input_tokens, 200);
+        assert!((response.wasted[0].cost_usd - 0.002).abs() < 1e-12);
+        assert!(
+            response.notices[0].starts_with("rambler/m failed: the model's answer does not fit: rambler/m answered intent outside its schema twice"),
+            "{:?}",
+            response.notices
+        );
+        assert_eq!(response.notices[1], "steady/m answered instead");
+
+        let alone =
+            structured::<crate::Intent>(&Priced("rambler", "{}"), "intent", TextRequest::default())
+                .await
+                .unwrap_err();
+        let [wasted] = alone.wasted() else {
+            panic!("the refused answers were paid for: {alone:?}");
+        };
+        assert_eq!(
+            (wasted.model.provider.as_str(), wasted.usage.output_tokens),
+            ("rambler", 20)
+        );
+        assert!((wasted.cost_usd - 0.002).abs() < 1e-12);
+        assert!(
+            alone.to_string().contains("outside its schema twice"),
+            "{alone}"
+        );
     }
 }

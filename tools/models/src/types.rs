@@ -58,6 +58,28 @@ pub struct Message {
     /// For a tool result: the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// Pictures shown after the text, in order (a user message only; for models that see).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pictures: Vec<Picture>,
+}
+
+/// A picture put to a model that sees: a small JPEG (a full-size frame costs tokens and tells
+/// a critic nothing more).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Picture {
+    /// What it shows, said just before it (`Scene 2, first frame`).
+    pub caption: String,
+    /// The JPEG, base64-encoded.
+    pub jpeg_base64: String,
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picture")
+            .field("caption", &self.caption)
+            .field("jpeg_bytes", &(self.jpeg_base64.len() / 4 * 3))
+            .finish()
+    }
 }
 
 impl Message {
@@ -68,6 +90,7 @@ impl Message {
             content: Some(content.into()),
             tool_calls: Vec::new(),
             tool_call_id: None,
+            pictures: Vec::new(),
         }
     }
 
@@ -169,6 +192,13 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
 /// A text model's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextResponse {
@@ -188,6 +218,21 @@ pub struct TextResponse {
     /// one that stood in for it).
     #[serde(default)]
     pub notices: Vec<String>,
+    /// Calls to models before the one that answered that were paid for and came to nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wasted: Vec<Wasted>,
+}
+
+/// Calls to one model that were paid for and came to nothing (answers outside the schema):
+/// the ledger counts them all the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wasted {
+    /// The model paid.
+    pub model: ModelId,
+    /// Tokens, over those calls.
+    pub usage: Usage,
+    /// US dollars, over those calls.
+    pub cost_usd: f64,
 }
 
 /// A request for a still image.
@@ -423,6 +468,9 @@ pub struct Critique {
     /// What the person should know about how it looked (a model that failed).
     #[serde(default)]
     pub notices: Vec<String>,
+    /// Calls to a model that were paid for and came to nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wasted: Vec<Wasted>,
 }
 
 /// Vectors for texts.

@@ -195,3 +195,75 @@ async fn a_vendor_rig_does_not_know_or_a_missing_key_is_refused_plainly() {
             .to_string()
     );
 }
+
+#[tokio::test]
+async fn the_critic_on_a_vendor_sends_small_jpegs_as_image_blocks() {
+    use montage_models::remote::SeeingCritic;
+    use montage_models::{FramePosition, SceneBrief, VisionFrame, VisionModel, VisionRequest};
+    let server = MockServer::start().await;
+    messages()
+        .and(body_partial_json(json!({
+            "output_config": { "format": { "type": "json_schema" } },
+        })))
+        .respond_with(|request: &wiremock::Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let blocks = body["messages"][0]["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let images: Vec<&Value> = blocks.iter().filter(|b| b["type"] == "image").collect();
+            let small_jpegs = images.len() == 2
+                && images.iter().all(|b| {
+                    b["source"]["type"] == "base64"
+                        && b["source"]["media_type"] == "image/jpeg"
+                        && b["source"]["data"]
+                            .as_str()
+                            .is_some_and(|d| d.len() < 40_000)
+                });
+            let told = blocks.iter().any(|b| {
+                b["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("a lighthouse in fog") && t.contains("first frame"))
+            });
+            if small_jpegs && told {
+                ResponseTemplate::new(200).set_body_json(cassette("critique"))
+            } else {
+                ResponseTemplate::new(400).set_body_string(format!("unexpected blocks: {blocks:?}"))
+            }
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let picture = image::RgbImage::from_pixel(1920, 1080, image::Rgb([90, 90, 110]));
+    let mut png = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let frames = [FramePosition::First, FramePosition::Last]
+        .into_iter()
+        .map(|position| VisionFrame {
+            scene: 0,
+            position,
+            image: png.clone(),
+        })
+        .collect();
+    let critic = SeeingCritic::new(Arc::new(claude(&server)));
+    let critique = critic
+        .critique(VisionRequest {
+            instruction: "Find what is wrong.".into(),
+            scenes: vec![SceneBrief {
+                prompt: "a lighthouse in fog".into(),
+                generated: true,
+                soft_cut_after: false,
+            }],
+            palette: vec!["#5a5a6e".into()],
+            frames,
+        })
+        .await
+        .unwrap();
+    assert_eq!(critique.model.to_string(), "anthropic/claude-sonnet-4-5");
+    assert_eq!(critique.issues.len(), 1);
+    assert_eq!(critique.issues[0].kind, montage_models::IssueKind::Other);
+    assert_eq!(critique.usage.input_tokens, 1184);
+    assert!((critique.cost_usd - (1184.0 * 3.0 + 64.0 * 15.0) / 1e6).abs() < 1e-12);
+}

@@ -474,9 +474,11 @@ async fn the_critic_sees_small_frames_and_its_findings_are_checked() {
         .expect(1)
         .mount(&server)
         .await;
-    let model = OpenAiText::connect(config(&server, Some("gpt-4.1-mini")))
-        .await
-        .unwrap();
+    let model = montage_models::remote::SeeingCritic::new(std::sync::Arc::new(
+        OpenAiText::connect(config(&server, Some("gpt-4.1-mini")))
+            .await
+            .unwrap(),
+    ));
     let brief = |prompt: &str| SceneBrief {
         prompt: prompt.into(),
         generated: true,
@@ -614,5 +616,126 @@ mod embeddings {
         };
         // The mean (0.3, 0.3, 0.0), at unit length.
         assert!((x - y).abs() < 1e-6 && z.abs() < 1e-6 && (x - 0.70710677).abs() < 1e-5);
+    }
+}
+
+mod schemas {
+    use super::*;
+    use montage_models::{JsonSchemaFormat, structured_as};
+
+    fn brief() -> JsonSchemaFormat {
+        JsonSchemaFormat {
+            name: "brief".into(),
+            schema: json!({
+                "type": "object",
+                "properties": {
+                    "subject": { "type": "string", "maxLength": 80 },
+                    "note": { "type": "string" },
+                    "shots": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "lens": { "type": "string" },
+                                "light": { "type": "string" },
+                            },
+                            "required": ["lens"],
+                        },
+                    },
+                },
+                "required": ["subject", "shots"],
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn strict_mode_gets_every_property_required_and_its_forced_nulls_are_taken_out() {
+        let server = MockServer::start().await;
+        chat_completions()
+            .and(body_partial_json(json!({
+                "response_format": { "type": "json_schema", "json_schema": {
+                    "name": "brief",
+                    "strict": true,
+                    "schema": {
+                        "additionalProperties": false,
+                        "required": ["note", "shots", "subject"],
+                        "properties": {
+                            "subject": { "maxLength": 80 },
+                            "note": { "anyOf": [{ "type": "string" }, { "type": "null" }] },
+                            "shots": { "items": {
+                                "additionalProperties": false,
+                                "required": ["lens", "light"],
+                            } },
+                        },
+                    },
+                } },
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(cassette("brief_strict")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut settings = config(&server, Some("gpt-4.1-mini"));
+        settings.structured = StructuredOutput::JsonSchemaStrict;
+        let model = OpenAiText::connect(settings).await.unwrap();
+        let (answer, _) = structured_as::<Value>(&model, brief(), asking("a lake"), |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({ "subject": "a calm lake at dawn", "shots": [{ "lens": "35mm" }] })
+        );
+    }
+
+    /// Whether a request's schema still carries its limits.
+    fn with_limits(request: &Request) -> bool {
+        String::from_utf8_lossy(&request.body).contains("maxLength")
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_refuses_a_schemas_limits_gets_them_left_out_from_then_on() {
+        let server = MockServer::start().await;
+        chat_completions()
+            .and(with_limits)
+            .respond_with(ResponseTemplate::new(400).set_body_json(cassette("schema_refused")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        chat_completions()
+            .and(|request: &Request| !with_limits(request))
+            .respond_with(ResponseTemplate::new(200).set_body_json(cassette("brief")))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        chat_completions()
+            .and(|request: &Request| !with_limits(request))
+            .respond_with(ResponseTemplate::new(200).set_body_json(cassette("brief_too_long")))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let model = OpenAiText::connect(config(&server, Some("gpt-4.1-mini")))
+            .await
+            .unwrap();
+        let (answer, response) =
+            structured_as::<Value>(&model, brief(), asking("a lake"), |_| Ok(()))
+                .await
+                .unwrap();
+        assert_eq!(answer["subject"], "a calm lake at dawn");
+        assert!(
+            response.notices[0].contains("refused the schema's limits")
+                && response.notices[0].contains("'maxLength' is not permitted"),
+            "{:?}",
+            response.notices
+        );
+        // The limit the endpoint no longer sees is still Montage's check.
+        let refused = structured_as::<Value>(&model, brief(), asking("a lake"), |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("longer than 80 characters")
+                || refused.to_string().contains("maxLength"),
+            "{refused}"
+        );
+        server.verify().await;
     }
 }

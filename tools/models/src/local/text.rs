@@ -44,6 +44,7 @@ impl TextModel for LocalText {
                 usage: Usage::default(),
                 cost_usd: 0.0,
                 notices: Vec::new(),
+                wasted: Vec::new(),
             });
         }
         let format = request
@@ -74,6 +75,7 @@ impl TextModel for LocalText {
             },
             cost_usd: 0.0,
             notices: Vec::new(),
+            wasted: Vec::new(),
         })
     }
 }

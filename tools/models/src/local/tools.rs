@@ -440,6 +440,7 @@ mod tests {
                     content: Some(json!({ "summary": "Version 2 is on its way." }).to_string()),
                     tool_calls: Vec::new(),
                     tool_call_id: Some("call_1".into()),
+                    pictures: Vec::new(),
                 },
             ],
             &tools(),

@@ -6,6 +6,7 @@
 //! - [`vendor`]: vendors with APIs of their own (Anthropic, Gemini, Mistral, xAI, Cohere…)
 //!   through rig's provider registry.
 //! - [`FallbackText`]: a chain of text models, each standing in when the ones before fail.
+//! - [`SeeingCritic`]: the critic on any of those text models that sees pictures.
 //!
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
 //! message, log or record (messages name the variable that holds them).
@@ -13,8 +14,11 @@
 pub mod embeddings;
 pub mod openai;
 pub mod policy;
+mod schema;
 pub mod vendor;
 mod vision;
+
+pub use vision::SeeingCritic;
 
 use crate::error::ModelError;
 use crate::traits::TextModel;
@@ -47,9 +51,13 @@ impl Prices {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StructuredOutput {
-    /// `{"type": "json_schema", "json_schema": {…}}`: OpenAI, Ollama, vLLM.
+    /// `{"type": "json_schema", "json_schema": {…, "strict": false}}`: OpenAI, Ollama, vLLM.
     #[default]
     JsonSchema,
+    /// The same with `"strict": true` and the schema in the form strict mode takes (every
+    /// property required, optional ones nullable, no other properties): OpenAI's models
+    /// since gpt-4o-2024-08-06 then never answer outside it.
+    JsonSchemaStrict,
     /// `{"type": "json_object", "schema": {…}}`: llama.cpp's server, which refuses the other.
     JsonObject,
 }
@@ -93,6 +101,10 @@ impl TextModel for FallbackText {
 
     async fn complete(&self, request: TextRequest) -> Result<TextResponse, ModelError> {
         self.answer(request, None).await
+    }
+
+    fn stand_ins(&self) -> Option<&[Arc<dyn TextModel>]> {
+        Some(&self.chain)
     }
 
     async fn stream(
@@ -175,6 +187,7 @@ mod tests {
                     usage: Usage::default(),
                     cost_usd: 0.0,
                     notices: Vec::new(),
+                    wasted: Vec::new(),
                 }),
                 Err(why) => Err(ModelError::Rejected(why.into())),
             }

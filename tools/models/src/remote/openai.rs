@@ -4,6 +4,7 @@
 //! wire types; they never leave this module.
 
 use super::policy::{CallError, Failure, Policy, PolicyConfig, retry_after};
+use super::schema as reshape;
 use super::{Prices, StructuredOutput, ToolCalling};
 use crate::error::ModelError;
 use crate::traits::TextModel;
@@ -58,6 +59,9 @@ pub struct OpenAiText {
     model: String,
     http: reqwest::Client,
     policy: Policy,
+    /// The endpoint refused a schema's limits (`maxLength`, …): it gets schemas without
+    /// them from then on.
+    limits_refused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for OpenAiText {
@@ -93,6 +97,7 @@ impl OpenAiText {
             model,
             http,
             policy,
+            limits_refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -127,14 +132,30 @@ impl OpenAiText {
             };
         }
         if let Some(format) = &request.response_format {
+            let schema = if self
+                .limits_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                reshape::without_limits(&format.schema)
+            } else {
+                format.schema.clone()
+            };
             body["response_format"] = match self.config.structured {
                 StructuredOutput::JsonSchema => json!({
                     "type": "json_schema",
-                    "json_schema": { "name": format.name, "schema": format.schema, "strict": false },
+                    "json_schema": { "name": format.name, "schema": schema, "strict": false },
+                }),
+                StructuredOutput::JsonSchemaStrict => json!({
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": format.name,
+                        "schema": reshape::strict(&schema),
+                        "strict": true,
+                    },
                 }),
                 StructuredOutput::JsonObject => json!({
                     "type": "json_object",
-                    "schema": format.schema,
+                    "schema": schema,
                 }),
             };
         }
@@ -196,6 +217,21 @@ fn wire_message(message: &Message) -> Value {
         Role::Tool => "tool",
     };
     let mut wire = json!({ "role": role, "content": message.content });
+    if !message.pictures.is_empty() {
+        let mut parts =
+            vec![json!({ "type": "text", "text": message.content.clone().unwrap_or_default() })];
+        for picture in &message.pictures {
+            parts.push(json!({ "type": "text", "text": picture.caption }));
+            parts.push(json!({
+                "type": "image_url",
+                "image_url": {
+                    "url": format!("data:image/jpeg;base64,{}", picture.jpeg_base64),
+                    "detail": "low",
+                },
+            }));
+        }
+        wire["content"] = Value::Array(parts);
+    }
     if !message.tool_calls.is_empty() {
         // Some servers (llama.cpp's) want text beside the calls, if only none.
         if message.content.is_none() {
@@ -561,52 +597,6 @@ impl OpenAiText {
         Ok(response)
     }
 
-    /// A structured answer to one user message made of `parts` (text and images), checked
-    /// against the whole schema and asked for once more when it does not fit.
-    pub(crate) async fn structured_parts<T: serde::de::DeserializeOwned>(
-        &self,
-        system: &str,
-        parts: Vec<Value>,
-        format: crate::types::JsonSchemaFormat,
-    ) -> Result<(T, TextResponse), ModelError> {
-        let validator = jsonschema::validator_for(&format.schema)
-            .map_err(|e| ModelError::InvalidRequest(format!("the {} schema: {e}", format.name)))?;
-        let mut messages = vec![
-            json!({ "role": "system", "content": system }),
-            json!({ "role": "user", "content": parts }),
-        ];
-        let mut asked_again = false;
-        loop {
-            let request = TextRequest {
-                response_format: Some(format.clone()),
-                temperature: Some(0.0),
-                ..TextRequest::default()
-            };
-            let mut body = self.body(&request);
-            body["messages"] = Value::Array(messages.clone());
-            let response = self.send(&body).await?;
-            let problem = match crate::traits::checked::<T>(&validator, response.content.as_deref())
-            {
-                Ok(value) => return Ok((value, response)),
-                Err(problem) => problem,
-            };
-            if asked_again {
-                return Err(ModelError::InvalidOutput(format!(
-                    "{} answered {} outside its schema twice: {problem}",
-                    response.model, format.name
-                )));
-            }
-            asked_again = true;
-            messages.push(
-                json!({ "role": "assistant", "content": response.content.unwrap_or_default() }),
-            );
-            messages.push(json!({
-                "role": "user",
-                "content": format!("That answer does not fit the schema: {problem}. Answer again with JSON that fits it."),
-            }));
-        }
-    }
-
     /// One chat completion, streamed.
     async fn streaming(
         &self,
@@ -627,9 +617,62 @@ impl OpenAiText {
         self.finish(streamed)
     }
 
-    /// One chat completion.
+    /// One chat completion. An endpoint that refuses a schema is asked once more with the
+    /// schema's limits left out (and gets them left out from then on); the answer is checked
+    /// against the whole schema by the caller either way.
     async fn once(&self, request: &TextRequest) -> Result<TextResponse, ModelError> {
-        self.send(&self.body(request)).await
+        let answer = match self.call(&self.body(request)).await {
+            Err(CallError::Failed {
+                failure:
+                    Failure::Status {
+                        status: 400,
+                        message,
+                        ..
+                    },
+                ..
+            }) if request.response_format.is_some()
+                && !self
+                    .limits_refused
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                && reshape::refuses_schema(&message) =>
+            {
+                tracing::warn!(provider = %self.config.provider, %message, "the endpoint refused a schema; sending it without limits");
+                self.limits_refused
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let mut response = self.read(
+                    self.call(&self.body(request))
+                        .await
+                        .map_err(|error| self.explain(error))?,
+                )?;
+                response.notices.push(format!(
+                    "{} refused the schema's limits ({message}); it gets schemas without them, and Montage checks every answer against the whole schema",
+                    self.config.provider
+                ));
+                response
+            }
+            answered => self.read(answered.map_err(|error| self.explain(error))?)?,
+        };
+        Ok(self.without_forced_nulls(request, answer))
+    }
+
+    /// The answer to a strict schema without the `null`s strict mode made the model write
+    /// for optional properties.
+    fn without_forced_nulls(
+        &self,
+        request: &TextRequest,
+        mut answer: TextResponse,
+    ) -> TextResponse {
+        if self.config.structured != StructuredOutput::JsonSchemaStrict {
+            return answer;
+        }
+        let (Some(format), Some(content)) = (&request.response_format, &answer.content) else {
+            return answer;
+        };
+        if let Ok(mut value) = serde_json::from_str::<Value>(content) {
+            reshape::drop_optional_nulls(&mut value, &format.schema);
+            answer.content = Some(value.to_string());
+        }
+        answer
     }
 
     /// The `embedding` of each text from `/embeddings`, in the order of `texts` (their shape
@@ -677,15 +720,17 @@ impl OpenAiText {
         ))
     }
 
-    /// One chat completion of a ready body.
-    async fn send(&self, body: &Value) -> Result<TextResponse, ModelError> {
+    /// One chat completion of a ready body, as the policy's call ended.
+    async fn call(&self, body: &Value) -> Result<CreateChatCompletionResponse, CallError> {
         let url = self.url("/chat/completions");
         let key = self.config.key.as_deref();
-        let answer: CreateChatCompletionResponse = self
-            .policy
+        self.policy
             .call(|| attempt(&self.http, key, &url, Some(body)))
             .await
-            .map_err(|error| self.explain(error))?;
+    }
+
+    /// Our answer from the endpoint's.
+    fn read(&self, answer: CreateChatCompletionResponse) -> Result<TextResponse, ModelError> {
         let choice = answer.choices.into_iter().next().ok_or_else(|| {
             ModelError::InvalidOutput(format!("{} answered with no choice", self.config.provider))
         })?;
@@ -743,6 +788,7 @@ impl OpenAiText {
             cost_usd: self.config.prices.cost(&usage),
             usage,
             notices: Vec::new(),
+            wasted: Vec::new(),
         })
     }
 }

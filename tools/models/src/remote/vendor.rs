@@ -7,11 +7,14 @@ use super::Prices;
 use super::policy::{CallError, Caller, Failure, Policy, PolicyConfig, explain, retry_after};
 use crate::error::ModelError;
 use crate::traits::TextModel;
-use crate::types::{FinishReason, ModelId, Role, TextRequest, TextResponse, ToolCall, Usage};
+use crate::types::{
+    FinishReason, ModelId, Picture, Role, TextRequest, TextResponse, ToolCall, Usage,
+};
 use async_trait::async_trait;
 use rig_core::completion::message::{
-    AssistantContent, AssistantMessage, CallId, Message as RigMessage, ToolCall as RigToolCall,
-    ToolChoice, ToolFunction, ToolName,
+    AssistantContent, AssistantMessage, CallId, DocumentSourceKind, Image, ImageDetail,
+    ImageMediaType, Message as RigMessage, ToolCall as RigToolCall, ToolChoice, ToolFunction,
+    ToolName, UserContent,
 };
 use rig_core::completion::{CompletionRequest, CompletionResponse, ToolDefinition};
 use rig_core::driver::DynModel;
@@ -139,7 +142,7 @@ fn rig_request(request: &TextRequest, max_tokens: u64) -> Result<CompletionReque
         let text = message.content.clone().unwrap_or_default();
         match message.role {
             Role::System => preamble.push(text),
-            Role::User => history.push(RigMessage::user(text)),
+            Role::User => history.push(user_message(text, &message.pictures)),
             Role::Assistant => {
                 let mut content = Vec::new();
                 if !text.is_empty() {
@@ -204,6 +207,24 @@ fn rig_request(request: &TextRequest, max_tokens: u64) -> Result<CompletionReque
         rig = rig.output_schema(schema);
     }
     Ok(rig)
+}
+
+/// A user's turn: the text, then each picture after its caption.
+fn user_message(text: String, pictures: &[Picture]) -> RigMessage {
+    if pictures.is_empty() {
+        return RigMessage::user(text);
+    }
+    let mut content = vec![UserContent::text(text)];
+    for picture in pictures {
+        content.push(UserContent::text(picture.caption.clone()));
+        content.push(UserContent::Image(Image {
+            data: DocumentSourceKind::Base64(picture.jpeg_base64.clone()),
+            media_type: Some(ImageMediaType::JPEG),
+            detail: Some(ImageDetail::Low),
+            ..Image::default()
+        }));
+    }
+    RigMessage::User { content }
 }
 
 /// How a call rig made failed, as the policy weighs failures.
@@ -301,6 +322,7 @@ impl TextModel for VendorText {
             cost_usd: self.config.prices.cost(&usage),
             usage,
             notices: Vec::new(),
+            wasted: Vec::new(),
         })
     }
 }

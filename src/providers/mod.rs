@@ -1,19 +1,26 @@
 //! The provider registry: which model serves which capability, resolved from the
-//! configuration, plus the local music bed and local critic, which build on the audio and
-//! critic tools.
+//! configuration (the server's, or a run's own choice among what the server allows).
+//!
+//! - [`local`]: the music bed and the critic Montage has offline, and the merge of a vision
+//!   model's findings with the frame metrics.
+//! - [`Registry`]: the models each run uses, resolved once per distinct choice.
+
+mod local;
+mod registry;
+
+pub use local::{LocalMusic, LocalVision, MergedVision};
+pub use registry::Registry;
 
 use crate::config::{ModelsConfig, OpenAiSettings, VendorSettings};
-use async_trait::async_trait;
-use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText, palette};
+use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText};
 use montage_models::remote::embeddings::OpenAiEmbeddings;
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
 use montage_models::remote::vendor::{VendorConfig, VendorText};
-use montage_models::remote::{FallbackText, Prices};
+use montage_models::remote::{FallbackText, Prices, SeeingCritic};
 use montage_models::{
-    ClipModel, Critique, EmbeddingModel, FramePosition, GeneratedMusic, ImageModel, Issue,
-    IssueKind, ModelError, ModelId, MusicModel, MusicRequest, Severity, SpeechModel, SuggestedFix,
-    TextModel, VisionModel, VisionRequest,
+    ClipModel, EmbeddingModel, ImageModel, ModelError, ModelId, MusicModel, SpeechModel, TextModel,
+    VisionModel,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -36,7 +43,7 @@ pub struct Providers {
     /// The critic.
     pub vision: Arc<dyn VisionModel>,
     /// The critic's vision model, when one is configured beside the frame metrics.
-    pub vision_remote: Option<Arc<OpenAiText>>,
+    pub vision_remote: Option<ChainEntry>,
     /// Vectors for the generation cache.
     pub embeddings: Arc<dyn EmbeddingModel>,
     /// The embedding model's endpoint, when it is a remote one.
@@ -46,8 +53,12 @@ pub struct Providers {
 /// Which model serves each capability, as recorded with a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedModels {
-    /// Intent extraction.
+    /// The text model tried first, for the intent, the story and the prompts.
     pub text: ModelId,
+    /// Every text model in the order they stand in for each other, when there are several
+    /// (the run's ledger says which answered each call).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_chain: Vec<ModelId>,
     /// Scene stills.
     pub image: ModelId,
     /// Scene clips (none: stills with camera motion).
@@ -182,9 +193,9 @@ async fn remote_report(capability: &str, remote: &OpenAiText, place: usize) -> M
 
 /// A vendor's model. It has a key (a vendor without one is refused at start-up), and it is
 /// not called to check it: every call to a vendor is paid.
-fn vendor_report(remote: &VendorText, place: usize) -> ModelReport {
+fn vendor_report(capability: &str, remote: &VendorText, place: usize) -> ModelReport {
     ModelReport {
-        capability: "text".into(),
+        capability: capability.into(),
         model: Some(remote.id().to_string()),
         place,
         base_url: None,
@@ -195,12 +206,74 @@ fn vendor_report(remote: &VendorText, place: usize) -> ModelReport {
     }
 }
 
+/// The providers a text or vision setting may name.
+const REMOTE_KNOWN: &str = "local, openai, or a vendor: anthropic, gemini, mistral, xai, cohere, deepseek, groq, … (or a chain such as \"openai,anthropic:claude-sonnet-4-5,local\")";
+
+impl ChainEntry {
+    /// Its provider and model.
+    fn id(&self) -> ModelId {
+        match self {
+            ChainEntry::Local(model) => model.clone(),
+            ChainEntry::OpenAi(remote) => TextModel::id(remote.as_ref()),
+            ChainEntry::Vendor(remote) => remote.id(),
+        }
+    }
+
+    /// The model behind the entry.
+    fn model(&self) -> Arc<dyn TextModel> {
+        match self {
+            ChainEntry::Local(_) => Arc::new(LocalText),
+            ChainEntry::OpenAi(remote) => remote.clone(),
+            ChainEntry::Vendor(remote) => remote.clone(),
+        }
+    }
+
+    /// What `montage models` says about it.
+    async fn report(&self, capability: &str, place: usize) -> ModelReport {
+        match self {
+            ChainEntry::Local(model) => local_report(capability, model.clone(), place),
+            ChainEntry::OpenAi(remote) => remote_report(capability, remote, place).await,
+            ChainEntry::Vendor(remote) => vendor_report(capability, remote, place),
+        }
+    }
+}
+
+/// One `provider[:model]` entry of a text or vision setting, connected.
+async fn connect(
+    config: &ModelsConfig,
+    capability: &'static str,
+    entry: &str,
+) -> Result<ChainEntry, ProviderError> {
+    let remote = |source| ProviderError::Remote { capability, source };
+    let (name, model) = provider_and_model(entry);
+    match name {
+        "local" => Ok(ChainEntry::Local(LocalText.id())),
+        "openai" => Ok(ChainEntry::OpenAi(Arc::new(
+            OpenAiText::connect(openai_config(&config.openai, model))
+                .await
+                .map_err(remote)?,
+        ))),
+        vendor if montage_models::remote::vendor::key_variable(vendor).is_some() => {
+            let settings = config.vendors.get(vendor).cloned().unwrap_or_default();
+            Ok(ChainEntry::Vendor(Arc::new(
+                VendorText::connect(vendor_config(capability, vendor, &settings, model)?)
+                    .map_err(remote)?,
+            )))
+        }
+        other => Err(UnknownProvider {
+            capability,
+            name: other.to_owned(),
+            known: REMOTE_KNOWN,
+        }
+        .into()),
+    }
+}
+
 /// The text model `config.text` names: one model, or a chain tried in order, with the local
 /// model standing in last whenever a remote one is named.
 async fn text_chain(
     config: &ModelsConfig,
 ) -> Result<(Arc<dyn TextModel>, Vec<ChainEntry>), ProviderError> {
-    let mut chain: Vec<Arc<dyn TextModel>> = Vec::new();
     let mut entries = Vec::new();
     for entry in config
         .text
@@ -208,51 +281,12 @@ async fn text_chain(
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        let (name, model) = provider_and_model(entry);
-        match name {
-            "local" => {
-                chain.push(Arc::new(LocalText));
-                entries.push(ChainEntry::Local(LocalText.id()));
-            }
-            "openai" => {
-                let connected = Arc::new(
-                    OpenAiText::connect(openai_config(&config.openai, model))
-                        .await
-                        .map_err(|source| ProviderError::Remote {
-                            capability: "text",
-                            source,
-                        })?,
-                );
-                chain.push(connected.clone());
-                entries.push(ChainEntry::OpenAi(connected));
-            }
-            vendor if montage_models::remote::vendor::key_variable(vendor).is_some() => {
-                let settings = config.vendors.get(vendor).cloned().unwrap_or_default();
-                let connected = Arc::new(
-                    VendorText::connect(vendor_config(vendor, &settings, model)?).map_err(
-                        |source| ProviderError::Remote {
-                            capability: "text",
-                            source,
-                        },
-                    )?,
-                );
-                chain.push(connected.clone());
-                entries.push(ChainEntry::Vendor(connected));
-            }
-            other => {
-                return Err(UnknownProvider {
-                    capability: "text",
-                    name: other.to_owned(),
-                    known: "local, openai, or a vendor: anthropic, gemini, mistral, xai, cohere, deepseek, groq, … (or a chain such as \"openai,anthropic:claude-sonnet-4-5,local\")",
-                }
-                .into());
-            }
-        }
+        entries.push(connect(config, "text", entry).await?);
     }
-    if chain.last().is_none_or(|m| m.id().provider != "local") {
-        chain.push(Arc::new(LocalText));
+    if !matches!(entries.last(), Some(ChainEntry::Local(_))) {
         entries.push(ChainEntry::Local(LocalText.id()));
     }
+    let mut chain: Vec<Arc<dyn TextModel>> = entries.iter().map(ChainEntry::model).collect();
     let model: Arc<dyn TextModel> = match chain.len() {
         1 => chain.remove(0),
         _ => Arc::new(
@@ -265,36 +299,20 @@ async fn text_chain(
     Ok((model, entries))
 }
 
-/// The critic `config.vision` names: the local frame metrics, or a vision model whose
-/// findings are added to theirs (the metrics are free and exact, so they always run).
+/// The critic `config.vision` names: the local frame metrics, or a model that sees (on an
+/// OpenAI-compatible endpoint or a vendor's) whose findings are added to theirs (the metrics
+/// are free and exact, so they always run).
 async fn vision_model(
     config: &ModelsConfig,
-) -> Result<(Arc<dyn VisionModel>, Option<Arc<OpenAiText>>), ProviderError> {
-    let (name, model) = provider_and_model(config.vision.trim());
-    match name {
-        "local" => Ok((Arc::new(LocalVision), None)),
-        "openai" => {
-            let remote = Arc::new(
-                OpenAiText::connect(openai_config(&config.openai, model))
-                    .await
-                    .map_err(|source| ProviderError::Remote {
-                        capability: "vision",
-                        source,
-                    })?,
-            );
-            Ok((
-                Arc::new(MergedVision {
-                    remote: remote.clone(),
-                }),
-                Some(remote),
-            ))
-        }
-        other => Err(UnknownProvider {
-            capability: "vision",
-            name: other.to_owned(),
-            known: "local, openai[:model] (a model that sees images)",
-        }
-        .into()),
+) -> Result<(Arc<dyn VisionModel>, Option<ChainEntry>), ProviderError> {
+    match connect(config, "vision", config.vision.trim()).await? {
+        ChainEntry::Local(_) => Ok((Arc::new(LocalVision), None)),
+        remote => Ok((
+            Arc::new(MergedVision {
+                remote: SeeingCritic::new(remote.model()),
+            }),
+            Some(remote),
+        )),
     }
 }
 
@@ -336,48 +354,6 @@ async fn embedding_model(
     }
 }
 
-/// A vision model's findings beside the frame metrics'. When the model fails, the metrics'
-/// stand alone and the run is told.
-pub struct MergedVision {
-    remote: Arc<OpenAiText>,
-}
-
-#[async_trait]
-impl VisionModel for MergedVision {
-    fn id(&self) -> ModelId {
-        VisionModel::id(self.remote.as_ref())
-    }
-
-    async fn critique(&self, request: VisionRequest) -> Result<Critique, ModelError> {
-        let mut measured = LocalVision.critique(request.clone()).await?;
-        match self.remote.critique(request).await {
-            Ok(seen) => {
-                for issue in seen.issues {
-                    let known = measured
-                        .issues
-                        .iter()
-                        .any(|m| m.scene == issue.scene && m.kind == issue.kind);
-                    if !known {
-                        measured.issues.push(issue);
-                    }
-                }
-                measured.issues.sort_by_key(|i| i.scene);
-                measured.model = seen.model;
-                measured.cost_usd += seen.cost_usd;
-                measured.usage = seen.usage;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the vision model failed; the frame metrics stand alone");
-                measured.notices.push(format!(
-                    "{} failed ({error}); the critic used the frame metrics alone",
-                    VisionModel::id(self.remote.as_ref())
-                ));
-            }
-        }
-        Ok(measured)
-    }
-}
-
 /// A provider's limits as configured (each at least 1).
 fn policy(timeout_secs: u64, concurrency: usize, per_minute: u32) -> PolicyConfig {
     PolicyConfig {
@@ -399,13 +375,14 @@ fn vendor_key_variable(vendor: &str, settings: &VendorSettings) -> String {
 /// The vendor `settings` describe, serving `model` (which must be named: vendors have many);
 /// the key is read from its variable now and kept only by the provider.
 fn vendor_config(
+    capability: &'static str,
     vendor: &str,
     settings: &VendorSettings,
     model: Option<String>,
 ) -> Result<VendorConfig, ProviderError> {
     let key_variable = vendor_key_variable(vendor, settings);
     let model = model.ok_or_else(|| ProviderError::Remote {
-        capability: "text",
+        capability,
         source: ModelError::InvalidRequest(format!(
             "name the {vendor} model to use, as \"{vendor}:MODEL\""
         )),
@@ -525,11 +502,7 @@ impl Providers {
     pub async fn report(&self) -> Vec<ModelReport> {
         let mut reports = Vec::new();
         for (k, entry) in self.text_chain.iter().enumerate() {
-            reports.push(match entry {
-                ChainEntry::Local(model) => local_report("text", model.clone(), k + 1),
-                ChainEntry::OpenAi(remote) => remote_report("text", remote, k + 1).await,
-                ChainEntry::Vendor(remote) => vendor_report(remote, k + 1),
-            });
+            reports.push(entry.report("text", k + 1).await);
         }
         reports.push(local_report("image", self.image.id(), 1));
         reports.push(match &self.clip {
@@ -551,7 +524,7 @@ impl Providers {
         reports.push(local_report("music", self.music.id(), 1));
         match &self.vision_remote {
             Some(remote) => {
-                reports.push(remote_report("vision", remote, 1).await);
+                reports.push(remote.report("vision", 1).await);
                 reports.push(ModelReport {
                     verdict: "offline, always runs beside the vision model".into(),
                     ..local_report("vision", LocalVision.id(), 2)
@@ -580,6 +553,11 @@ impl Providers {
     pub fn resolved(&self) -> ResolvedModels {
         ResolvedModels {
             text: self.text.id(),
+            // A lone model is `text` already.
+            text_chain: match self.text_chain.len() {
+                1 => Vec::new(),
+                _ => self.text_chain.iter().map(ChainEntry::id).collect(),
+            },
             image: self.image.id(),
             clip: self.clip.as_ref().map(|c| c.id()),
             speech: self.speech.as_ref().map(|s| s.id()),
@@ -587,200 +565,5 @@ impl Providers {
             vision: self.vision.id(),
             embeddings: self.embeddings.id(),
         }
-    }
-}
-
-/// The local music bed: drums, bass and chords synthesised at the asked tempo, with known beats.
-#[derive(Debug, Clone, Default)]
-pub struct LocalMusic;
-
-#[async_trait]
-impl MusicModel for LocalMusic {
-    fn id(&self) -> ModelId {
-        ModelId::new("local", "synth-bed-1")
-    }
-
-    async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError> {
-        if !(40.0..=220.0).contains(&request.bpm) || !(1.0..=900.0).contains(&request.seconds) {
-            return Err(ModelError::InvalidRequest(format!(
-                "music at {} BPM for {} s is out of range",
-                request.bpm, request.seconds
-            )));
-        }
-        let model = self.id();
-        tokio::task::spawn_blocking(move || {
-            let mut spec = montage_audio::synth::TrackSpec::steady(request.bpm, request.seconds);
-            spec.meter = if request.meter == 3 { 3 } else { 4 };
-            spec.sample_rate = 44_100;
-            spec.seed = request.seed;
-            let track = montage_audio::synth::render(&spec);
-            let file = tempfile::Builder::new().suffix(".wav").tempfile()?;
-            track
-                .write_wav(file.path())
-                .map_err(|e| ModelError::InvalidOutput(format!("writing the music: {e}")))?;
-            Ok(GeneratedMusic {
-                model,
-                wav: std::fs::read(file.path())?,
-                beats: Some(track.beats),
-                cost_usd: 0.0,
-            })
-        })
-        .await
-        .map_err(|e| ModelError::Unavailable(format!("the synthesiser stopped: {e}")))?
-    }
-}
-
-/// The local critic: montage-critic's frame metrics behind the vision interface.
-#[derive(Debug, Clone, Default)]
-pub struct LocalVision;
-
-#[async_trait]
-impl VisionModel for LocalVision {
-    fn id(&self) -> ModelId {
-        ModelId::new("local", "frame-metrics-1")
-    }
-
-    async fn critique(&self, request: VisionRequest) -> Result<Critique, ModelError> {
-        let model = self.id();
-        tokio::task::spawn_blocking(move || {
-            let decode = |bytes: &[u8]| {
-                image::load_from_memory(bytes)
-                    .map(|i| i.to_rgb8())
-                    .map_err(|e| {
-                        ModelError::InvalidRequest(format!("a frame is not an image: {e}"))
-                    })
-            };
-            let mut scenes = Vec::with_capacity(request.scenes.len());
-            for (index, brief) in request.scenes.iter().enumerate() {
-                let frame = |position| {
-                    request
-                        .frames
-                        .iter()
-                        .find(|f| f.scene == index && f.position == position)
-                        .ok_or_else(|| {
-                            ModelError::InvalidRequest(format!(
-                                "scene {} has no {position:?} frame",
-                                index + 1
-                            ))
-                        })
-                };
-                scenes.push(montage_critic::SceneFrames {
-                    first: decode(&frame(FramePosition::First)?.image)?,
-                    last: decode(&frame(FramePosition::Last)?.image)?,
-                    generated: brief.generated,
-                    soft_cut_after: brief.soft_cut_after,
-                });
-            }
-            let palette: Vec<[u8; 3]> = request
-                .palette
-                .iter()
-                .filter_map(|c| palette::parse_hex(c))
-                .collect();
-            let review =
-                montage_critic::review(&scenes, &palette, &montage_critic::Thresholds::default());
-            Ok(Critique {
-                model,
-                issues: review.issues.into_iter().map(issue).collect(),
-                cost_usd: 0.0,
-                usage: Default::default(),
-                notices: Vec::new(),
-            })
-        })
-        .await
-        .map_err(|e| ModelError::Unavailable(format!("the critic stopped: {e}")))?
-    }
-}
-
-fn issue(found: montage_critic::Issue) -> Issue {
-    use montage_critic::{Fix, IssueKind as Kind, Severity as Level};
-    Issue {
-        scene: found.scene,
-        kind: match found.kind {
-            Kind::Continuity => IssueKind::Continuity,
-            Kind::PaletteDrift => IssueKind::PaletteDrift,
-            Kind::Duplicate => IssueKind::Duplicate,
-            Kind::Blank => IssueKind::Blank,
-        },
-        severity: match found.severity {
-            Level::Low => Severity::Low,
-            Level::Medium => Severity::Medium,
-            Level::High => Severity::High,
-        },
-        message: found.message,
-        fix: match found.fix {
-            Fix::Regenerate { instruction } => SuggestedFix::Regenerate { instruction },
-            Fix::Crossfade => SuggestedFix::Crossfade,
-            Fix::Keep => SuggestedFix::Keep,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use montage_models::{FramePosition, SceneBrief, VisionFrame};
-
-    fn frame(rgb: [u8; 3]) -> Vec<u8> {
-        let picture = image::RgbImage::from_pixel(64, 36, image::Rgb(rgb));
-        let mut bytes = Vec::new();
-        picture
-            .write_to(
-                &mut std::io::Cursor::new(&mut bytes),
-                image::ImageFormat::Png,
-            )
-            .unwrap();
-        bytes
-    }
-
-    #[tokio::test]
-    async fn the_frame_metrics_stand_alone_when_the_vision_model_fails_and_say_so() {
-        let mut settings = OpenAiSettings {
-            base_url: Some("http://127.0.0.1:9/v1".into()),
-            model: Some("gpt-4.1-mini".into()),
-            ..OpenAiSettings::default()
-        };
-        settings.timeout_secs = 2;
-        let vision = MergedVision {
-            remote: Arc::new(
-                OpenAiText::connect(openai_config(&settings, None))
-                    .await
-                    .unwrap(),
-            ),
-        };
-        let mut frames = Vec::new();
-        for (scene, rgb) in [[250, 250, 250], [5, 5, 5]].into_iter().enumerate() {
-            for position in [FramePosition::First, FramePosition::Last] {
-                frames.push(VisionFrame {
-                    scene,
-                    position,
-                    image: frame(rgb),
-                });
-            }
-        }
-        let brief = || SceneBrief {
-            prompt: "a bright beach".into(),
-            generated: true,
-            soft_cut_after: false,
-        };
-        let critique = vision
-            .critique(VisionRequest {
-                instruction: "Find what is wrong.".into(),
-                scenes: vec![brief(), brief()],
-                palette: vec!["#ffb000".into()],
-                frames,
-            })
-            .await
-            .unwrap();
-        assert_eq!(critique.model, LocalVision.id());
-        assert!(
-            !critique.issues.is_empty(),
-            "the metrics found the jump to black"
-        );
-        assert!(
-            critique.notices[0].contains("openai/gpt-4.1-mini failed")
-                && critique.notices[0].contains("frame metrics alone"),
-            "{:?}",
-            critique.notices
-        );
     }
 }
