@@ -191,18 +191,22 @@ async fn remote_report(capability: &str, remote: &OpenAiText, place: usize) -> M
     }
 }
 
-/// A vendor's model. It has a key (a vendor without one is refused at start-up), and it is
-/// not called to check it: every call to a vendor is paid.
-fn vendor_report(capability: &str, remote: &VendorText, place: usize) -> ModelReport {
+/// A vendor's model, checked by listing the models its key may use (free; a call to the
+/// model itself would be paid).
+async fn vendor_report(capability: &str, remote: &VendorText, place: usize) -> ModelReport {
+    let (ok, verdict) = match remote.check().await {
+        Ok(()) => (true, "answers and offers this model".to_owned()),
+        Err(problem) => (false, problem),
+    };
     ModelReport {
         capability: capability.into(),
         model: Some(remote.id().to_string()),
         place,
-        base_url: None,
+        base_url: remote.base_url().map(str::to_owned),
         key_variable: Some(remote.key_variable().to_owned()),
         key_present: Some(true),
-        ok: true,
-        verdict: "key present (not called: every call to a vendor is paid)".into(),
+        ok,
+        verdict,
     }
 }
 
@@ -233,7 +237,7 @@ impl ChainEntry {
         match self {
             ChainEntry::Local(model) => local_report(capability, model.clone(), place),
             ChainEntry::OpenAi(remote) => remote_report(capability, remote, place).await,
-            ChainEntry::Vendor(remote) => vendor_report(capability, remote, place),
+            ChainEntry::Vendor(remote) => vendor_report(capability, remote, place).await,
         }
     }
 }

@@ -23,7 +23,11 @@ fn cassette(name: &str) -> Value {
 }
 
 fn claude(server: &MockServer) -> VendorText {
-    VendorText::connect(VendorConfig {
+    VendorText::connect(config(server)).unwrap()
+}
+
+fn config(server: &MockServer) -> VendorConfig {
+    VendorConfig {
         vendor: "anthropic".into(),
         base_url: Some(server.uri()),
         key_variable: "ANTHROPIC_API_KEY".into(),
@@ -35,8 +39,7 @@ fn claude(server: &MockServer) -> VendorText {
         },
         policy: common::quick_policy(),
         max_tokens: 1024,
-    })
-    .unwrap()
+    }
 }
 
 fn messages() -> wiremock::MockBuilder {
@@ -266,4 +269,34 @@ async fn the_critic_on_a_vendor_sends_small_jpegs_as_image_blocks() {
     assert_eq!(critique.issues[0].kind, montage_models::IssueKind::Other);
     assert_eq!(critique.usage.input_tokens, 1184);
     assert!((critique.cost_usd - (1184.0 * 3.0 + 64.0 * 15.0) / 1e6).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn a_check_lists_the_vendors_models_without_paying_and_names_what_it_offers() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .and(header("x-api-key", PLANTED_KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cassette("models")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    messages()
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    claude(&server).check().await.unwrap();
+    let absent = VendorText::connect(VendorConfig {
+        model: "claude-sonnet-9".into(),
+        ..config(&server)
+    })
+    .unwrap();
+    let said = absent.check().await.unwrap_err();
+    assert!(
+        said.contains("anthropic does not offer \"claude-sonnet-9\" to this key")
+            && said.contains("claude-haiku-4-5-20251001"),
+        "{said}"
+    );
+    assert!(!said.contains(PLANTED_KEY));
 }

@@ -20,7 +20,7 @@ use rig_core::completion::{CompletionRequest, CompletionResponse, ToolDefinition
 use rig_core::driver::DynModel;
 use rig_core::error::ProviderError;
 use rig_core::operation::Completion;
-use rig_core::providers::registry::{ProviderId, ProviderRef};
+use rig_core::providers::registry::{ProviderConfig, ProviderId, ProviderRef};
 use serde_json::Value;
 
 /// How to reach one vendor.
@@ -66,6 +66,9 @@ pub fn key_variable(vendor: &str) -> Option<&'static str> {
 pub struct VendorText {
     config: VendorConfig,
     model: DynModel<Completion>,
+    /// The vendor's configuration (key included), for listing its models.
+    provider: ProviderConfig,
+    http: reqwest::Client,
     policy: Policy,
 }
 
@@ -99,20 +102,68 @@ impl VendorText {
         if let Some(base_url) = &config.base_url {
             provider = provider.with_base_url(base_url.clone());
         }
-        let reference = ProviderRef::configured(provider, config.model.clone())
+        let reference = ProviderRef::configured(provider.clone(), config.model.clone())
             .map_err(|e| ModelError::InvalidRequest(format!("model {:?}: {e}", config.model)))?;
         let http = super::openai::client(&config.policy)?;
-        let model = reference.completion_model_with(key, rig_reqwest::ReqwestClient::from(http));
+        let model =
+            reference.completion_model_with(key, rig_reqwest::ReqwestClient::from(http.clone()));
         Ok(VendorText {
             policy: Policy::new(config.policy.clone()),
             config,
             model,
+            provider,
+            http,
         })
+    }
+
+    /// Where it is served, when not at the vendor's own address.
+    pub fn base_url(&self) -> Option<&str> {
+        self.config.base_url.as_deref()
     }
 
     /// The environment variable its key came from.
     pub fn key_variable(&self) -> &str {
         &self.config.key_variable
+    }
+
+    /// Asks the vendor which models the key may use (a free call): `Ok` when ours is one
+    /// of them, else what is wrong. A dated id (`claude-sonnet-4-5-20250929`) serves the
+    /// alias it starts with.
+    pub async fn check(&self) -> Result<(), String> {
+        let listed = self
+            .policy
+            .call(|| {
+                let provider = self.provider.clone();
+                let http = rig_reqwest::ReqwestClient::from(self.http.clone());
+                async move {
+                    match provider {
+                        ProviderConfig::OpenAi(c) => c.connect(http).list_models().await,
+                        ProviderConfig::Anthropic(c) => c.connect(http).list_models().await,
+                        ProviderConfig::Gemini(c) => c.connect(http).list_models().await,
+                    }
+                    .map_err(failure)
+                }
+            })
+            .await
+            .map_err(|error| self.explain(error).to_string())?;
+        let ours = &self.config.model;
+        let ids: Vec<String> = listed.into_iter().map(|m| m.id).collect();
+        let serves = |id: &String| {
+            let id = id.strip_prefix("models/").unwrap_or(id);
+            id == ours || id.strip_prefix(ours.as_str()).is_some_and(|rest| rest.starts_with('-'))
+        };
+        if ids.iter().any(serves) {
+            return Ok(());
+        }
+        let mut some: Vec<&str> = ids.iter().map(String::as_str).take(8).collect();
+        if ids.len() > some.len() {
+            some.push("…");
+        }
+        Err(format!(
+            "{} does not offer {ours:?} to this key (it offers {})",
+            self.config.vendor,
+            if some.is_empty() { "none".to_owned() } else { some.join(", ") }
+        ))
     }
 
     fn explain(&self, error: CallError) -> ModelError {
