@@ -150,7 +150,10 @@ impl VendorText {
         let ids: Vec<String> = listed.into_iter().map(|m| m.id).collect();
         let serves = |id: &String| {
             let id = id.strip_prefix("models/").unwrap_or(id);
-            id == ours || id.strip_prefix(ours.as_str()).is_some_and(|rest| rest.starts_with('-'))
+            id == ours
+                || id
+                    .strip_prefix(ours.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
         };
         if ids.iter().any(serves) {
             return Ok(());
@@ -162,7 +165,11 @@ impl VendorText {
         Err(format!(
             "{} does not offer {ours:?} to this key (it offers {})",
             self.config.vendor,
-            if some.is_empty() { "none".to_owned() } else { some.join(", ") }
+            if some.is_empty() {
+                "none".to_owned()
+            } else {
+                some.join(", ")
+            }
         ))
     }
 
