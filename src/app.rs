@@ -6,7 +6,9 @@ use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
 use crate::providers::{ProviderError, Providers, Registry, ResolvedModels};
+use crate::store::jobs::DatabaseJournal;
 use crate::store::{AssetRow, Database, LedgerRow, StoreError};
+use montage_models::remote::jobs::JobJournal;
 use std::sync::Arc;
 
 /// Why Montage could not open its services.
@@ -54,13 +56,18 @@ pub struct App {
 impl App {
     /// Resolves the models and opens the store, the database and the graph for `config`.
     pub async fn open(config: Config) -> Result<App, OpenError> {
-        let (providers, notices) = Providers::resolve(&config.models).await?;
         let data = config.storage.data_dir.clone();
         let objects = open_objects(&config)?;
         let database = open_database(&config).await?;
+        let journal: Arc<dyn JobJournal> = Arc::new(DatabaseJournal(database.clone()));
+        let (providers, notices) = Providers::resolve(&config.models, &journal).await?;
         let models = providers.resolved();
         let text = Arc::clone(&providers.text);
-        let registry = Arc::new(Registry::new(config.models.clone(), providers.clone()));
+        let registry = Arc::new(Registry::new(
+            config.models.clone(),
+            providers.clone(),
+            journal,
+        ));
         let services = Services {
             models: Arc::clone(&registry),
             objects: objects.clone(),

@@ -154,6 +154,99 @@ pub struct ModelsConfig {
     /// every remote call is paid with the server's keys, so nothing else is taken.
     #[serde(default)]
     pub run_choices: Vec<String>,
+    /// Replicate, for `replicate[:owner/name[:version]]` (`REPLICATE_API_TOKEN`).
+    #[serde(default = "JobServiceSettings::replicate")]
+    pub replicate: JobServiceSettings,
+    /// fal.ai, for `fal[:owner/app/path]` (`FAL_KEY`).
+    #[serde(default = "JobServiceSettings::fal")]
+    pub fal: JobServiceSettings,
+}
+
+/// A job API's settings (its key comes from the environment, never from here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobServiceSettings {
+    /// The API's base; unset: `REPLICATE_BASE_URL` / `FAL_BASE_URL`, else the service's own.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable that holds the key.
+    pub key_variable: String,
+    /// The still model when none is named (`models.image = "replicate"`).
+    pub image_model: String,
+    /// What the still model costs, for the ledger and estimates.
+    #[serde(default)]
+    pub image_prices: montage_models::remote::media::MediaPrices,
+    /// Inputs sent with every still request, over Montage's (the model's own options, such
+    /// as `{ go_fast = false }`, or `negative_prompt = ""` for a model that takes one).
+    #[serde(default)]
+    pub image_input: serde_json::Map<String, serde_json::Value>,
+    /// The longest one HTTP request may take, seconds.
+    #[serde(default = "default_job_request_secs")]
+    pub timeout_secs: u64,
+    /// The longest a job may take, queue included, seconds.
+    #[serde(default = "default_job_deadline_secs")]
+    pub deadline_secs: u64,
+    /// The first pause between polls, milliseconds (each next one is longer, up to 5 s).
+    #[serde(default = "default_first_poll_ms")]
+    pub first_poll_ms: u64,
+    /// Requests in flight at once.
+    #[serde(default = "default_job_concurrency")]
+    pub concurrency: usize,
+    /// Requests started per minute.
+    #[serde(default = "default_job_rate")]
+    pub requests_per_minute: u32,
+}
+
+fn default_job_request_secs() -> u64 {
+    90
+}
+
+fn default_job_deadline_secs() -> u64 {
+    900
+}
+
+fn default_first_poll_ms() -> u64 {
+    500
+}
+
+fn default_job_concurrency() -> usize {
+    4
+}
+
+fn default_job_rate() -> u32 {
+    300
+}
+
+impl JobServiceSettings {
+    /// Replicate's: FLUX schnell stills, $0.003 each (Replicate's price at the time of
+    /// writing; set yours).
+    pub fn replicate() -> JobServiceSettings {
+        JobServiceSettings {
+            base_url: None,
+            key_variable: "REPLICATE_API_TOKEN".into(),
+            image_model: "black-forest-labs/flux-schnell".into(),
+            image_prices: montage_models::remote::media::MediaPrices {
+                per_output: 0.003,
+                per_second: 0.0,
+            },
+            image_input: serde_json::Map::new(),
+            timeout_secs: default_job_request_secs(),
+            deadline_secs: default_job_deadline_secs(),
+            first_poll_ms: default_first_poll_ms(),
+            concurrency: default_job_concurrency(),
+            requests_per_minute: default_job_rate(),
+        }
+    }
+
+    /// fal's: FLUX schnell stills, $0.003 each (fal's price per megapixel at the time of
+    /// writing; set yours).
+    pub fn fal() -> JobServiceSettings {
+        JobServiceSettings {
+            key_variable: "FAL_KEY".into(),
+            image_model: "fal-ai/flux/schnell".into(),
+            ..JobServiceSettings::replicate()
+        }
+    }
 }
 
 /// A run's own choice of text and vision models, named as the configuration names them
@@ -294,6 +387,12 @@ pub struct OpenAiSettings {
     /// What to do when its `/embeddings` answers one vector per token (llama.cpp's server
     /// without pooling): `refuse`, or `mean` to average them.
     pub token_vectors: montage_models::remote::embeddings::TokenVectors,
+    /// US dollars per still from its image model (`models.image = "openai:gpt-image-1"`).
+    pub image_price: f64,
+    /// The voice its speech model speaks in (`alloy`, `nova`, …).
+    pub speech_voice: String,
+    /// US dollars per million characters its speech model speaks.
+    pub speech_per_million_characters: f64,
 }
 
 impl Default for OpenAiSettings {
@@ -313,6 +412,9 @@ impl Default for OpenAiSettings {
             embeddings_base_url: None,
             embedding_dimensions: None,
             token_vectors: montage_models::remote::embeddings::TokenVectors::Refuse,
+            image_price: 0.0,
+            speech_voice: "alloy".into(),
+            speech_per_million_characters: 0.0,
         }
     }
 }
@@ -393,6 +495,8 @@ impl Default for Config {
                 openai: OpenAiSettings::default(),
                 vendors: Default::default(),
                 run_choices: Vec::new(),
+                replicate: JobServiceSettings::replicate(),
+                fal: JobServiceSettings::fal(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,

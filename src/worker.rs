@@ -708,6 +708,12 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
             scene: None,
             round: None,
         })),
+        "music.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
+            object,
+            kind: "music".into(),
+            scene: None,
+            round: None,
+        })),
         "final.ready" => {
             let outputs = payload.get("outputs");
             let field = |key: &str| outputs.and_then(|o| o.get(key));

@@ -56,7 +56,9 @@ async fn start(
     let mut config = Config::default();
     config.storage.data_dir = dir.to_owned();
     config.pipeline.max_iterations = max_iterations;
-    let (mut providers, notices) = Providers::resolve(&config.models).await.unwrap();
+    let journal: Arc<dyn montage_models::remote::jobs::JobJournal> =
+        Arc::new(montage_models::remote::jobs::MemoryJournal::default());
+    let (mut providers, notices) = Providers::resolve(&config.models, &journal).await.unwrap();
     models(&mut providers);
     let objects = Objects::local(&dir.join("objects")).unwrap();
     let draft = Draft {
@@ -67,7 +69,7 @@ async fn start(
     let run_request = request::prepare(draft, &objects).await.unwrap();
     let models = providers.resolved();
     let services = Services {
-        models: Arc::new(Registry::new(config.models.clone(), providers)),
+        models: Arc::new(Registry::new(config.models.clone(), providers, journal)),
         objects,
         database: montage::store::Database::open_default(dir).await.unwrap(),
         templates: Templates::embedded(),

@@ -61,8 +61,8 @@ impl Pipeline {
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
         graph
-            .add_node("analyze", move |state, _| {
-                nodes::analyze(state, Arc::clone(&s))
+            .add_node("analyze", move |state, ctx| {
+                nodes::analyze(state, ctx, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
         graph.add_node("plan", |state, _| nodes::plan(state));

@@ -227,7 +227,11 @@ async fn analyze_object(objects: &Objects, object: &ObjectRef) -> Result<BeatGri
 }
 
 /// analyze: the person's music, or a bed made to the mood → [`BeatGrid`].
-pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+pub async fn analyze(
+    state: Arc<RunState>,
+    ctx: NodeContext,
+    services: Arc<Services>,
+) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let mut notices = Vec::new();
     let mut cost = Vec::new();
@@ -290,6 +294,18 @@ pub async fn analyze(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
         ));
         grid = steady_grid(bpm, grid.duration);
     }
+    // Announced so the music can be played while the run goes on.
+    ctx.emit(
+        "music.ready",
+        json!({
+            "object": music.object,
+            "source": match music.source {
+                MusicSource::Uploaded { .. } => "uploaded",
+                MusicSource::Generated { .. } => "generated",
+            },
+            "bpm": grid.bpm,
+        }),
+    );
     Ok(Command::update(Update {
         music: Some(music),
         grid: Some(grid),
@@ -356,17 +372,20 @@ pub async fn asset(
         SceneSource::Generated => {
             let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
             let (width, height) = canvas(intent);
-            let request = ImageRequest {
+            let mut request = ImageRequest {
                 prompt: prompt.prompt.clone(),
                 negative_prompt: prompt.negative.clone(),
                 width,
                 height,
                 seed: prompt.seed,
+                job_key: None,
             };
             let image = &services.models.configured().image;
             let model = image.id();
             let hash = request_hash(state.owner.as_deref(), "image", &model, &request);
-            let (object, _) = generate_cached(
+            // A paid job for this request is submitted once, whatever happens to the run.
+            request.job_key = Some(hash.clone());
+            let (object, _, made_by) = generate_cached(
                 &services,
                 &mut update,
                 k,
@@ -386,6 +405,7 @@ pub async fn asset(
                         model: made.model,
                         seconds: None,
                         usd: made.cost_usd,
+                        notices: made.notices,
                     })
                 },
             )
@@ -393,7 +413,7 @@ pub async fn asset(
             SceneAsset {
                 object,
                 request_hash: Some(hash),
-                model: Some(model),
+                model: Some(made_by),
                 round: state.round,
             }
         }
@@ -412,7 +432,7 @@ pub async fn asset(
             };
             let model = speech.id();
             let hash = request_hash(state.owner.as_deref(), "speech", &model, &request);
-            let (object, seconds) = generate_cached(
+            let (object, seconds, _) = generate_cached(
                 &services,
                 &mut update,
                 k,
@@ -432,6 +452,7 @@ pub async fn asset(
                         model: said.model,
                         seconds: Some(said.seconds),
                         usd: said.cost_usd,
+                        notices: Vec::new(),
                     })
                 },
             )
@@ -465,12 +486,15 @@ struct Made {
     /// Its length, for audio.
     seconds: Option<f64>,
     usd: f64,
+    /// What the person should know about how it was made.
+    notices: Vec<String>,
 }
 
 /// The object the request hashed as `hash` makes: from the generation cache when the same
 /// request was made before, else made by `generate`, stored, and remembered with the
-/// embedding of `text`. Either way the call goes into the ledger. Returns the object and, for
-/// audio, its length.
+/// embedding of `text`. Either way the call goes into the ledger, under the model that made
+/// the object (in a chain, perhaps not the first). Returns the object, for audio its length,
+/// and that model.
 #[allow(clippy::too_many_arguments)]
 async fn generate_cached<F, Fut>(
     services: &Services,
@@ -481,20 +505,27 @@ async fn generate_cached<F, Fut>(
     hash: &str,
     text: &str,
     generate: F,
-) -> Result<(ObjectRef, Option<f64>), NodeError>
+) -> Result<(ObjectRef, Option<f64>, ModelId), NodeError>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Made, NodeError>>,
 {
-    let (object, seconds, cached, usd) = match services
+    let (object, seconds, cached, usd, model) = match services
         .database
         .cache_get(hash)
         .await
         .map_err(database_error)?
     {
-        Some(hit) => (hit.object, hit.seconds, true, 0.0),
+        Some(hit) => {
+            let made_by = match hit.model.split_once('/') {
+                Some((provider, name)) => ModelId::new(provider, name),
+                None => model,
+            };
+            (hit.object, hit.seconds, true, 0.0, made_by)
+        }
         None => {
             let made = generate().await?;
+            update.notices.extend(made.notices);
             let object = services
                 .objects
                 .put(made.kind, &made.media_type, made.bytes)
@@ -514,19 +545,19 @@ where
                 .cache_put(&entry)
                 .await
                 .map_err(database_error)?;
-            (object, made.seconds, false, made.usd)
+            (object, made.seconds, false, made.usd, made.model)
         }
     };
     update.cost.push(CostEntry {
         node: "assets".into(),
         scene: Some(scene),
         capability: capability.into(),
-        model,
+        model: model.clone(),
         usd,
         tokens: Default::default(),
         cached,
     });
-    Ok((object, seconds))
+    Ok((object, seconds, model))
 }
 
 /// The embedding of `text` for the cache, and the model that made it. A remote embedder that

@@ -6,14 +6,17 @@
 //! - [`Registry`]: the models each run uses, resolved once per distinct choice.
 
 mod local;
+mod media;
 mod registry;
 
 pub use local::{LocalMusic, LocalVision, MergedVision};
+pub use media::ImageEntry;
 pub use registry::Registry;
 
 use crate::config::{ModelsConfig, OpenAiSettings, VendorSettings};
-use montage_models::local::{HashingEmbedder, LocalImage, LocalSpeech, LocalText};
+use montage_models::local::{HashingEmbedder, LocalSpeech, LocalText};
 use montage_models::remote::embeddings::OpenAiEmbeddings;
+use montage_models::remote::jobs::JobJournal;
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
 use montage_models::remote::vendor::{VendorConfig, VendorText};
@@ -32,8 +35,10 @@ pub struct Providers {
     pub text: Arc<dyn TextModel>,
     /// The text chain's models in order, for checking.
     pub text_chain: Vec<ChainEntry>,
-    /// Scene stills.
+    /// Scene stills (the whole chain, when there is one).
     pub image: Arc<dyn ImageModel>,
+    /// The still chain's models in order, for checking.
+    pub image_chain: Vec<ImageEntry>,
     /// Scene clips, when a provider is configured.
     pub clip: Option<Arc<dyn ClipModel>>,
     /// Narration, when a provider is available.
@@ -445,12 +450,15 @@ fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConf
 }
 
 impl Providers {
-    /// Resolves the configured providers. Returns notices for capabilities that are off.
-    pub async fn resolve(config: &ModelsConfig) -> Result<(Providers, Vec<String>), ProviderError> {
+    /// Resolves the configured providers; paid jobs are written down in `journal`. Returns
+    /// notices for capabilities that are off.
+    pub async fn resolve(
+        config: &ModelsConfig,
+        journal: &Arc<dyn JobJournal>,
+    ) -> Result<(Providers, Vec<String>), ProviderError> {
         let mut notices = Vec::new();
         let (text, text_chain) = text_chain(config).await?;
-        let image: Arc<dyn ImageModel> =
-            pick("image", &config.image, "local", || Arc::new(LocalImage))?;
+        let (image, image_chain) = media::image_chain(config, journal)?;
         let music: Arc<dyn MusicModel> =
             pick("music", &config.music, "local", || Arc::new(LocalMusic))?;
         let (vision, vision_remote) = vision_model(config).await?;
@@ -466,7 +474,8 @@ impl Providers {
                 .into());
             }
         };
-        let speech: Option<Arc<dyn SpeechModel>> = match config.speech.as_str() {
+        let (speech_name, speech_model) = provider_and_model(config.speech.trim());
+        let speech: Option<Arc<dyn SpeechModel>> = match speech_name {
             "none" => None,
             "local" => match LocalSpeech::detect().await {
                 Some(speech) => Some(Arc::new(speech)),
@@ -475,11 +484,12 @@ impl Providers {
                     None
                 }
             },
+            "openai" => Some(media::openai_speech(config, speech_model)?),
             name => {
                 return Err(UnknownProvider {
                     capability: "speech",
                     name: name.to_owned(),
-                    known: "local, none",
+                    known: "local, openai:MODEL, none",
                 }
                 .into());
             }
@@ -489,6 +499,7 @@ impl Providers {
                 text,
                 text_chain,
                 image,
+                image_chain,
                 clip,
                 speech,
                 music,
@@ -508,7 +519,9 @@ impl Providers {
         for (k, entry) in self.text_chain.iter().enumerate() {
             reports.push(entry.report("text", k + 1).await);
         }
-        reports.push(local_report("image", self.image.id(), 1));
+        for (k, entry) in self.image_chain.iter().enumerate() {
+            reports.push(entry.report(k + 1));
+        }
         reports.push(match &self.clip {
             Some(clip) => local_report("clip", clip.id(), 1),
             None => ModelReport {
@@ -518,7 +531,14 @@ impl Providers {
             },
         });
         reports.push(match &self.speech {
-            Some(speech) => local_report("speech", speech.id(), 1),
+            Some(speech) if speech.id().provider == "local" => {
+                local_report("speech", speech.id(), 1)
+            }
+            Some(speech) => ModelReport {
+                verdict: "configured (not called: every call is paid)".into(),
+                ok: true,
+                ..local_report("speech", speech.id(), 1)
+            },
             None => ModelReport {
                 verdict: "off: no narration".into(),
                 model: None,

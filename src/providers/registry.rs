@@ -3,22 +3,31 @@
 
 use super::{ProviderError, Providers};
 use crate::config::ModelsConfig;
+use montage_models::remote::jobs::JobJournal;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// The models of the server's configuration, and of every other choice runs made.
 pub struct Registry {
     configured: ModelsConfig,
     default: Providers,
+    journal: Arc<dyn JobJournal>,
     chosen: Mutex<HashMap<String, Providers>>,
 }
 
 impl Registry {
-    /// The registry of a server whose `configured` models resolved to `default`.
-    pub fn new(configured: ModelsConfig, default: Providers) -> Registry {
+    /// The registry of a server whose `configured` models resolved to `default`, paid jobs
+    /// written down in `journal`.
+    pub fn new(
+        configured: ModelsConfig,
+        default: Providers,
+        journal: Arc<dyn JobJournal>,
+    ) -> Registry {
         Registry {
             configured,
             default,
+            journal,
             chosen: Mutex::new(HashMap::new()),
         }
     }
@@ -39,7 +48,7 @@ impl Registry {
         if let Some(providers) = chosen.get(&key) {
             return Ok(providers.clone());
         }
-        let (providers, _) = Providers::resolve(models).await?;
+        let (providers, _) = Providers::resolve(models, &self.journal).await?;
         chosen.insert(key, providers.clone());
         Ok(providers)
     }

@@ -173,6 +173,14 @@ fn custom(name: &str, payload: &Value) -> (&'static str, Value) {
             "preview.ready",
             json!({ "asset": asset(payload.get("object")) }),
         ),
+        "music.ready" => (
+            "music.ready",
+            json!({
+                "asset": asset(payload.get("object")),
+                "source": payload.get("source"),
+                "bpm": payload.get("bpm"),
+            }),
+        ),
         "final.ready" => {
             let outputs = payload.get("outputs");
             let field = |key: &str| outputs.and_then(|o| o.get(key));

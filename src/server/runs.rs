@@ -202,6 +202,8 @@ pub struct SceneView {
     pub prompt: Option<String>,
     /// Its picture, once made.
     pub thumbnail: Option<AssetLink>,
+    /// The model that made its picture (`provider/model`; none for an upload).
+    pub model: Option<String>,
     /// The critic's latest issues with it.
     #[schema(value_type = Vec<Object>)]
     pub issues: Vec<Value>,
@@ -430,6 +432,11 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
                 },
                 prompt: state.prompts.get(&k).map(|p| p.prompt.clone()),
                 thumbnail: state.assets.get(&k).map(|a| AssetLink::from(&a.object)),
+                model: state
+                    .assets
+                    .get(&k)
+                    .and_then(|a| a.model.as_ref())
+                    .map(ToString::to_string),
                 issues: issues
                     .iter()
                     .filter(|i| i.scene == k)

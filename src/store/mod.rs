@@ -25,6 +25,7 @@ macro_rules! on_pool {
 pub mod cache;
 pub mod chats;
 pub mod checkpoints;
+pub mod jobs;
 pub mod ledger;
 pub mod removal;
 pub mod runs;
@@ -108,6 +109,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "embedding models",
         include_str!("../../migrations/sqlite/0010_embedding_models.sql"),
         include_str!("../../migrations/postgres/0010_embedding_models.sql"),
+    ),
+    (
+        11,
+        "paid jobs",
+        include_str!("../../migrations/sqlite/0011_paid_jobs.sql"),
+        include_str!("../../migrations/postgres/0011_paid_jobs.sql"),
     ),
 ];
 

@@ -54,6 +54,11 @@ pub trait ImageModel: Send + Sync {
     fn id(&self) -> ModelId;
     /// Makes one image.
     async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError>;
+
+    /// What one image is expected to cost, in US dollars, for estimates (local: nothing).
+    fn price(&self) -> f64 {
+        0.0
+    }
 }
 
 /// Makes short video clips.

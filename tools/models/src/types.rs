@@ -249,6 +249,10 @@ pub struct ImageRequest {
     pub height: u32,
     /// Makes the result repeatable.
     pub seed: u64,
+    /// What a paid provider writes the job down under, so it is never submitted twice for
+    /// this request (the generation cache's request hash); not part of the request itself.
+    #[serde(skip)]
+    pub job_key: Option<String>,
 }
 
 /// An encoded image.
@@ -262,6 +266,9 @@ pub struct GeneratedImage {
     pub media_type: String,
     /// What it cost, in US dollars.
     pub cost_usd: f64,
+    /// What the person should know about how it was made (a model that failed and the one
+    /// that stood in for it).
+    pub notices: Vec<String>,
 }
 
 /// A request for a short video clip.

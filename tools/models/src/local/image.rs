@@ -46,6 +46,7 @@ impl ImageModel for LocalImage {
             bytes,
             media_type: "image/png".into(),
             cost_usd: 0.0,
+            notices: Vec::new(),
         })
     }
 }
@@ -721,6 +722,7 @@ mod tests {
             width: 320,
             height: 180,
             seed,
+            job_key: None,
         }
     }
 

@@ -7,13 +7,21 @@
 //!   through rig's provider registry.
 //! - [`FallbackText`]: a chain of text models, each standing in when the ones before fail.
 //! - [`SeeingCritic`]: the critic on any of those text models that sees pictures.
+//! - [`jobs`]: paid jobs (Replicate's predictions, fal's queue) submitted once per request
+//!   and polled to their end; [`media`]: stills from them, checked before use, and chains;
+//!   [`openai_media`]: stills and speech from OpenAI-compatible endpoints.
 //!
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
 //! message, log or record (messages name the variable that holds them).
 
 pub mod embeddings;
+mod fal;
+pub mod jobs;
+pub mod media;
 pub mod openai;
+pub mod openai_media;
 pub mod policy;
+mod replicate;
 mod schema;
 pub mod vendor;
 mod vision;

@@ -259,7 +259,7 @@ fn wire_message(message: &Message) -> Value {
 
 /// The innermost cause of a transport error ("Connection refused"), without the URL (its
 /// query could carry something private).
-fn cause(error: reqwest::Error) -> String {
+pub(super) fn cause(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut innermost: &dyn std::error::Error = &error;
     while let Some(source) = innermost.source() {

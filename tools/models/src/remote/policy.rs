@@ -138,7 +138,36 @@ impl Policy {
 
     /// Calls `attempt` under the limits until it succeeds, fails for good, or the attempts
     /// run out.
-    pub async fn call<T, F, Fut>(&self, mut attempt: F) -> Result<T, CallError>
+    pub async fn call<T, F, Fut>(&self, attempt: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        self.call_retrying(attempt, Failure::may_pass).await
+    }
+
+    /// [`Policy::call`] for a request that must not be made twice (a paid job's submission):
+    /// tried again only when the provider surely never took it (429, or no connection made;
+    /// the caller reports a connection that broke after sending as something else).
+    pub async fn call_unrepeated<T, F, Fut>(&self, attempt: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        self.call_retrying(attempt, |failure| {
+            matches!(
+                failure,
+                Failure::Status { status: 429, .. } | Failure::Connection(_)
+            )
+        })
+        .await
+    }
+
+    async fn call_retrying<T, F, Fut>(
+        &self,
+        mut attempt: F,
+        retried: impl Fn(&Failure) -> bool,
+    ) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -162,7 +191,7 @@ impl Policy {
                 }
                 Err(failure) => {
                     let delay = self.delay(tried, &failure);
-                    match delay.filter(|_| failure.may_pass() && tried < self.config.attempts) {
+                    match delay.filter(|_| retried(&failure) && tried < self.config.attempts) {
                         Some(delay) => {
                             tracing::info!(
                                 ?failure,
@@ -275,11 +304,17 @@ pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
         )),
         CallError::Failed { failure, attempts } => match failure {
             Failure::Status {
-                status: 401 | 403, ..
-            } => ModelError::Rejected(format!(
-                "{who} refused the key in {variable} ({})",
-                status_of(&failure)
-            )),
+                status: status @ (401 | 403),
+                message,
+                ..
+            } => ModelError::Rejected(match message.trim() {
+                // The provider's words say why (a locked account, an exhausted balance), when
+                // it gives any beyond the status.
+                words if words.len() > 12 && !words.to_ascii_lowercase().contains("key") => {
+                    format!("{who} refused the key in {variable} ({status}: {words})")
+                }
+                _ => format!("{who} refused the key in {variable} ({status})"),
+            }),
             Failure::Status {
                 status: 404,
                 message,
@@ -287,21 +322,30 @@ pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
             } => ModelError::Rejected(format!(
                 "{who} does not know the model {model:?} ({message})"
             )),
+            Failure::Status {
+                status: 402,
+                message,
+                ..
+            } => ModelError::Rejected(format!(
+                "{who} wants payment before it runs this (402): {message}; add credit to the account of the key in {variable}"
+            )),
             Failure::Status { status: 429, .. } => ModelError::Unavailable(format!(
-                "{who} is rate-limiting Montage (429, {attempts} attempts)"
+                "{who} is rate-limiting Montage (429, {})",
+                tries(attempts)
             )),
             Failure::Status {
                 status: 503 | 529, ..
             } => ModelError::Unavailable(format!(
-                "{who} is overloaded ({}, {attempts} attempts)",
-                status_of(&failure)
+                "{who} is overloaded ({}, {})",
+                status_of(&failure),
+                tries(attempts)
             )),
             Failure::Status {
                 status, message, ..
             } if status >= 500 => {
                 // The body of a server error is for the log, not for people.
                 tracing::info!(provider = %who, status, message, "a model server failed");
-                ModelError::Unavailable(format!("{who} is failing ({status}, {attempts} attempts)"))
+                ModelError::Unavailable(format!("{who} is failing ({status}, {})", tries(attempts)))
             }
             Failure::Status {
                 status, message, ..
@@ -317,6 +361,13 @@ pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
                 ModelError::InvalidOutput(format!("{who} answered something unreadable: {reason}"))
             }
         },
+    }
+}
+
+fn tries(attempts: u32) -> String {
+    match attempts {
+        1 => "1 attempt".into(),
+        n => format!("{n} attempts"),
     }
 }
 

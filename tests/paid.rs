@@ -1,0 +1,246 @@
+//! Paid generation against a fake Replicate that speaks its predictions API and counts
+//! submissions: a server killed while the jobs run resumes polling them after a restart and
+//! never submits a scene twice, and a provider that is down gives way to the next model of
+//! the chain, the run saying which model made each scene.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+#[macro_use]
+mod common;
+
+use common::server::*;
+
+const TOKEN: &str = "r8_test-token-PLANTED0123456789";
+const FLUX: &str = "/v1/models/black-forest-labs/flux-schnell/predictions";
+
+/// What the fake Replicate saw.
+#[derive(Default)]
+struct Seen {
+    /// Prompts submitted, by prediction id.
+    submitted: BTreeMap<String, String>,
+}
+
+/// A still of `width` x `height`, as a PNG.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..width * height)
+        .flat_map(|i| [(i % 251) as u8, (i / width % 241) as u8, 120])
+        .collect();
+    writer.write_image_data(&pixels).unwrap();
+    drop(writer);
+    bytes
+}
+
+/// A prediction in Replicate's shape.
+fn prediction(base: &str, id: &str, status: &str, output: Value) -> Value {
+    json!({
+        "id": id,
+        "model": "black-forest-labs/flux-schnell",
+        "version": "dp-4d0bcc010b3049749a251855f12800be",
+        "input": {},
+        "logs": "",
+        "output": output,
+        "data_removed": false,
+        "error": null,
+        "status": status,
+        "created_at": "2026-12-02T04:10:21.201Z",
+        "urls": {
+            "cancel": format!("{base}/v1/predictions/{id}/cancel"),
+            "get": format!("{base}/v1/predictions/{id}"),
+            "stream": format!("https://stream.replicate.com/v1/files/{id}"),
+            "web": format!("https://replicate.com/p/{id}"),
+        },
+        "metrics": if status == "succeeded" { json!({ "predict_time": 0.62, "total_time": 1.4 }) } else { json!({}) },
+    })
+}
+
+/// A fake Replicate whose jobs run until `finish` is set.
+async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> MockServer {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let submissions = Arc::clone(&seen);
+    let at = base.clone();
+    Mock::given(method("POST"))
+        .and(path(FLUX))
+        .respond_with(move |request: &Request| {
+            let authorized = request
+                .headers
+                .get("authorization")
+                .is_some_and(|v| v.to_str().ok() == Some(&format!("Bearer {TOKEN}")));
+            if !authorized {
+                return ResponseTemplate::new(401).set_body_json(json!({
+                    "title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401,
+                }));
+            }
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let mut seen = submissions.lock().unwrap();
+            let id = format!("p{:04}qz5k2rmc0cr8m8t6xg", seen.submitted.len());
+            seen.submitted.insert(
+                id.clone(),
+                body["input"]["prompt"].as_str().unwrap_or("").to_owned(),
+            );
+            ResponseTemplate::new(201).set_body_json(prediction(&at, &id, "starting", Value::Null))
+        })
+        .mount(&server)
+        .await;
+    let at = base.clone();
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v1/predictions/[a-z0-9]+$"))
+        .respond_with(move |request: &Request| {
+            let id = request.url.path().rsplit('/').next().unwrap().to_owned();
+            if !seen.lock().unwrap().submitted.contains_key(&id) {
+                return ResponseTemplate::new(404).set_body_json(json!({
+                    "title": "Not found", "detail": "The requested resource could not be found.", "status": 404,
+                }));
+            }
+            let body = match finish.load(Ordering::SeqCst) {
+                true => prediction(
+                    &at,
+                    &id,
+                    "succeeded",
+                    json!([format!("{at}/files/{id}/out-0.png")]),
+                ),
+                false => prediction(&at, &id, "processing", Value::Null),
+            };
+            ResponseTemplate::new(200).set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/files/.+/out-0\.png$"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png(1024, 1024), "image/png"))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn paid_settings(replicate: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MONTAGE_MODELS__IMAGE", "replicate".into()),
+        ("REPLICATE_BASE_URL", format!("{replicate}/v1")),
+        ("REPLICATE_API_TOKEN", TOKEN.into()),
+        ("MONTAGE_MODELS__REPLICATE__FIRST_POLL_MS", "50".into()),
+        ("MONTAGE_PIPELINE__FEEDBACK", "accept".into()),
+    ]
+}
+
+fn as_pairs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn square_run() -> Value {
+    json!({
+        "prompt": "a calm lake at dawn, mist over the water",
+        "formats": ["1:1"],
+        "duration": 6,
+        "max_iterations": 0,
+    })
+}
+
+on_both_databases!(a_server_killed_while_its_jobs_run_never_pays_for_a_scene_twice);
+
+async fn a_server_killed_while_its_jobs_run_never_pays_for_a_scene_twice(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let finish = Arc::new(AtomicBool::new(false));
+    let replicate = fake_replicate(Arc::clone(&seen), Arc::clone(&finish)).await;
+    let settings = paid_settings(&replicate.uri());
+    let server = Server::start(dir.path(), &backend, &as_pairs(&settings)).await;
+    let run = server.create(square_run()).await;
+    // Every scene's job is submitted and still running.
+    let scenes = loop {
+        let (_, view) = server.get(&format!("/api/runs/{run}")).await;
+        let planned = view["plan"]["scenes"].as_array().map_or(0, Vec::len);
+        let submitted = seen.lock().unwrap().submitted.len();
+        if planned > 0 && submitted == planned {
+            break planned;
+        }
+        assert!(
+            submitted <= planned || planned == 0,
+            "{submitted} jobs for {planned} scenes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    server.kill().await;
+    finish.store(true, Ordering::SeqCst);
+
+    let server = Server::start(dir.path(), &backend, &as_pairs(&settings)).await;
+    let view = server.wait_status(&run, &["completed"]).await;
+    let submitted = seen.lock().unwrap().submitted.clone();
+    assert_eq!(
+        submitted.len(),
+        scenes,
+        "one submission per scene: {submitted:?}"
+    );
+    let paid: Vec<&Value> = view["cost"]["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["capability"] == "image")
+        .collect();
+    assert_eq!(paid.len(), scenes, "{paid:?}");
+    for entry in &paid {
+        assert_eq!(entry["model"], "replicate/black-forest-labs/flux-schnell");
+        assert!(
+            (entry["usd"].as_f64().unwrap() - 0.003).abs() < 1e-9,
+            "{entry}"
+        );
+    }
+    let video = server
+        .download(
+            view["outputs"]["videos"][0]["asset"]["url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    let (codec, width, height, _) = probe(&video, dir.path());
+    assert_eq!((codec.as_str(), width, height), ("h264", 1080, 1080));
+    let everything = serde_json::to_string(&view).unwrap();
+    assert!(!everything.contains(TOKEN), "the token is in the run view");
+}
+
+/// Replicate down (every request a 503): the local renderer, next in the chain, makes the
+/// pictures, and the run says which model made each scene.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_is_down_gives_way_to_the_next_in_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicate = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
+            "title": "Service Unavailable", "detail": "Replicate is temporarily unavailable", "status": 503,
+        })))
+        .mount(&replicate)
+        .await;
+    let mut settings = paid_settings(&replicate.uri());
+    settings[0].1 = "replicate,local".into();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
+    let run = server.create(square_run()).await;
+    let view = server.wait_status(&run, &["completed"]).await;
+    let made_by: Vec<&str> = view["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scene| scene["model"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        !made_by.is_empty() && made_by.iter().all(|m| *m == "local/procedural-1"),
+        "{made_by:?}"
+    );
+    let notices = view["notices"].to_string();
+    assert!(
+        notices.contains("replicate/black-forest-labs/flux-schnell failed")
+            && notices.contains("local/procedural-1 made it instead"),
+        "{notices}"
+    );
+    let (status, _) = server.get(&format!("/api/runs/{run}")).await;
+    assert_eq!(status, StatusCode::OK);
+}

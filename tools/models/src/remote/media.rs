@@ -1,0 +1,408 @@
+//! Stills from job APIs (Replicate, fal): the request in the shape the model takes, the job
+//! run once per request, its output fetched at once and checked before anything uses it (a
+//! picture of the asked orientation, decodable), and a chain of image models for when one
+//! fails.
+
+use super::fal::Fal;
+use super::jobs::{Finished, JobJournal, Jobs, Waiting, download, output_urls};
+use super::policy::{Caller, Policy, PolicyConfig, explain};
+use super::replicate::Replicate;
+use crate::error::ModelError;
+use crate::traits::ImageModel;
+use crate::types::{GeneratedImage, ImageRequest, ModelId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The job APIs Montage speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobService {
+    /// Replicate's predictions.
+    Replicate,
+    /// fal.ai's queue.
+    Fal,
+}
+
+impl JobService {
+    /// Its name in model ids and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobService::Replicate => "replicate",
+            JobService::Fal => "fal",
+        }
+    }
+}
+
+/// What a job-based model costs: by output, by billed compute second, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaPrices {
+    /// US dollars per output (an image, a clip).
+    pub per_output: f64,
+    /// US dollars per second of compute the provider bills.
+    pub per_second: f64,
+}
+
+/// How to reach one model of a job API.
+#[derive(Clone)]
+pub struct JobModelConfig {
+    /// Which API.
+    pub service: JobService,
+    /// The API's base (`https://api.replicate.com/v1`, `https://queue.fal.run`).
+    pub base_url: String,
+    /// The environment variable holding the key.
+    pub key_variable: String,
+    /// The key, when the variable is set.
+    pub key: Option<String>,
+    /// The model (`black-forest-labs/flux-schnell`, `owner/name:version`,
+    /// `fal-ai/flux/schnell`).
+    pub model: String,
+    /// What it costs.
+    pub prices: MediaPrices,
+    /// Limits, timeouts, retries and breaker of each HTTP request.
+    pub policy: PolicyConfig,
+    /// How long to wait for a job.
+    pub waiting: Waiting,
+    /// Inputs set for every request, over Montage's (a model's own options).
+    pub extra_input: Map<String, Value>,
+}
+
+impl std::fmt::Debug for JobModelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobModelConfig")
+            .field("service", &self.service)
+            .field("base_url", &self.base_url)
+            .field("key_variable", &self.key_variable)
+            .field("key", &self.key.as_ref().map(|_| "(set)"))
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// A model on a job API, with what its calls share.
+struct JobModel {
+    config: JobModelConfig,
+    jobs: Jobs,
+    http: reqwest::Client,
+    downloads: Policy,
+}
+
+impl JobModel {
+    fn connect(
+        config: JobModelConfig,
+        journal: Arc<dyn JobJournal>,
+    ) -> Result<JobModel, ModelError> {
+        if config.key.is_none() {
+            return Err(ModelError::Rejected(format!(
+                "{} needs a key, and {} is not set",
+                config.service.name(),
+                config.key_variable
+            )));
+        }
+        let http = super::openai::client(&config.policy)?;
+        let api: Arc<dyn super::jobs::JobApi> = match config.service {
+            JobService::Replicate => Arc::new(Replicate {
+                base_url: config.base_url.clone(),
+                key: config.key.clone(),
+                http: http.clone(),
+                policy: Policy::new(config.policy.clone()),
+                // A still is seconds of work: most answer within one request, which must
+                // end before the request's own timeout does.
+                wait_seconds: (config.policy.timeout.as_secs() * 2 / 3).min(60) as u32,
+            }),
+            JobService::Fal => Arc::new(Fal {
+                base_url: config.base_url.clone(),
+                key: config.key.clone(),
+                http: http.clone(),
+                policy: Policy::new(config.policy.clone()),
+            }),
+        };
+        Ok(JobModel {
+            jobs: Jobs {
+                api,
+                journal,
+                waiting: config.waiting,
+                model: ModelId::new(config.service.name(), config.model.clone()),
+            },
+            downloads: Policy::new(config.policy.clone()),
+            http,
+            config,
+        })
+    }
+
+    fn id(&self) -> ModelId {
+        self.jobs.model.clone()
+    }
+
+    fn explain(&self, error: super::policy::CallError) -> ModelError {
+        explain(
+            &Caller {
+                provider: self.config.service.name(),
+                key_variable: &self.config.key_variable,
+                base_url: &self.config.base_url,
+                model: &self.config.model,
+                timeout: self.config.policy.timeout,
+            },
+            error,
+        )
+    }
+
+    /// `input` with the configured inputs over it.
+    fn with_extra(&self, mut input: Value) -> Value {
+        if let Value::Object(fields) = &mut input {
+            for (key, value) in &self.config.extra_input {
+                fields.insert(key.clone(), value.clone());
+            }
+        }
+        input
+    }
+
+    /// What a finished job cost.
+    fn cost(&self, finished: &Finished, outputs: usize) -> f64 {
+        self.config.prices.per_output * outputs as f64
+            + self.config.prices.per_second * finished.billed_seconds.unwrap_or(0.0)
+    }
+
+    /// The first output of a finished job, fetched.
+    async fn first_output(&self, finished: &Finished) -> Result<Vec<u8>, ModelError> {
+        let urls = output_urls(&finished.output);
+        let url = urls.first().ok_or_else(|| {
+            ModelError::InvalidOutput(format!("{}'s job finished without an output", self.id()))
+        })?;
+        if let Some(data) = url.strip_prefix("data:") {
+            use base64::Engine;
+            let (_, encoded) = data.split_once(";base64,").ok_or_else(|| {
+                ModelError::InvalidOutput(format!(
+                    "{} answered a data URI that is not base64",
+                    self.id()
+                ))
+            })?;
+            return base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ModelError::InvalidOutput(format!("{}'s output: {e}", self.id())));
+        }
+        download(&self.http, &self.downloads, url)
+            .await
+            .map_err(|error| self.explain(error))
+    }
+}
+
+/// The aspect ratio a FLUX-style model is asked for.
+fn aspect_ratio(width: u32, height: u32) -> &'static str {
+    let ratio = width as f64 / height.max(1) as f64;
+    [
+        ("1:1", 1.0),
+        ("16:9", 16.0 / 9.0),
+        ("9:16", 9.0 / 16.0),
+        ("4:3", 4.0 / 3.0),
+        ("3:4", 3.0 / 4.0),
+        ("21:9", 21.0 / 9.0),
+        ("9:21", 9.0 / 21.0),
+    ]
+    .into_iter()
+    .min_by(|a, b| (a.1 - ratio).abs().total_cmp(&(b.1 - ratio).abs()))
+    .map_or("1:1", |(name, _)| name)
+}
+
+/// Whether two sizes are the same shape: both wide, both tall, or both square-ish.
+pub(crate) fn same_orientation(asked: (u32, u32), got: (u32, u32)) -> bool {
+    let shape = |(w, h): (u32, u32)| {
+        let ratio = w as f64 / h.max(1) as f64;
+        if ratio > 1.1 {
+            1
+        } else if ratio < 0.9 {
+            -1
+        } else {
+            0
+        }
+    };
+    shape(asked) == shape(got)
+}
+
+/// A still from a job API.
+pub struct JobImage {
+    model: JobModel,
+}
+
+impl std::fmt::Debug for JobImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobImage")
+            .field("config", &self.model.config)
+            .finish()
+    }
+}
+
+impl JobImage {
+    /// The model `config` names; jobs are written down in `journal`. Fails without a key.
+    pub fn connect(
+        config: JobModelConfig,
+        journal: Arc<dyn JobJournal>,
+    ) -> Result<JobImage, ModelError> {
+        Ok(JobImage {
+            model: JobModel::connect(config, journal)?,
+        })
+    }
+
+    /// The request in the shape FLUX-style models take on this API.
+    fn input(&self, request: &ImageRequest) -> Value {
+        let mut input = match self.model.config.service {
+            JobService::Replicate => json!({
+                "prompt": request.prompt,
+                "aspect_ratio": aspect_ratio(request.width, request.height),
+                "seed": request.seed % (1 << 31),
+                "num_outputs": 1,
+                "output_format": "png",
+            }),
+            JobService::Fal => json!({
+                "prompt": request.prompt,
+                "image_size": { "width": request.width, "height": request.height },
+                "seed": request.seed % (1 << 31),
+                "num_images": 1,
+                "output_format": "png",
+            }),
+        };
+        if !request.negative_prompt.is_empty()
+            && let Value::Object(fields) = &mut input
+            && self
+                .model
+                .config
+                .extra_input
+                .contains_key("negative_prompt")
+        {
+            fields.insert("negative_prompt".into(), json!(request.negative_prompt));
+        }
+        self.model.with_extra(input)
+    }
+}
+
+#[async_trait]
+impl ImageModel for JobImage {
+    fn id(&self) -> ModelId {
+        self.model.id()
+    }
+
+    fn price(&self) -> f64 {
+        self.model.config.prices.per_output
+    }
+
+    async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
+        let input = self.input(&request);
+        let estimate = self.model.config.prices.per_output;
+        let finished = self
+            .model
+            .jobs
+            .run(request.job_key.as_deref(), estimate, &input, |error| {
+                self.model.explain(error)
+            })
+            .await?;
+        let bytes = self.model.first_output(&finished).await?;
+        let (png, size) = tokio::task::spawn_blocking(move || as_png(&bytes))
+            .await
+            .map_err(|_| ModelError::Unavailable("checking the picture stopped".into()))?
+            .map_err(|why| {
+                ModelError::InvalidOutput(format!("{} made no usable picture: {why}", self.id()))
+            })?;
+        if !same_orientation((request.width, request.height), size) {
+            return Err(ModelError::InvalidOutput(format!(
+                "{} made a {}x{} picture for a {}x{} scene",
+                self.id(),
+                size.0,
+                size.1,
+                request.width,
+                request.height
+            )));
+        }
+        Ok(GeneratedImage {
+            model: self.id(),
+            bytes: png,
+            media_type: "image/png".into(),
+            cost_usd: self.model.cost(&finished, 1),
+            notices: finished.notices,
+        })
+    }
+}
+
+/// `bytes` decoded (PNG, JPEG or WebP) and written as PNG, with its size.
+pub(crate) fn as_png(bytes: &[u8]) -> Result<(Vec<u8>, (u32, u32)), String> {
+    let picture =
+        image::load_from_memory(bytes).map_err(|e| format!("it does not decode ({e})"))?;
+    let size = (picture.width(), picture.height());
+    if size.0 < 64 || size.1 < 64 {
+        return Err(format!("it is {}x{} pixels", size.0, size.1));
+    }
+    let mut png = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("it does not encode as PNG ({e})"))?;
+    Ok((png, size))
+}
+
+/// Image models tried in order: when one fails, the next makes the picture, and the picture
+/// says which did.
+pub struct FallbackImage {
+    chain: Vec<Arc<dyn ImageModel>>,
+}
+
+impl FallbackImage {
+    /// The chain, first choice first; at least one model.
+    pub fn new(chain: Vec<Arc<dyn ImageModel>>) -> Result<FallbackImage, ModelError> {
+        if chain.is_empty() {
+            return Err(ModelError::InvalidRequest(
+                "a fallback chain needs at least one model".into(),
+            ));
+        }
+        Ok(FallbackImage { chain })
+    }
+}
+
+#[async_trait]
+impl ImageModel for FallbackImage {
+    fn id(&self) -> ModelId {
+        self.chain[0].id()
+    }
+
+    fn price(&self) -> f64 {
+        self.chain[0].price()
+    }
+
+    async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
+        let mut notices = Vec::new();
+        let mut last = None;
+        for (place, model) in self.chain.iter().enumerate() {
+            match model.generate(request.clone()).await {
+                Ok(mut made) => {
+                    if place > 0 {
+                        notices.push(format!("{} made it instead", made.model));
+                    }
+                    notices.append(&mut made.notices);
+                    made.notices = notices;
+                    return Ok(made);
+                }
+                Err(error @ ModelError::InvalidRequest(_)) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(model = %model.id(), %error, "an image model failed; trying the next");
+                    notices.push(format!("{} failed: {error}", model.id()));
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ModelError::Unavailable("no image model answered".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_format_asks_for_its_aspect_ratio() {
+        assert_eq!(aspect_ratio(1920, 1080), "16:9");
+        assert_eq!(aspect_ratio(1080, 1920), "9:16");
+        assert_eq!(aspect_ratio(1080, 1080), "1:1");
+        assert!(same_orientation((1920, 1080), (1344, 768)));
+        assert!(!same_orientation((1080, 1920), (1344, 768)));
+        assert!(same_orientation((1080, 1080), (1024, 1024)));
+    }
+}
