@@ -349,15 +349,42 @@ impl Workers {
     ) -> Result<crate::retention::Swept, WorkerError> {
         use crate::retention::RetentionError;
         self.run(owner, id).await?;
-        crate::retention::delete_run(&self.shared.app, id)
-            .await
-            .map_err(|error| match error {
-                RetentionError::NotFound(id) => WorkerError::NotFound(id),
-                RetentionError::Busy(message) => WorkerError::Conflict(message),
-                RetentionError::Store(error) => WorkerError::Store(error),
-                RetentionError::Graph(error) => WorkerError::Graph(error),
-                other => WorkerError::Retention(other.to_string()),
-            })
+        let mut outcome = crate::retention::delete_run(&self.shared.app, id).await;
+        // A run whose graph has finished is recorded as such a moment later (its lineage
+        // first): a deletion that comes in between waits for that rather than refusing.
+        for _ in 0..100 {
+            if !matches!(outcome, Err(RetentionError::Busy(_))) || !self.finishing(id).await? {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            outcome = crate::retention::delete_run(&self.shared.app, id).await;
+        }
+        outcome.map_err(|error| match error {
+            RetentionError::NotFound(id) => WorkerError::NotFound(id),
+            RetentionError::Busy(message) => WorkerError::Conflict(message),
+            RetentionError::Store(error) => WorkerError::Store(error),
+            RetentionError::Graph(error) => WorkerError::Graph(error),
+            other => WorkerError::Retention(other.to_string()),
+        })
+    }
+
+    /// Whether a version of `id`'s video is recorded as running though its graph has
+    /// finished (the worker is recording its end).
+    async fn finishing(&self, id: &str) -> Result<bool, WorkerError> {
+        let graph = self.shared.app.pipeline.graph();
+        for run in self.shared.app.database.run_versions(id).await? {
+            if run.status != RunStatus::Running {
+                continue;
+            }
+            let finished = graph
+                .state(&ThreadId::new(&run.id))
+                .await
+                .is_ok_and(|t| status_now(&run, t.status) == RunStatus::Completed);
+            if finished {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Makes a new version of a finished (or waiting, failed, cancelled) run with
