@@ -60,6 +60,10 @@ pub enum Command {
         /// montage.toml's.
         #[arg(long)]
         vision_model: Option<String>,
+        /// The most this video may spend on models, US dollars; pictures it leaves no room
+        /// for are drawn locally.
+        #[arg(long)]
+        budget: Option<f64>,
         /// Folder for the videos, captions, contact sheet and run.json.
         #[arg(long, default_value = "montage-out")]
         out: PathBuf,
@@ -201,6 +205,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             interactive,
             text_model,
             vision_model,
+            budget,
             out: folder,
             config,
         }) => {
@@ -223,6 +228,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     text: text_model,
                     vision: vision_model,
                 },
+                budget_usd: budget,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let stdin = std::io::stdin();
@@ -424,6 +430,19 @@ fn write_make_summary(out: &mut dyn Write, report: &MakeReport) -> std::io::Resu
         report.out.join("run.json").display()
     )?;
     writeln!(out, "  {:<14} {}", "run id", report.run)?;
+    if record.cost.total_usd > 0.0 || record.cost.estimate.is_some() {
+        let estimated = record
+            .cost
+            .estimate
+            .as_ref()
+            .map(|e| format!(" (estimated ${:.4} before the pictures were made)", e.usd))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:<14} ${:.4}{estimated}",
+            "cost", record.cost.total_usd
+        )?;
+    }
     for notice in &record.notices {
         writeln!(out, "note: {notice}")?;
     }

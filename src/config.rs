@@ -447,6 +447,10 @@ pub struct PipelineConfig {
     /// only with `--interactive`).
     #[serde(default)]
     pub feedback: FeedbackPolicy,
+    /// The most a run may spend on models, in US dollars; unset: no limit. Pictures the
+    /// budget leaves no room for are drawn by the local renderer, and the run says so.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
 }
 
 /// Where data lives.
@@ -509,6 +513,7 @@ impl Default for Config {
                 concurrency: 4,
                 attempts: 3,
                 feedback: FeedbackPolicy::Ask,
+                budget_usd: None,
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),
@@ -571,6 +576,13 @@ impl Config {
         }
         if self.pipeline.max_iterations > 10 {
             return Err(ConfigError("pipeline.max_iterations is at most 10".into()));
+        }
+        if let Some(budget) = self.pipeline.budget_usd
+            && !(0.0..=100_000.0).contains(&budget)
+        {
+            return Err(ConfigError(
+                "pipeline.budget_usd is between 0 and 100000 dollars".into(),
+            ));
         }
         if !(1..=64).contains(&self.server.runs_at_once) {
             return Err(ConfigError("server.runs_at_once is 1–64".into()));

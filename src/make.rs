@@ -34,6 +34,8 @@ pub struct MakeOptions {
     /// Text and vision models other than the configuration's (any it can reach: the person
     /// at the terminal holds the keys).
     pub models: crate::config::ModelChoice,
+    /// The most the run may spend on models, US dollars, over the configuration's.
+    pub budget_usd: Option<f64>,
 }
 
 /// Why `montage make` failed.
@@ -88,8 +90,11 @@ pub async fn make(
     let mut config = Config::load(options.config.as_deref())?;
     if let Some(max) = options.max_iterations {
         config.pipeline.max_iterations = max;
-        config.check()?;
     }
+    if let Some(budget) = options.budget_usd {
+        config.pipeline.budget_usd = Some(budget);
+    }
+    config.check()?;
     config.models = config
         .models
         .chosen(&options.models, false)
@@ -289,6 +294,17 @@ async fn watch(
                 if let Some(bar) = nodes.get("feedback") {
                     bar.set_message("waiting for an answer");
                 }
+            }
+            // Said before any paid picture is asked for (the summary says it again).
+            EventKind::Custom { name, payload, .. } if name == "estimate.ready" => {
+                let usd = payload["usd"].as_f64().unwrap_or(0.0);
+                let line = match payload["budget"].as_f64() {
+                    Some(budget) => format!(
+                        "estimated cost of the pictures and narration: ${usd:.4} (budget ${budget:.2})"
+                    ),
+                    None => format!("estimated cost of the pictures and narration: ${usd:.4}"),
+                };
+                let _ = bars.println(line);
             }
             kind if kind.is_terminal() => break,
             _ => {}

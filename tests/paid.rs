@@ -244,3 +244,68 @@ async fn a_provider_that_is_down_gives_way_to_the_next_in_the_chain() {
     let (status, _) = server.get(&format!("/api/runs/{run}")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A run with a budget: the estimate comes before any picture is asked for (over the
+/// WebSocket and in the run), the budget pays for the pictures it has room for, the rest are
+/// drawn locally and the run says so, and no call that would overrun it is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_is_never_overrun_and_the_estimate_comes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let replicate = fake_replicate(Arc::clone(&seen), Arc::new(AtomicBool::new(true))).await;
+    let settings = paid_settings(&replicate.uri());
+    let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
+    let mut run = square_run();
+    run["budget_usd"] = json!(0.007);
+    let run = server.create(run).await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&run, 0).await;
+    let events = socket.until("run.completed").await;
+    let estimate = events
+        .iter()
+        .position(|e| e["type"] == "cost.estimate")
+        .expect("an estimate was sent");
+    let first_picture = events
+        .iter()
+        .position(|e| e["type"] == "asset.ready")
+        .expect("pictures were made");
+    assert!(estimate < first_picture, "the estimate comes first");
+    let sent = &events[estimate]["data"];
+    assert!(
+        (sent["usd"].as_f64().unwrap() - 0.006).abs() < 1e-9,
+        "{sent}"
+    );
+    assert_eq!(sent["budget"], 0.007);
+    assert_eq!(sent["items"].as_array().unwrap().len(), 2);
+
+    let view = server.wait_status(&run, &["completed"]).await;
+    assert_eq!(
+        seen.lock().unwrap().submitted.len(),
+        2,
+        "two pictures fit the budget"
+    );
+    let spent: f64 = view["cost"]["usd"].as_f64().unwrap();
+    assert!(spent <= 0.007 + 1e-9, "{spent}");
+    assert!((view["cost"]["estimate"]["usd"].as_f64().unwrap() - 0.006).abs() < 1e-9);
+    let made_by: Vec<&str> = view["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["model"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        made_by
+            .iter()
+            .filter(|m| **m == "replicate/black-forest-labs/flux-schnell")
+            .count(),
+        2,
+        "{made_by:?}"
+    );
+    assert!(made_by.len() > 2 && made_by[2..].iter().all(|m| *m == "local/procedural-1"));
+    let notices = view["notices"].to_string();
+    assert!(
+        notices.contains("the run's budget of $0.01 leaves no room for replicate/black-forest-labs/flux-schnell to make scene"),
+        "{notices}"
+    );
+    assert!(notices.contains("of its $0.01 budget"), "{notices}");
+}

@@ -11,12 +11,14 @@
 //! - `nodes`: the nodes and routers.
 //! - `story`: what happens in each scene, the title and hashtags, the script.
 //! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
+//! - `budget`: what a round is expected to cost, and which scenes the budget lets paid models make.
 //! - `plan`: the beat-aligned planner.
 //! - `templates`: the versioned prompt templates of `prompts/`.
 //! - `timeline`: plan → compositor timeline.
 //! - `record`: the run record (`run.json`).
 //! - `request`: checking and storing what a person asks for before any work starts.
 
+mod budget;
 mod nodes;
 pub mod plan;
 mod prompts;
@@ -69,8 +71,8 @@ impl Pipeline {
         let s = Arc::clone(&services);
         graph.add_node("story", move |state, _| story::story(state, Arc::clone(&s)));
         let s = Arc::clone(&services);
-        graph.add_node("prompts", move |state, _| {
-            prompts::prompts(state, Arc::clone(&s))
+        graph.add_node("prompts", move |state, ctx| {
+            prompts::prompts(state, ctx, Arc::clone(&s))
         });
         let s = Arc::clone(&services);
         graph

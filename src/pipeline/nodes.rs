@@ -4,7 +4,7 @@
 use super::plan;
 use super::state::{
     CostEntry, CriticReport, Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Music, MusicSource,
-    Outputs, RenderedVideo, RunState, SceneAsset, SceneSource, SpokenLine, Update,
+    Outputs, RenderedVideo, RunState, SceneAsset, ScenePrompt, SceneSource, SpokenLine, Update,
 };
 use super::templates::{TemplateError, Templates};
 use super::timeline;
@@ -18,8 +18,8 @@ use montage_critic::frames;
 use montage_graph::{Command, NodeContext, NodeError};
 use montage_models::local::{INTENT_SCHEMA, palette};
 use montage_models::{
-    DURATION_RANGE, EmbeddingModel, FramePosition, ImageRequest, Intent, Issue, Message,
-    ModelError, ModelId, MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix,
+    DURATION_RANGE, EmbeddingModel, FramePosition, ImageModel, ImageRequest, Intent, Issue,
+    Message, ModelError, ModelId, MusicRequest, SceneBrief, Severity, SpeechRequest, SuggestedFix,
     TextRequest, VisionFrame, VisionRequest,
 };
 use serde::Serialize;
@@ -92,7 +92,7 @@ pub fn scene_seed(seed: u64, scene: usize, take: u32) -> u64 {
 }
 
 /// The generation cache's key for a request of `owner`'s (none: a run nobody owns).
-fn request_hash(
+pub(super) fn request_hash(
     owner: Option<&str>,
     capability: &str,
     model: &ModelId,
@@ -332,6 +332,28 @@ pub async fn plan(state: Arc<RunState>) -> NodeResult {
 }
 
 /// The canvas a generated picture is drawn at: large enough for every format's frame.
+/// The still request the assets node makes for a scene with `prompt`.
+pub(super) fn image_request(intent: &Intent, prompt: &ScenePrompt) -> ImageRequest {
+    let (width, height) = canvas(intent);
+    ImageRequest {
+        prompt: prompt.prompt.clone(),
+        negative_prompt: prompt.negative.clone(),
+        width,
+        height,
+        seed: prompt.seed,
+        job_key: None,
+    }
+}
+
+/// The speech request the assets node makes for a narration line.
+pub(super) fn speech_request(text: &str) -> SpeechRequest {
+    SpeechRequest {
+        text: text.to_owned(),
+        voice: String::new(),
+        rate: 1.0,
+    }
+}
+
 fn canvas(intent: &Intent) -> (u32, u32) {
     intent
         .formats
@@ -371,16 +393,13 @@ pub async fn asset(
         }
         SceneSource::Generated => {
             let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
-            let (width, height) = canvas(intent);
-            let mut request = ImageRequest {
-                prompt: prompt.prompt.clone(),
-                negative_prompt: prompt.negative.clone(),
-                width,
-                height,
-                seed: prompt.seed,
-                job_key: None,
+            let mut request = image_request(intent, prompt);
+            // The budget left this scene to the local renderer (decided before the round).
+            let local: Arc<dyn ImageModel> = Arc::new(montage_models::local::LocalImage);
+            let image = match state.over_budget.contains(&k) {
+                true => &local,
+                false => &services.models.configured().image,
             };
-            let image = &services.models.configured().image;
             let model = image.id();
             let hash = request_hash(state.owner.as_deref(), "image", &model, &request);
             // A paid job for this request is submitted once, whatever happens to the run.
@@ -425,11 +444,7 @@ pub async fn asset(
             if line.scene != k || state.speech.contains_key(&index) {
                 continue;
             }
-            let request = SpeechRequest {
-                text: line.text.clone(),
-                voice: String::new(),
-                rate: 1.0,
-            };
+            let request = speech_request(&line.text);
             let model = speech.id();
             let hash = request_hash(state.owner.as_deref(), "speech", &model, &request);
             let (object, seconds, _) = generate_cached(

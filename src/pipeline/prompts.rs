@@ -15,6 +15,7 @@ use montage_models::local::palette::colour_names;
 use montage_models::{Intent, JsonSchemaFormat, Message, ModelError, TextRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -195,7 +196,11 @@ fn clip_prompt(
 }
 
 /// prompts: drafts from the templates, rewritten by the text model when there is one.
-pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+pub async fn prompts(
+    state: Arc<RunState>,
+    ctx: montage_graph::NodeContext,
+    services: Arc<Services>,
+) -> NodeResult {
     let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
     let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let mut used = BTreeMap::new();
@@ -258,11 +263,24 @@ pub async fn prompts(state: Arc<RunState>, services: Arc<Services>) -> NodeResul
             },
         );
     }
+    let (estimate, over) = super::budget::round(&state, &services, &prompts).await?;
+    notices.extend(super::budget::notices(
+        &estimate,
+        &over,
+        &services.models.configured().image.id(),
+    ));
+    if estimate.usd > 0.0 {
+        ctx.emit(
+            "estimate.ready",
+            json!({ "round": state.round, "usd": estimate.usd, "budget": estimate.budget, "items": estimate.items }),
+        );
+    }
     Ok(Command::update(Update {
         templates: used.into_values().collect(),
         prompts,
         round_done: true,
         cost,
+        estimate: Some((estimate, over)),
         notices,
         ..Update::default()
     }))

@@ -120,6 +120,10 @@ pub struct Ledger {
     pub output_tokens: u64,
     /// Every entry.
     pub entries: Vec<CostEntry>,
+    /// What the last round of pictures and narration was expected to cost before it was
+    /// made (none: nothing paid was expected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<super::state::Estimate>,
 }
 
 /// `run.json`.
@@ -211,6 +215,7 @@ impl RunRecord {
                 input_tokens: state.cost.iter().map(|c| c.tokens.input_tokens).sum(),
                 output_tokens: state.cost.iter().map(|c| c.tokens.output_tokens).sum(),
                 entries: state.cost.clone(),
+                estimate: state.estimate.clone().filter(|e| e.usd > 0.0),
             },
             notices: state.notices.clone(),
             outputs,

@@ -7,7 +7,7 @@ use montage_audio::BeatGrid;
 use montage_graph::{MergeError, State, StepWrites};
 use montage_models::{Category, Format, Intent, Issue, ModelId, Mood, Pace, Usage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
 
 /// A file the person brought, stored.
@@ -320,6 +320,32 @@ pub struct CostEntry {
     pub cached: bool,
 }
 
+/// What a round of pictures and narration is expected to cost, before any of it is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// US dollars, over the round.
+    pub usd: f64,
+    /// What the run had spent before the round.
+    pub spent_before: f64,
+    /// The run's budget, if it has one.
+    pub budget: Option<f64>,
+    /// Each expected paid call.
+    pub items: Vec<EstimateItem>,
+}
+
+/// One expected paid call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EstimateItem {
+    /// The scene it is for.
+    pub scene: Option<usize>,
+    /// `image` or `speech`.
+    pub capability: String,
+    /// The model that would be paid.
+    pub model: ModelId,
+    /// US dollars.
+    pub usd: f64,
+}
+
 impl CostEntry {
     /// Entries for calls that were paid for and came to nothing (answers outside the
     /// schema): the ledger counts failed paid attempts too.
@@ -534,6 +560,12 @@ pub struct RunState {
     pub open_issues: Vec<Issue>,
     /// Every model call.
     pub cost: Vec<CostEntry>,
+    /// What the current round of pictures and narration is expected to cost.
+    #[serde(default)]
+    pub estimate: Option<Estimate>,
+    /// Scenes of the current round whose pictures the budget leaves to the local renderer.
+    #[serde(default)]
+    pub over_budget: BTreeSet<usize>,
     /// Things the person should know (no narration, music shorter than asked, …).
     pub notices: Vec<String>,
     /// The videos.
@@ -571,6 +603,8 @@ impl RunState {
             answers: Vec::new(),
             open_issues: Vec::new(),
             cost: Vec::new(),
+            estimate: None,
+            over_budget: BTreeSet::new(),
             notices,
             outputs: None,
         }
@@ -620,6 +654,8 @@ pub struct Update {
     pub open_issues: Option<Vec<Issue>>,
     /// Model calls.
     pub cost: Vec<CostEntry>,
+    /// The round's estimate, and the scenes its budget leaves to the local renderer.
+    pub estimate: Option<(Estimate, BTreeSet<usize>)>,
     /// Notices.
     pub notices: Vec<String>,
     /// The videos.
@@ -655,6 +691,8 @@ impl State for RunState {
             self.answers.clear();
             self.open_issues.clear();
             self.cost.clear();
+            self.estimate = None;
+            self.over_budget.clear();
             self.outputs = None;
         }
         for template in update.templates {
@@ -712,6 +750,11 @@ impl State for RunState {
             writes,
         )?;
         self.cost.extend(update.cost);
+        if let Some((estimate, over)) = update.estimate {
+            writes.claim("estimate")?;
+            self.estimate = Some(estimate);
+            self.over_budget = over;
+        }
         for notice in update.notices {
             if !self.notices.contains(&notice) {
                 self.notices.push(notice);

@@ -173,6 +173,15 @@ fn custom(name: &str, payload: &Value) -> (&'static str, Value) {
             "preview.ready",
             json!({ "asset": asset(payload.get("object")) }),
         ),
+        "estimate.ready" => (
+            "cost.estimate",
+            json!({
+                "round": payload.get("round"),
+                "usd": payload.get("usd"),
+                "budget": payload.get("budget"),
+                "items": payload.get("items"),
+            }),
+        ),
         "music.ready" => (
             "music.ready",
             json!({

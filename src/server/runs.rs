@@ -75,6 +75,11 @@ pub struct CreateRun {
     /// and its `models.run_choices`); what is left out is the server's.
     #[serde(default)]
     pub models: Option<crate::config::ModelChoice>,
+    /// The most this run may spend on models, US dollars (default: the server's
+    /// `pipeline.budget_usd`). Pictures it leaves no room for are drawn locally.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
+    pub budget_usd: Option<f64>,
 }
 
 /// What `POST /api/runs/{id}/revise` takes: at least one change.
@@ -308,6 +313,11 @@ pub struct CostView {
     pub cached: usize,
     /// Every call.
     pub ledger: Vec<LedgerEntry>,
+    /// What the last round of pictures and narration was expected to cost before it was
+    /// made: `usd`, `spent_before`, `budget` and each expected call (none: nothing paid was
+    /// expected).
+    #[schema(value_type = Option<Object>)]
+    pub estimate: Option<Value>,
 }
 
 /// One model call.
@@ -382,6 +392,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
             calls: 0,
             cached: 0,
             ledger: Vec::new(),
+            estimate: None,
         },
         notices: Vec::new(),
         music: None,
@@ -475,6 +486,11 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
                 cached: c.cached,
             })
             .collect(),
+        estimate: state
+            .estimate
+            .as_ref()
+            .filter(|e| e.usd > 0.0)
+            .and_then(|e| serde_json::to_value(e).ok()),
     };
     view.notices = state.notices.clone();
     view.music = state
@@ -615,6 +631,9 @@ pub async fn create_run(
     }
     if let Some(policy) = body.feedback {
         config.pipeline.feedback = policy;
+    }
+    if let Some(budget) = body.budget_usd {
+        config.pipeline.budget_usd = Some(budget);
     }
     if let Some(choice) = &body.models {
         config.models = config

@@ -77,6 +77,13 @@ pub trait SpeechModel: Send + Sync {
     fn id(&self) -> ModelId;
     /// Speaks one text.
     async fn speak(&self, request: SpeechRequest) -> Result<Speech, ModelError>;
+
+    /// What speaking `text` is expected to cost, in US dollars, for estimates (local:
+    /// nothing).
+    fn price(&self, text: &str) -> f64 {
+        let _ = text;
+        0.0
+    }
 }
 
 /// Makes music.

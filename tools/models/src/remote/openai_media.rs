@@ -243,6 +243,10 @@ impl SpeechModel for OpenAiSpeech {
         self.endpoint.id()
     }
 
+    fn price(&self, text: &str) -> f64 {
+        text.chars().count() as f64 * self.per_million_characters / 1e6
+    }
+
     async fn speak(&self, request: SpeechRequest) -> Result<Speech, ModelError> {
         if request.text.trim().is_empty() {
             return Err(ModelError::InvalidRequest("there is nothing to say".into()));
@@ -269,7 +273,7 @@ impl SpeechModel for OpenAiSpeech {
             model: self.id(),
             wav,
             seconds,
-            cost_usd: request.text.chars().count() as f64 * self.per_million_characters / 1e6,
+            cost_usd: self.price(&request.text),
         })
     }
 }
