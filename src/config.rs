@@ -155,96 +155,68 @@ pub struct ModelsConfig {
     #[serde(default)]
     pub run_choices: Vec<String>,
     /// Replicate, for `replicate[:owner/name[:version]]` (`REPLICATE_API_TOKEN`).
-    #[serde(default = "JobServiceSettings::replicate")]
+    #[serde(default)]
     pub replicate: JobServiceSettings,
     /// fal.ai, for `fal[:owner/app/path]` (`FAL_KEY`).
-    #[serde(default = "JobServiceSettings::fal")]
+    #[serde(default)]
     pub fal: JobServiceSettings,
 }
 
-/// A job API's settings (its key comes from the environment, never from here).
+/// A job API's settings (its key comes from the environment, never from here). What is left
+/// out takes the service's default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct JobServiceSettings {
     /// The API's base; unset: `REPLICATE_BASE_URL` / `FAL_BASE_URL`, else the service's own.
-    #[serde(default)]
     pub base_url: Option<String>,
-    /// The environment variable that holds the key.
-    pub key_variable: String,
-    /// The still model when none is named (`models.image = "replicate"`).
-    pub image_model: String,
-    /// What the still model costs, for the ledger and estimates.
-    #[serde(default)]
-    pub image_prices: montage_models::remote::media::MediaPrices,
+    /// The environment variable that holds the key; unset: `REPLICATE_API_TOKEN` /
+    /// `FAL_KEY`.
+    pub key_variable: Option<String>,
+    /// The still model when none is named (`models.image = "replicate"`); unset:
+    /// `black-forest-labs/flux-schnell` / `fal-ai/flux/schnell`.
+    pub image_model: Option<String>,
+    /// What the still model costs, for the ledger, estimates and budgets; unset: $0.003 a
+    /// still (both services' FLUX schnell price at the time of writing; set yours).
+    pub image_prices: Option<montage_models::remote::media::MediaPrices>,
     /// Inputs sent with every still request, over Montage's (the model's own options, such
     /// as `{ go_fast = false }`, or `negative_prompt = ""` for a model that takes one).
-    #[serde(default)]
     pub image_input: serde_json::Map<String, serde_json::Value>,
+    /// The music model when none is named (`models.music = "replicate"`); unset: MusicGen
+    /// (`meta/musicgen:VERSION`) / `fal-ai/stable-audio`.
+    pub music_model: Option<String>,
+    /// What the music model costs; unset: $0.0014 per GPU second on Replicate, nothing
+    /// assumed on fal (set yours).
+    pub music_prices: Option<montage_models::remote::media::MediaPrices>,
+    /// Inputs sent with every music request, over Montage's.
+    pub music_input: serde_json::Map<String, serde_json::Value>,
     /// The longest one HTTP request may take, seconds.
-    #[serde(default = "default_job_request_secs")]
     pub timeout_secs: u64,
     /// The longest a job may take, queue included, seconds.
-    #[serde(default = "default_job_deadline_secs")]
     pub deadline_secs: u64,
     /// The first pause between polls, milliseconds (each next one is longer, up to 5 s).
-    #[serde(default = "default_first_poll_ms")]
     pub first_poll_ms: u64,
     /// Requests in flight at once.
-    #[serde(default = "default_job_concurrency")]
     pub concurrency: usize,
     /// Requests started per minute.
-    #[serde(default = "default_job_rate")]
     pub requests_per_minute: u32,
 }
 
-fn default_job_request_secs() -> u64 {
-    90
-}
-
-fn default_job_deadline_secs() -> u64 {
-    900
-}
-
-fn default_first_poll_ms() -> u64 {
-    500
-}
-
-fn default_job_concurrency() -> usize {
-    4
-}
-
-fn default_job_rate() -> u32 {
-    300
-}
-
-impl JobServiceSettings {
-    /// Replicate's: FLUX schnell stills, $0.003 each (Replicate's price at the time of
-    /// writing; set yours).
-    pub fn replicate() -> JobServiceSettings {
+impl Default for JobServiceSettings {
+    fn default() -> Self {
         JobServiceSettings {
             base_url: None,
-            key_variable: "REPLICATE_API_TOKEN".into(),
-            image_model: "black-forest-labs/flux-schnell".into(),
-            image_prices: montage_models::remote::media::MediaPrices {
-                per_output: 0.003,
-                per_second: 0.0,
-            },
+            key_variable: None,
+            image_model: None,
+            image_prices: None,
             image_input: serde_json::Map::new(),
-            timeout_secs: default_job_request_secs(),
-            deadline_secs: default_job_deadline_secs(),
-            first_poll_ms: default_first_poll_ms(),
-            concurrency: default_job_concurrency(),
-            requests_per_minute: default_job_rate(),
-        }
-    }
-
-    /// fal's: FLUX schnell stills, $0.003 each (fal's price per megapixel at the time of
-    /// writing; set yours).
-    pub fn fal() -> JobServiceSettings {
-        JobServiceSettings {
-            key_variable: "FAL_KEY".into(),
-            image_model: "fal-ai/flux/schnell".into(),
-            ..JobServiceSettings::replicate()
+            music_model: None,
+            music_prices: None,
+            music_input: serde_json::Map::new(),
+            timeout_secs: 90,
+            deadline_secs: 900,
+            first_poll_ms: 500,
+            concurrency: 4,
+            requests_per_minute: 300,
         }
     }
 }
@@ -499,8 +471,8 @@ impl Default for Config {
                 openai: OpenAiSettings::default(),
                 vendors: Default::default(),
                 run_choices: Vec::new(),
-                replicate: JobServiceSettings::replicate(),
-                fal: JobServiceSettings::fal(),
+                replicate: JobServiceSettings::default(),
+                fal: JobServiceSettings::default(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,

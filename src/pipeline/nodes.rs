@@ -248,17 +248,23 @@ pub async fn analyze(
         }
         None => {
             let bpm = intent.mood.tempo();
-            let request = MusicRequest {
+            let mut request = MusicRequest {
                 prompt: format!("{} {}", intent.mood.word(), intent.style.join(" ")),
                 bpm,
                 meter: 4,
                 seconds: intent.duration + 4.0 * 60.0 / bpm,
                 seed: state.request.seed,
+                job_key: None,
             };
-            let made = services
-                .models
-                .configured()
-                .music
+            let composer = &services.models.configured().music;
+            // A paid bed for this request is submitted once, whatever happens to the run.
+            request.job_key = Some(request_hash(
+                state.owner.as_deref(),
+                "music",
+                &composer.id(),
+                &request,
+            ));
+            let made = composer
                 .compose(request)
                 .await
                 .map_err(|e| model_error("making music", e))?;

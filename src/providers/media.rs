@@ -1,5 +1,7 @@
-//! The media models the configuration names: stills from the local renderer or from job
-//! APIs (Replicate, fal), one model or a chain tried in order.
+//! The media models the configuration names: stills from the local renderer, job APIs
+//! (Replicate, fal) or an OpenAI-compatible endpoint, one model or a chain tried in order;
+//! music beds from the local synthesiser or a job API; speech from an OpenAI-compatible
+//! endpoint.
 
 use super::{
     ModelReport, ProviderError, UnknownProvider, local_report, policy, provider_and_model,
@@ -8,10 +10,10 @@ use crate::config::{JobServiceSettings, ModelsConfig};
 use montage_models::local::LocalImage;
 use montage_models::remote::jobs::{JobJournal, Waiting};
 use montage_models::remote::media::{
-    FallbackImage, JobImage, JobModelConfig, JobService, MediaPrices,
+    FallbackImage, JobImage, JobModelConfig, JobMusic, JobService, MediaPrices,
 };
 use montage_models::remote::openai_media::{OpenAiImage, OpenAiMediaConfig, OpenAiSpeech};
-use montage_models::{ImageModel, ModelError, ModelId, SpeechModel};
+use montage_models::{ImageModel, ModelError, ModelId, MusicModel, SpeechModel};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,22 +56,149 @@ impl ImageEntry {
     }
 }
 
-/// The settings of `service`, and where it is served.
-fn service_settings(config: &ModelsConfig, service: JobService) -> (&JobServiceSettings, String) {
-    let (settings, variable, default) = match service {
-        JobService::Replicate => (
-            &config.replicate,
-            "REPLICATE_BASE_URL",
-            "https://api.replicate.com/v1",
-        ),
-        JobService::Fal => (&config.fal, "FAL_BASE_URL", "https://queue.fal.run"),
+/// What a job API's settings leave out, by service.
+struct ServiceDefaults {
+    base_variable: &'static str,
+    base_url: &'static str,
+    key_variable: &'static str,
+    image_model: &'static str,
+    image_prices: MediaPrices,
+    music_model: &'static str,
+    music_prices: MediaPrices,
+}
+
+fn defaults(service: JobService) -> ServiceDefaults {
+    match service {
+        JobService::Replicate => ServiceDefaults {
+            base_variable: "REPLICATE_BASE_URL",
+            base_url: "https://api.replicate.com/v1",
+            key_variable: "REPLICATE_API_TOKEN",
+            image_model: "black-forest-labs/flux-schnell",
+            image_prices: MediaPrices {
+                per_output: 0.003,
+                per_second: 0.0,
+            },
+            // MusicGen is published by version, and billed by the GPU second.
+            music_model: "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb",
+            music_prices: MediaPrices {
+                per_output: 0.0,
+                per_second: 0.0014,
+            },
+        },
+        JobService::Fal => ServiceDefaults {
+            base_variable: "FAL_BASE_URL",
+            base_url: "https://queue.fal.run",
+            key_variable: "FAL_KEY",
+            image_model: "fal-ai/flux/schnell",
+            image_prices: MediaPrices {
+                per_output: 0.003,
+                per_second: 0.0,
+            },
+            music_model: "fal-ai/stable-audio",
+            music_prices: MediaPrices::default(),
+        },
+    }
+}
+
+/// Which capability of a job API is being connected.
+#[derive(Clone, Copy)]
+enum Made {
+    Image,
+    Music,
+}
+
+/// The job model `model` (or the service's default) of `service` for `made`.
+fn job_config(
+    config: &ModelsConfig,
+    service: JobService,
+    made: Made,
+    model: Option<String>,
+) -> JobModelConfig {
+    let settings: &JobServiceSettings = match service {
+        JobService::Replicate => &config.replicate,
+        JobService::Fal => &config.fal,
     };
+    let fallback = defaults(service);
     let base_url = settings
         .base_url
         .clone()
-        .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| default.to_owned());
-    (settings, base_url)
+        .or_else(|| {
+            std::env::var(fallback.base_variable)
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| fallback.base_url.to_owned());
+    let key_variable = settings
+        .key_variable
+        .clone()
+        .unwrap_or_else(|| fallback.key_variable.to_owned());
+    let (named, prices, extra_input) = match made {
+        Made::Image => (
+            settings
+                .image_model
+                .clone()
+                .unwrap_or_else(|| fallback.image_model.to_owned()),
+            settings.image_prices.unwrap_or(fallback.image_prices),
+            settings.image_input.clone(),
+        ),
+        Made::Music => (
+            settings
+                .music_model
+                .clone()
+                .unwrap_or_else(|| fallback.music_model.to_owned()),
+            settings.music_prices.unwrap_or(fallback.music_prices),
+            settings.music_input.clone(),
+        ),
+    };
+    JobModelConfig {
+        service,
+        base_url,
+        key: std::env::var(&key_variable).ok().filter(|k| !k.is_empty()),
+        key_variable,
+        model: model.unwrap_or(named),
+        prices,
+        policy: policy(
+            settings.timeout_secs,
+            settings.concurrency,
+            settings.requests_per_minute,
+        ),
+        waiting: Waiting {
+            first_poll: Duration::from_millis(settings.first_poll_ms.max(1)),
+            deadline: Duration::from_secs(settings.deadline_secs.max(1)),
+        },
+        extra_input,
+    }
+}
+
+/// The music bed `config.music` names: the local synthesiser, or a job API's model
+/// (`replicate[:owner/name:version]`, `fal[:owner/app]`).
+pub(super) fn music_model(
+    config: &ModelsConfig,
+    journal: &Arc<dyn JobJournal>,
+) -> Result<Arc<dyn MusicModel>, ProviderError> {
+    let (name, model) = provider_and_model(config.music.trim());
+    let service = match name {
+        "local" => return Ok(Arc::new(super::LocalMusic)),
+        "replicate" => JobService::Replicate,
+        "fal" => JobService::Fal,
+        other => {
+            return Err(UnknownProvider {
+                capability: "music",
+                name: other.to_owned(),
+                known: "local, replicate[:owner/name:version], fal[:owner/app]",
+            }
+            .into());
+        }
+    };
+    let made = JobMusic::connect(
+        job_config(config, service, Made::Music, model),
+        Arc::clone(journal),
+    )
+    .map_err(|source| ProviderError::Remote {
+        capability: "music",
+        source,
+    })?;
+    Ok(Arc::new(made))
 }
 
 /// The still model `config.image` names: one, or a chain tried in order (`"replicate,local"`:
@@ -126,39 +255,18 @@ pub(super) fn image_chain(
                 .into());
             }
         };
-        let (settings, base_url) = service_settings(config, service);
-        let model = model.unwrap_or_else(|| settings.image_model.clone());
-        let made = JobImage::connect(
-            JobModelConfig {
-                service,
-                base_url: base_url.clone(),
-                key_variable: settings.key_variable.clone(),
-                key: std::env::var(&settings.key_variable)
-                    .ok()
-                    .filter(|k| !k.is_empty()),
-                model: model.clone(),
-                prices: settings.image_prices,
-                policy: policy(
-                    settings.timeout_secs,
-                    settings.concurrency,
-                    settings.requests_per_minute,
-                ),
-                waiting: Waiting {
-                    first_poll: Duration::from_millis(settings.first_poll_ms.max(1)),
-                    deadline: Duration::from_secs(settings.deadline_secs.max(1)),
-                },
-                extra_input: settings.image_input.clone(),
-            },
-            Arc::clone(journal),
-        )
-        .map_err(|source| ProviderError::Remote {
-            capability: "image",
-            source,
+        let job = job_config(config, service, Made::Image, model);
+        let (base_url, key_variable) = (job.base_url.clone(), job.key_variable.clone());
+        let made = JobImage::connect(job, Arc::clone(journal)).map_err(|source| {
+            ProviderError::Remote {
+                capability: "image",
+                source,
+            }
         })?;
         entries.push(ImageEntry::Job {
             model: made.id(),
             base_url,
-            key_variable: settings.key_variable.clone(),
+            key_variable,
         });
         chain.push(Arc::new(made));
     }

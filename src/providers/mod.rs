@@ -107,22 +107,6 @@ pub struct UnknownProvider {
     pub known: &'static str,
 }
 
-fn pick<T>(
-    capability: &'static str,
-    name: &str,
-    known: &'static str,
-    local: impl FnOnce() -> T,
-) -> Result<T, UnknownProvider> {
-    match name {
-        "local" => Ok(local()),
-        _ => Err(UnknownProvider {
-            capability,
-            name: name.to_owned(),
-            known,
-        }),
-    }
-}
-
 /// `provider[:model]`, as the configuration names a model.
 fn provider_and_model(entry: &str) -> (&str, Option<String>) {
     match entry.split_once(':') {
@@ -174,6 +158,17 @@ fn local_report(capability: &str, model: ModelId, place: usize) -> ModelReport {
         key_present: None,
         ok: true,
         verdict: "offline, always available".into(),
+    }
+}
+
+/// A model that is local, or remote and not called to check it (every call is paid).
+fn configured_report(capability: &str, model: ModelId) -> ModelReport {
+    match model.provider.as_str() {
+        "local" => local_report(capability, model, 1),
+        _ => ModelReport {
+            verdict: "configured (not called: every call is paid)".into(),
+            ..local_report(capability, model, 1)
+        },
     }
 }
 
@@ -459,8 +454,7 @@ impl Providers {
         let mut notices = Vec::new();
         let (text, text_chain) = text_chain(config).await?;
         let (image, image_chain) = media::image_chain(config, journal)?;
-        let music: Arc<dyn MusicModel> =
-            pick("music", &config.music, "local", || Arc::new(LocalMusic))?;
+        let music = media::music_model(config, journal)?;
         let (vision, vision_remote) = vision_model(config).await?;
         let (embeddings, embeddings_remote) = embedding_model(config).await?;
         let clip: Option<Arc<dyn ClipModel>> = match config.clip.as_str() {
@@ -531,21 +525,14 @@ impl Providers {
             },
         });
         reports.push(match &self.speech {
-            Some(speech) if speech.id().provider == "local" => {
-                local_report("speech", speech.id(), 1)
-            }
-            Some(speech) => ModelReport {
-                verdict: "configured (not called: every call is paid)".into(),
-                ok: true,
-                ..local_report("speech", speech.id(), 1)
-            },
+            Some(speech) => configured_report("speech", speech.id()),
             None => ModelReport {
                 verdict: "off: no narration".into(),
                 model: None,
                 ..local_report("speech", ModelId::new("none", "none"), 1)
             },
         });
-        reports.push(local_report("music", self.music.id(), 1));
+        reports.push(configured_report("music", self.music.id()));
         match &self.vision_remote {
             Some(remote) => {
                 reports.push(remote.report("vision", 1).await);

@@ -338,6 +338,10 @@ pub struct MusicRequest {
     pub seconds: f64,
     /// Makes the result repeatable.
     pub seed: u64,
+    /// What a paid provider writes the job down under, so it is never submitted twice for
+    /// this request; not part of the request itself.
+    #[serde(skip)]
+    pub job_key: Option<String>,
 }
 
 /// Generated music.

@@ -606,3 +606,110 @@ mod openai_endpoint {
         );
     }
 }
+
+mod music {
+    use super::*;
+    use montage_models::remote::media::JobMusic;
+    use montage_models::{MusicModel, MusicRequest};
+
+    const VERSION: &str = "671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb";
+    const BED: &str = "/yhqm/Ue7bQ2rXnC4pW9sLk0TfJaZ3vD8hG1mYo5iN6cEqR4tBwKoIA/out.mp3";
+
+    fn musicgen(server: &MockServer) -> JobModelConfig {
+        JobModelConfig {
+            model: format!("meta/musicgen:{VERSION}"),
+            prices: MediaPrices {
+                per_output: 0.0,
+                per_second: 0.0014,
+            },
+            ..config(JobService::Replicate, server)
+        }
+    }
+
+    fn request() -> MusicRequest {
+        MusicRequest {
+            prompt: "calm dreamy pastel".into(),
+            bpm: 92.0,
+            meter: 4,
+            seconds: 10.6,
+            seed: 3,
+            job_key: Some("music-hash".into()),
+        }
+    }
+
+    async fn served(bed: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/predictions"))
+            .and(body_partial_json(json!({
+                "version": VERSION,
+                "input": {
+                    "prompt": "calm dreamy pastel, 92 bpm",
+                    "duration": 11,
+                    "output_format": "wav",
+                },
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(pointed(
+                "replicate",
+                "musicgen_succeeded",
+                &server,
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(BED))
+            .respond_with(bed)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    fn wav(seconds: f64) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 32_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut writer = hound::WavWriter::new(&mut bytes, spec).unwrap();
+        for n in 0..(seconds * 32_000.0) as u32 {
+            let sample = ((n as f64 * 0.03).sin() * 6_000.0) as i16;
+            writer.write_sample(sample).unwrap();
+            writer.write_sample(sample).unwrap();
+        }
+        writer.finalize().unwrap();
+        bytes.into_inner()
+    }
+
+    #[tokio::test]
+    async fn a_musicgen_bed_by_version_is_asked_for_as_wav_and_priced_by_the_second() {
+        let server = served(ResponseTemplate::new(200).set_body_raw(wav(11.0), "audio/wav")).await;
+        let model =
+            JobMusic::connect(musicgen(&server), Arc::new(MemoryJournal::default())).unwrap();
+        let bed = model.compose(request()).await.unwrap();
+        assert_eq!(bed.model.model, format!("meta/musicgen:{VERSION}"));
+        assert!(bed.beats.is_none(), "its beats are found by analysis");
+        assert!(
+            (bed.cost_usd - 12.836114 * 0.0014).abs() < 1e-9,
+            "{}",
+            bed.cost_usd
+        );
+        server.verify().await;
+    }
+
+    #[tokio::test]
+    async fn a_bed_that_is_not_wav_is_refused() {
+        let server =
+            served(ResponseTemplate::new(200).set_body_raw("ID3\u{4}not wav at all", "audio/mpeg"))
+                .await;
+        let model =
+            JobMusic::connect(musicgen(&server), Arc::new(MemoryJournal::default())).unwrap();
+        let error = model.compose(request()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("made no usable music"),
+            "{error}"
+        );
+    }
+}

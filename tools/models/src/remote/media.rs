@@ -1,15 +1,15 @@
-//! Stills from job APIs (Replicate, fal): the request in the shape the model takes, the job
-//! run once per request, its output fetched at once and checked before anything uses it (a
-//! picture of the asked orientation, decodable), and a chain of image models for when one
-//! fails.
+//! Stills and music beds from job APIs (Replicate, fal): the request in the shape the model
+//! takes, the job run once per request, its output fetched at once and checked before
+//! anything uses it (a picture of the asked orientation, decodable; WAV audio), and a chain
+//! of image models for when one fails.
 
 use super::fal::Fal;
 use super::jobs::{Finished, JobJournal, Jobs, Waiting, download, output_urls};
 use super::policy::{Caller, Policy, PolicyConfig, explain};
 use super::replicate::Replicate;
 use crate::error::ModelError;
-use crate::traits::ImageModel;
-use crate::types::{GeneratedImage, ImageRequest, ModelId};
+use crate::traits::{ImageModel, MusicModel};
+use crate::types::{GeneratedImage, GeneratedMusic, ImageRequest, ModelId, MusicRequest};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -337,6 +337,85 @@ pub(crate) fn as_png(bytes: &[u8]) -> Result<(Vec<u8>, (u32, u32)), String> {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| format!("it does not encode as PNG ({e})"))?;
     Ok((png, size))
+}
+
+/// A music bed from a job API: MusicGen on Replicate (`meta/musicgen:VERSION`), Stable Audio
+/// on fal (`fal-ai/stable-audio`), or any model taking the same inputs. The bed is asked for
+/// as WAV and checked; its beats are found by analysing it, like an upload's.
+pub struct JobMusic {
+    model: JobModel,
+}
+
+impl JobMusic {
+    /// The model `config` names; jobs are written down in `journal`. Fails without a key.
+    pub fn connect(
+        config: JobModelConfig,
+        journal: Arc<dyn JobJournal>,
+    ) -> Result<JobMusic, ModelError> {
+        Ok(JobMusic {
+            model: JobModel::connect(config, journal)?,
+        })
+    }
+
+    /// The request in the shape MusicGen (Replicate) or Stable Audio (fal) takes: the tempo
+    /// goes into the words, which is how both are steered.
+    fn input(&self, request: &MusicRequest) -> Value {
+        let prompt = format!("{}, {:.0} bpm", request.prompt.trim(), request.bpm);
+        let seconds = request.seconds.ceil().clamp(1.0, 300.0) as u64;
+        let input = match self.model.config.service {
+            JobService::Replicate => json!({
+                "prompt": prompt,
+                "duration": seconds,
+                "model_version": "stereo-large",
+                "output_format": "wav",
+                "normalization_strategy": "loudness",
+                "seed": request.seed % (1 << 31),
+            }),
+            JobService::Fal => json!({
+                "prompt": prompt,
+                "seconds_total": seconds,
+                "seed": request.seed % (1 << 31),
+            }),
+        };
+        self.model.with_extra(input)
+    }
+}
+
+#[async_trait]
+impl MusicModel for JobMusic {
+    fn id(&self) -> ModelId {
+        self.model.id()
+    }
+
+    async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError> {
+        let input = self.input(&request);
+        let finished = self
+            .model
+            .jobs
+            .run(
+                request.job_key.as_deref(),
+                self.model.config.prices.per_output,
+                &input,
+                |error| self.model.explain(error),
+            )
+            .await?;
+        let wav = self.model.first_output(&finished).await?;
+        let seconds = super::openai_media::wav_seconds(&wav).map_err(|why| {
+            ModelError::InvalidOutput(format!("{} made no usable music: {why}", self.id()))
+        })?;
+        if seconds < 1.0 {
+            return Err(ModelError::InvalidOutput(format!(
+                "{} made {seconds:.1} s of music",
+                self.id()
+            )));
+        }
+        Ok(GeneratedMusic {
+            model: self.id(),
+            wav,
+            beats: None,
+            cost_usd: self.model.cost(&finished, 1),
+        })
+    }
 }
 
 /// Image models tried in order: when one fails, the next makes the picture, and the picture
