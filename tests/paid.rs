@@ -241,6 +241,20 @@ async fn a_provider_that_is_down_gives_way_to_the_next_in_the_chain() {
             && notices.contains("local/procedural-1 made it instead"),
         "{notices}"
     );
+    // What the stand-in drew is not remembered as Replicate's answer to the request: the
+    // same run again asks Replicate again rather than being served the drawings.
+    let again = server.create(square_run()).await;
+    let view = server.wait_status(&again, &["completed"]).await;
+    let images: Vec<&Value> = view["cost"]["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["capability"] == "image")
+        .collect();
+    assert!(
+        !images.is_empty() && images.iter().all(|e| e["cached"] == false),
+        "{images:?}"
+    );
     let (status, _) = server.get(&format!("/api/runs/{run}")).await;
     assert_eq!(status, StatusCode::OK);
 }

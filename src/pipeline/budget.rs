@@ -1,9 +1,11 @@
 //! What a round of pictures and narration is expected to cost, and which scenes a run's
-//! budget lets the paid models make. Decided once, before the scenes are made in parallel,
-//! so that no call that would overrun the budget is ever made (parallel scenes cannot see
-//! each other's spending).
+//! budget lets the paid image models make. Decided once, before the scenes are made in
+//! parallel (they cannot see each other's spending), so that no picture whose expected
+//! price would overrun the budget is asked for. Narration is counted, not cut; the music
+//! bed and the critic are paid as they come.
 
-use super::nodes::{Services, image_request, request_hash, speech_request};
+use super::assets::{image_request, speech_request};
+use super::nodes::{Services, request_hash};
 use super::state::{Estimate, EstimateItem, RunState, ScenePrompt};
 use montage_graph::NodeError;
 use montage_models::ModelId;
@@ -73,12 +75,14 @@ pub fn allocate(
 }
 
 /// The estimate of the round whose scenes get `prompts`, and the scenes the run's budget
-/// leaves to the local renderer. Requests the generation cache already answered cost
-/// nothing and are left out.
+/// leaves to the local renderer, given what the run has spent and `spending` (the calling
+/// node's own calls, not yet in the state). Requests the generation cache already answered
+/// cost nothing and are left out.
 pub async fn round(
     state: &RunState,
     services: &Services,
     prompts: &BTreeMap<usize, ScenePrompt>,
+    spending: f64,
 ) -> Result<(Estimate, BTreeSet<usize>), NodeError> {
     let providers = services.models.configured();
     let image = &providers.image;
@@ -125,7 +129,7 @@ pub async fn round(
             speech_usd,
         });
     }
-    let spent = state.cost.iter().map(|c| c.usd).sum();
+    let spent = state.cost.iter().map(|c| c.usd).sum::<f64>() + spending;
     let speech_model = speech.map(|s| s.id());
     Ok(allocate(
         &scenes,

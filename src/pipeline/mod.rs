@@ -9,6 +9,7 @@
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
 //! - `nodes`: the nodes and routers.
+//! - `assets`: each scene's picture and narration, through the generation cache.
 //! - `story`: what happens in each scene, the title and hashtags, the script.
 //! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
 //! - `budget`: what a round is expected to cost, and which scenes the budget lets paid models make.
@@ -18,6 +19,7 @@
 //! - `record`: the run record (`run.json`).
 //! - `request`: checking and storing what a person asks for before any work starts.
 
+mod assets;
 mod budget;
 mod nodes;
 pub mod plan;
@@ -79,7 +81,7 @@ impl Pipeline {
             .add_fan_out(
                 "assets",
                 |state: &RunState| state.pending.clone(),
-                move |state, scene, ctx| nodes::asset(state, scene, ctx, Arc::clone(&s)),
+                move |state, scene, ctx| assets::asset(state, scene, ctx, Arc::clone(&s)),
             )
             .concurrency(concurrency.max(1))
             .retry(RetryPolicy::exponential(attempts));

@@ -263,7 +263,8 @@ pub async fn prompts(
             },
         );
     }
-    let (estimate, over) = super::budget::round(&state, &services, &prompts).await?;
+    let spending = cost.iter().map(|c| c.usd).sum();
+    let (estimate, over) = super::budget::round(&state, &services, &prompts, spending).await?;
     notices.extend(super::budget::notices(
         &estimate,
         &over,

@@ -39,6 +39,7 @@ impl VisionModel for MergedVision {
                 measured.cost_usd += seen.cost_usd;
                 measured.usage = seen.usage;
                 measured.wasted = seen.wasted;
+                measured.notices.extend(seen.notices);
             }
             Err(error) => {
                 tracing::warn!(%error, "the vision model failed; the frame metrics stand alone");

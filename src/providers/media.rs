@@ -22,7 +22,8 @@ use std::time::Duration;
 pub enum ImageEntry {
     /// The local renderer.
     Local(ModelId),
-    /// A model on a job API: where, and the variable its key comes from.
+    /// A paid model (a job API's, an OpenAI-compatible endpoint's): where, and the variable
+    /// its key comes from.
     Job {
         /// The model.
         model: ModelId,
@@ -30,6 +31,8 @@ pub enum ImageEntry {
         base_url: String,
         /// The variable its key came from.
         key_variable: String,
+        /// Whether that variable holds a key (an endpoint of one's own may need none).
+        key_present: bool,
     },
 }
 
@@ -42,15 +45,16 @@ impl ImageEntry {
                 model,
                 base_url,
                 key_variable,
+                key_present,
             } => ModelReport {
                 capability: "image".into(),
                 model: Some(model.to_string()),
                 place,
                 base_url: Some(base_url.clone()),
                 key_variable: Some(key_variable.clone()),
-                key_present: Some(true),
+                key_present: Some(*key_present),
                 ok: true,
-                verdict: "key present (not called: every job is paid)".into(),
+                verdict: "configured (not called: every picture is paid)".into(),
             },
         }
     }
@@ -242,6 +246,7 @@ pub(super) fn image_chain(
                     model: made.id(),
                     base_url: endpoint.base_url,
                     key_variable: endpoint.key_variable,
+                    key_present: endpoint.key.is_some(),
                 });
                 chain.push(Arc::new(made));
                 continue;
@@ -267,6 +272,8 @@ pub(super) fn image_chain(
             model: made.id(),
             base_url,
             key_variable,
+            // A job API refuses to start without its key.
+            key_present: true,
         });
         chain.push(Arc::new(made));
     }

@@ -44,12 +44,18 @@ impl Registry {
             return Ok(self.default.clone());
         }
         let key = serde_json::to_string(models).unwrap_or_default();
-        let mut chosen = self.chosen.lock().await;
-        if let Some(providers) = chosen.get(&key) {
+        if let Some(providers) = self.chosen.lock().await.get(&key) {
             return Ok(providers.clone());
         }
+        // Connected without holding the lock (it may ask endpoints which models they
+        // serve); two runs making the same new choice at once keep the first connection.
         let (providers, _) = Providers::resolve(models, &self.journal).await?;
-        chosen.insert(key, providers.clone());
-        Ok(providers)
+        Ok(self
+            .chosen
+            .lock()
+            .await
+            .entry(key)
+            .or_insert(providers)
+            .clone())
     }
 }

@@ -73,10 +73,10 @@ pub struct CreateRun {
     pub style: Option<Vec<String>>,
     /// This run's text and vision models, among those the server offers (`GET /api/models`
     /// and its `models.run_choices`); what is left out is the server's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::schema::object_or_null")]
     pub models: Option<crate::config::ModelChoice>,
-    /// The most this run may spend on models, US dollars (default: the server's
-    /// `pipeline.budget_usd`). Pictures it leaves no room for are drawn locally.
+    /// The most this run may spend on models, US dollars, up to the server's
+    /// `pipeline.budget_usd` (its default). Pictures it leaves no room for are drawn locally.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 100000)]
     pub budget_usd: Option<f64>,
@@ -351,7 +351,7 @@ pub struct RunView {
     /// The structured request.
     #[schema(value_type = Option<Object>)]
     pub intent: Option<Value>,
-    /// The models this run uses, by capability (`provider/model` ids, never keys).
+    /// The models this run uses, by capability (`{"provider", "model"}` each; never keys).
     #[schema(value_type = Option<Object>)]
     pub models: Option<Value>,
     /// The plan.
@@ -632,8 +632,12 @@ pub async fn create_run(
     if let Some(policy) = body.feedback {
         config.pipeline.feedback = policy;
     }
+    // The server's budget is the most a run may ask for: its keys pay.
     if let Some(budget) = body.budget_usd {
-        config.pipeline.budget_usd = Some(budget);
+        config.pipeline.budget_usd = Some(match config.pipeline.budget_usd {
+            Some(ceiling) => budget.min(ceiling),
+            None => budget,
+        });
     }
     if let Some(choice) = &body.models {
         config.models = config

@@ -54,30 +54,36 @@ impl JobJournal for DatabaseJournal {
     }
 
     async fn submitted(&self, key: &str, job: &str) -> Result<(), ModelError> {
-        on_pool!(&self.0, pool => {
-            sqlx::query("UPDATE paid_jobs SET job = $2, written_at_ms = $3 WHERE request_hash = $1")
-                .bind(key)
-                .bind(job)
-                .bind(now_ms())
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })
-        .map_err(unavailable)?;
-        Ok(())
+        self.write(
+            key,
+            "UPDATE paid_jobs SET job = $2, written_at_ms = $3 WHERE request_hash = $1",
+            job,
+        )
+        .await
     }
 
     async fn ended(&self, key: &str, outcome: &str) -> Result<(), ModelError> {
+        self.write(
+            key,
+            "UPDATE paid_jobs SET ended = $2, written_at_ms = $3 WHERE request_hash = $1",
+            outcome,
+        )
+        .await
+    }
+}
+
+impl DatabaseJournal {
+    /// Runs `update` (`$1` the key, `$2` the value, `$3` the time) on `key`'s row.
+    async fn write(&self, key: &str, update: &'static str, value: &str) -> Result<(), ModelError> {
         on_pool!(&self.0, pool => {
-            sqlx::query("UPDATE paid_jobs SET ended = $2, written_at_ms = $3 WHERE request_hash = $1")
+            sqlx::query(update)
                 .bind(key)
-                .bind(outcome)
+                .bind(value)
                 .bind(now_ms())
                 .execute(pool)
                 .await
                 .map(|_| ())
         })
-        .map_err(unavailable)?;
-        Ok(())
+        .map_err(unavailable)
     }
 }

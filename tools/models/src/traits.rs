@@ -123,7 +123,7 @@ where
 /// request, say), with `check` for what a schema cannot say: its complaint is put to the
 /// model like a schema's, once. Behind a chain, a model that answers outside the schema
 /// twice (or fails) gives way to the next, and the answer says so. Every paid attempt is
-/// counted: in the answer that is kept, or in the error ([`ModelError::spent`]).
+/// counted: in the answer that is kept, or in the error ([`ModelError::wasted`]).
 pub async fn structured_as<T>(
     model: &dyn TextModel,
     format: crate::types::JsonSchemaFormat,

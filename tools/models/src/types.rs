@@ -269,6 +269,8 @@ pub struct GeneratedImage {
     /// What the person should know about how it was made (a model that failed and the one
     /// that stood in for it).
     pub notices: Vec<String>,
+    /// Calls to models before the one that made it that were paid for and came to nothing.
+    pub wasted: Vec<Wasted>,
 }
 
 /// A request for a short video clip.

@@ -89,6 +89,30 @@ fn landscape(key: &str) -> ImageRequest {
     }
 }
 
+/// A still model of `service` on `server`, with a journal of its own.
+fn job_image(service: JobService, server: &MockServer) -> JobImage {
+    JobImage::connect(config(service, server), Arc::new(MemoryJournal::default())).unwrap()
+}
+
+/// What a still model of `service` says when its submission to `at` is answered `status`
+/// with the recorded `answer`; the submission is made once, never retried.
+async fn refusal(service: JobService, at: &str, status: u16, answer: (&str, &str)) -> String {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(status).set_body_json(cassette(answer.0, answer.1)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let said = job_image(service, &server)
+        .generate(landscape("hash-refused"))
+        .await
+        .unwrap_err()
+        .to_string();
+    server.verify().await;
+    said
+}
+
 /// Replicate answering `first` to the submission, `then` to every poll, and `output` at the
 /// output's URL.
 async fn replicate(first: &str, then: &str, output: ResponseTemplate) -> MockServer {
@@ -146,7 +170,11 @@ async fn a_replicate_job_is_submitted_once_polled_to_its_end_and_its_picture_che
     let picture = image::load_from_memory(&made.bytes).unwrap();
     assert_eq!((picture.width(), picture.height()), (1344, 768));
     assert!((made.cost_usd - 0.003).abs() < 1e-12);
-    let written = journal.find("hash-a").await.unwrap().unwrap();
+    let written = journal
+        .find("hash-a|replicate/black-forest-labs/flux-schnell")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(written.job.as_deref(), Some("q6xzb7k2hdrma0ck1v3tj5p8fw"));
     assert_eq!(written.ended.as_deref(), Some("succeeded"));
     server.verify().await;
@@ -168,13 +196,37 @@ async fn a_failed_prediction_is_a_failure_that_names_the_reason() {
         "{error}"
     );
     let ended = journal
-        .find("hash-b")
+        .find("hash-b|replicate/black-forest-labs/flux-schnell")
         .await
         .unwrap()
         .unwrap()
         .ended
         .unwrap();
     assert!(ended.starts_with("failed: All generated images"), "{ended}");
+}
+
+#[tokio::test]
+async fn a_prediction_cancelled_at_the_provider_is_said_so() {
+    let server = replicate(
+        "prediction_starting",
+        "prediction_canceled",
+        ResponseTemplate::new(404),
+    )
+    .await;
+    let journal = Arc::new(MemoryJournal::default());
+    let model = JobImage::connect(config(JobService::Replicate, &server), journal.clone()).unwrap();
+    let error = model.generate(landscape("hash-m")).await.unwrap_err();
+    assert!(
+        error.to_string().contains("was cancelled at the provider"),
+        "{error}"
+    );
+    let ended = journal
+        .find("hash-m|replicate/black-forest-labs/flux-schnell")
+        .await
+        .unwrap()
+        .unwrap()
+        .ended;
+    assert_eq!(ended.as_deref(), Some("canceled"));
 }
 
 #[tokio::test]
@@ -191,37 +243,26 @@ async fn outputs_that_cannot_be_used_are_failures_never_pictures() {
         ),
     ] {
         let server = replicate("prediction_starting", "prediction_succeeded", output).await;
-        let model = JobImage::connect(
-            config(JobService::Replicate, &server),
-            Arc::new(MemoryJournal::default()),
-        )
-        .unwrap();
+        let model = job_image(JobService::Replicate, &server);
         let error = model.generate(landscape("hash-c")).await.unwrap_err();
         assert!(error.to_string().contains(expected), "{error}");
+        // The job ran and was paid for: the ledger is told.
+        let [paid] = error.wasted() else {
+            panic!("the finished job's cost is lost: {error:?}");
+        };
+        assert!((paid.cost_usd - 0.003).abs() < 1e-12);
     }
 }
 
 #[tokio::test]
 async fn no_credit_is_said_plainly_and_never_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(FLUX))
-        .respond_with(
-            ResponseTemplate::new(402).set_body_json(cassette("replicate", "payment_required")),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let model = JobImage::connect(
-        config(JobService::Replicate, &server),
-        Arc::new(MemoryJournal::default()),
+    let said = refusal(
+        JobService::Replicate,
+        FLUX,
+        402,
+        ("replicate", "payment_required"),
     )
-    .unwrap();
-    let said = model
-        .generate(landscape("hash-d"))
-        .await
-        .unwrap_err()
-        .to_string();
+    .await;
     assert!(
         said.contains("replicate wants payment before it runs this (402)")
             && said.contains("You need to set up billing")
@@ -260,11 +301,7 @@ async fn a_throttled_submission_is_tried_again_but_one_whose_answer_was_lost_is_
         .respond_with(ResponseTemplate::new(200).set_body_raw(webp(1344, 768), "image/webp"))
         .mount(&server)
         .await;
-    let model = JobImage::connect(
-        config(JobService::Replicate, &server),
-        Arc::new(MemoryJournal::default()),
-    )
-    .unwrap();
+    let model = job_image(JobService::Replicate, &server);
     model.generate(landscape("hash-e")).await.unwrap();
     server.verify().await;
 
@@ -279,13 +316,15 @@ async fn a_throttled_submission_is_tried_again_but_one_whose_answer_was_lost_is_
         .expect(1)
         .mount(&stalled)
         .await;
-    let model = JobImage::connect(
-        config(JobService::Replicate, &stalled),
-        Arc::new(MemoryJournal::default()),
-    )
-    .unwrap();
+    let model = job_image(JobService::Replicate, &stalled);
     let error = model.generate(landscape("hash-f")).await.unwrap_err();
-    assert!(matches!(error, ModelError::Timeout { .. }), "{error}");
+    assert!(
+        !error.is_transient()
+            && error
+                .to_string()
+                .contains("may have been taken, so it is not made again"),
+        "{error}"
+    );
     stalled.verify().await;
 }
 
@@ -341,11 +380,7 @@ async fn a_fal_request_is_queued_polled_under_its_app_and_its_result_fetched() {
         )
         .mount(&server)
         .await;
-    let model = JobImage::connect(
-        config(JobService::Fal, &server),
-        Arc::new(MemoryJournal::default()),
-    )
-    .unwrap();
+    let model = job_image(JobService::Fal, &server);
     let made = model.generate(landscape("hash-g")).await.unwrap();
     assert_eq!(made.model.to_string(), "fal/fal-ai/flux/schnell");
     assert_eq!(made.media_type, "image/png", "every still is kept as PNG");
@@ -355,26 +390,13 @@ async fn a_fal_request_is_queued_polled_under_its_app_and_its_result_fetched() {
 
 #[tokio::test]
 async fn an_out_of_credit_fal_key_is_told_in_falls_words() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/fal-ai/flux/schnell"))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_json(cassette("fal", "forbidden_exhausted_balance")),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let model = JobImage::connect(
-        config(JobService::Fal, &server),
-        Arc::new(MemoryJournal::default()),
+    let said = refusal(
+        JobService::Fal,
+        "/fal-ai/flux/schnell",
+        403,
+        ("fal", "forbidden_exhausted_balance"),
     )
-    .unwrap();
-    let said = model
-        .generate(landscape("hash-j"))
-        .await
-        .unwrap_err()
-        .to_string();
+    .await;
     assert!(
         said.contains(
             "fal refused the key in FAL_KEY (403: User is locked. Reason: Exhausted balance"
@@ -385,23 +407,13 @@ async fn an_out_of_credit_fal_key_is_told_in_falls_words() {
 
 #[tokio::test]
 async fn a_refused_request_is_not_retried_and_its_words_are_kept() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/fal-ai/flux/schnell"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(cassette("fal", "error")))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let model = JobImage::connect(
-        config(JobService::Fal, &server),
-        Arc::new(MemoryJournal::default()),
+    let said = refusal(
+        JobService::Fal,
+        "/fal-ai/flux/schnell",
+        422,
+        ("fal", "error"),
     )
-    .unwrap();
-    let said = model
-        .generate(landscape("hash-h"))
-        .await
-        .unwrap_err()
-        .to_string();
+    .await;
     assert!(
         said.contains("fal refused the request (422): Input should be less than or equal to 4"),
         "{said}"
@@ -428,13 +440,7 @@ async fn a_chain_stands_in_with_the_next_model_and_says_so() {
         .mount(&server)
         .await;
     let chain = FallbackImage::new(vec![
-        Arc::new(
-            JobImage::connect(
-                config(JobService::Replicate, &server),
-                Arc::new(MemoryJournal::default()),
-            )
-            .unwrap(),
-        ),
+        Arc::new(job_image(JobService::Replicate, &server)),
         Arc::new(montage_models::local::LocalImage),
     ])
     .unwrap();

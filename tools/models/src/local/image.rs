@@ -47,6 +47,7 @@ impl ImageModel for LocalImage {
             media_type: "image/png".into(),
             cost_usd: 0.0,
             notices: Vec::new(),
+            wasted: Vec::new(),
         })
     }
 }

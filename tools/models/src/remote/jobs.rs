@@ -150,7 +150,8 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     /// The job for `key` (none: not journalled) run to its end: the one submitted before
-    /// when there is one, else a new one of `input`, written down first.
+    /// when there is one (still running, or finished but perhaps not yet fetched), else a
+    /// new one of `input`, written down first. Each model of a chain has its own record.
     pub async fn run(
         &self,
         key: Option<&str>,
@@ -158,23 +159,31 @@ impl Jobs {
         input: &Value,
         explain: impl Fn(CallError) -> ModelError,
     ) -> Result<Finished, ModelError> {
+        let key = key.map(|key| format!("{key}|{}", self.model));
+        let key = key.as_deref();
         let mut notices = Vec::new();
         let before = match key {
             Some(key) => self.journal.find(key).await?,
             None => None,
         };
+        let resumable = |record: &JobRecord| {
+            record.job.is_some() && matches!(record.ended.as_deref(), None | Some("succeeded"))
+        };
         let (job, mut state) = match before {
-            Some(JobRecord {
-                job: Some(job),
-                ended: None,
-            }) => {
+            Some(record) if resumable(&record) => {
+                let job = record.job.unwrap_or_default();
                 tracing::info!(%job, "resuming a job submitted before");
-                let state = self
-                    .api
-                    .poll(&self.model.model, &job)
-                    .await
-                    .map_err(&explain)?;
-                (job, state)
+                match self.api.poll(&self.model.model, &job).await {
+                    Ok(state) => (job, state),
+                    Err(error) => {
+                        let error = explain(error);
+                        if !error.is_transient() {
+                            // The provider no longer knows it: a later attempt submits anew.
+                            self.end(key, &format!("lost: {error}")).await?;
+                        }
+                        return Err(error);
+                    }
+                }
             }
             earlier => {
                 if let Some(JobRecord {
@@ -183,7 +192,7 @@ impl Jobs {
                 }) = earlier
                 {
                     // A submission whose answer was never written down: the process
-                    // stopped in between, or the answer was lost.
+                    // stopped in between.
                     notices.push(format!(
                         "an earlier submission to {} may have been made and charged without its answer arriving; submitted again",
                         self.model
@@ -192,13 +201,15 @@ impl Jobs {
                 if let Some(key) = key {
                     self.journal.intend(key, &self.model, estimate_usd).await?;
                 }
-                let (job, state) = self
-                    .api
-                    .submit(&self.model.model, input)
-                    .await
-                    .map_err(&explain)?;
-                if let Some(key) = key {
-                    self.journal.submitted(key, &job).await?;
+                let (job, state) = match self.api.submit(&self.model.model, input).await {
+                    Ok(submitted) => submitted,
+                    Err(error) => return Err(self.submission_failed(key, error, &explain).await),
+                };
+                if let Some(key) = key
+                    && let Err(error) = self.journal.submitted(key, &job).await
+                {
+                    // The job runs and is paid for: see it through, unwritten.
+                    tracing::warn!(%error, %job, "could not write a submitted job down");
                 }
                 (job, state)
             }
@@ -250,11 +261,53 @@ impl Jobs {
         }
     }
 
+    /// What a failed submission means. A refusal (4xx) took nothing; an answer that was
+    /// lost (a timeout, a broken connection, a 5xx) may have been taken, so it is not tried
+    /// again by anyone (the failure is not transient) and the journal says why.
+    async fn submission_failed(
+        &self,
+        key: Option<&str>,
+        error: CallError,
+        explain: &impl Fn(CallError) -> ModelError,
+    ) -> ModelError {
+        let lost = answer_lost(&error);
+        let said = explain(error);
+        let (outcome, error) = match lost {
+            true => (
+                format!("uncertain: {said}"),
+                ModelError::Rejected(format!(
+                    "{said}; the submission may have been taken, so it is not made again (a new attempt at this scene submits it anew)"
+                )),
+            ),
+            false => (format!("refused: {said}"), said),
+        };
+        if let Err(unwritten) = self.end(key, &outcome).await {
+            tracing::warn!(%unwritten, "could not write a failed submission down");
+        }
+        error
+    }
+
     async fn end(&self, key: Option<&str>, outcome: &str) -> Result<(), ModelError> {
         match key {
             Some(key) => self.journal.ended(key, outcome).await,
             None => Ok(()),
         }
+    }
+}
+
+/// Whether a failed paid request may have been taken by the provider all the same.
+pub(crate) fn answer_lost(error: &CallError) -> bool {
+    match error {
+        CallError::Open { .. } => false,
+        CallError::Failed { failure, .. } => match failure {
+            // Overloaded: turned away before any work.
+            Failure::Status {
+                status: 503 | 529, ..
+            } => false,
+            Failure::Status { status, .. } => *status >= 500,
+            Failure::Timeout | Failure::Garbled(_) => true,
+            Failure::Connection(_) => false,
+        },
     }
 }
 
@@ -373,6 +426,32 @@ pub(crate) async fn download(
         .await
 }
 
+/// What a failed fetch of an output tells the person: the output, not the model or the key,
+/// is what could not be had.
+pub(crate) fn output_unavailable(error: CallError) -> ModelError {
+    match error {
+        CallError::Open { retry_in } => ModelError::Unavailable(format!(
+            "the provider failed several times in a row; its output is not fetched for another {} s",
+            retry_in.as_secs().max(1)
+        )),
+        CallError::Failed { failure, attempts } => match failure {
+            Failure::Status { status, .. } if status == 429 || status >= 500 => {
+                ModelError::Unavailable(format!(
+                    "its output could not be fetched ({status}, {})",
+                    super::policy::tries(attempts)
+                ))
+            }
+            Failure::Status { status, .. } => {
+                ModelError::InvalidOutput(format!("its output could not be fetched ({status})"))
+            }
+            Failure::Timeout => ModelError::Unavailable("its output took too long to fetch".into()),
+            Failure::Connection(reason) | Failure::Garbled(reason) => {
+                ModelError::Unavailable(format!("its output could not be fetched: {reason}"))
+            }
+        },
+    }
+}
+
 /// The output URLs in a job's output: a URL, a list of them, or objects holding one under
 /// `url` (fal's `images: [{url}]`, `video: {url}`, `audio: {url}`).
 pub(crate) fn output_urls(output: &Value) -> Vec<String> {
@@ -437,6 +516,9 @@ mod tests {
         }
     }
 
+    /// Where the journal keeps `hash-1` for the model of [`jobs`].
+    const FLUX_1: &str = "hash-1|replicate/black-forest-labs/flux-schnell";
+
     fn unexplained(error: CallError) -> ModelError {
         ModelError::Unavailable(format!("{error:?}"))
     }
@@ -456,7 +538,7 @@ mod tests {
             matches!(first, Err(ModelError::Timeout { .. })),
             "{first:?}"
         );
-        let written = journal.find("hash-1").await.unwrap().unwrap();
+        let written = journal.find(FLUX_1).await.unwrap().unwrap();
         assert_eq!(written.job.as_deref(), Some("job-0"));
         assert_eq!(written.ended, None);
 
@@ -480,8 +562,15 @@ mod tests {
         );
         assert_eq!(done.billed_seconds, Some(1.5));
         assert!(done.notices.is_empty());
-        let ended = journal.find("hash-1").await.unwrap().unwrap();
+        let ended = journal.find(FLUX_1).await.unwrap().unwrap();
         assert_eq!(ended.ended.as_deref(), Some("succeeded"));
+        // Asked again (its output was never stored: a failed download, a crash): the
+        // finished job is polled for its output, not paid for again.
+        jobs(patient.clone(), journal.clone(), 60_000)
+            .run(Some("hash-1"), 0.003, &json!({}), unexplained)
+            .await
+            .unwrap();
+        assert_eq!(patient.submitted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -493,7 +582,11 @@ mod tests {
         });
         let journal = Arc::new(MemoryJournal::default());
         journal
-            .intend("hash-2", &ModelId::new("fal", "fal-ai/flux/schnell"), 0.003)
+            .intend(
+                "hash-2|replicate/black-forest-labs/flux-schnell",
+                &ModelId::new("replicate", "black-forest-labs/flux-schnell"),
+                0.003,
+            )
             .await
             .unwrap();
         let done = jobs(api.clone(), journal, 60_000)

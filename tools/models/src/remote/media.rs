@@ -9,7 +9,7 @@ use super::policy::{Caller, Policy, PolicyConfig, explain};
 use super::replicate::Replicate;
 use crate::error::ModelError;
 use crate::traits::{ImageModel, MusicModel};
-use crate::types::{GeneratedImage, GeneratedMusic, ImageRequest, ModelId, MusicRequest};
+use crate::types::{GeneratedImage, GeneratedMusic, ImageRequest, ModelId, MusicRequest, Wasted};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -185,7 +185,7 @@ impl JobModel {
         }
         download(&self.http, &self.downloads, url)
             .await
-            .map_err(|error| self.explain(error))
+            .map_err(super::jobs::output_unavailable)
     }
 }
 
@@ -247,7 +247,7 @@ impl JobImage {
 
     /// The request in the shape FLUX-style models take on this API.
     fn input(&self, request: &ImageRequest) -> Value {
-        let mut input = match self.model.config.service {
+        let input = match self.model.config.service {
             JobService::Replicate => json!({
                 "prompt": request.prompt,
                 "aspect_ratio": aspect_ratio(request.width, request.height),
@@ -263,17 +263,19 @@ impl JobImage {
                 "output_format": "png",
             }),
         };
+        let mut input = self.model.with_extra(input);
+        // A model configured to take a negative prompt gets the scene's, when it has one.
         if !request.negative_prompt.is_empty()
-            && let Value::Object(fields) = &mut input
             && self
                 .model
                 .config
                 .extra_input
                 .contains_key("negative_prompt")
+            && let Value::Object(fields) = &mut input
         {
             fields.insert("negative_prompt".into(), json!(request.negative_prompt));
         }
-        self.model.with_extra(input)
+        input
     }
 }
 
@@ -297,29 +299,44 @@ impl ImageModel for JobImage {
                 self.model.explain(error)
             })
             .await?;
-        let bytes = self.model.first_output(&finished).await?;
+        let cost_usd = self.model.cost(&finished, 1);
+        // The job is done and paid for: whatever is wrong with its output, the ledger
+        // counts it.
+        let paid = |failure: ModelError| ModelError::Paid {
+            failure: Box::new(failure),
+            wasted: vec![Wasted {
+                model: self.id(),
+                usage: Default::default(),
+                cost_usd,
+            }],
+        };
+        let bytes = self.model.first_output(&finished).await.map_err(paid)?;
         let (png, size) = tokio::task::spawn_blocking(move || as_png(&bytes))
             .await
             .map_err(|_| ModelError::Unavailable("checking the picture stopped".into()))?
             .map_err(|why| {
-                ModelError::InvalidOutput(format!("{} made no usable picture: {why}", self.id()))
+                paid(ModelError::InvalidOutput(format!(
+                    "{} made no usable picture: {why}",
+                    self.id()
+                )))
             })?;
         if !same_orientation((request.width, request.height), size) {
-            return Err(ModelError::InvalidOutput(format!(
+            return Err(paid(ModelError::InvalidOutput(format!(
                 "{} made a {}x{} picture for a {}x{} scene",
                 self.id(),
                 size.0,
                 size.1,
                 request.width,
                 request.height
-            )));
+            ))));
         }
         Ok(GeneratedImage {
             model: self.id(),
             bytes: png,
             media_type: "image/png".into(),
-            cost_usd: self.model.cost(&finished, 1),
+            cost_usd,
             notices: finished.notices,
+            wasted: Vec::new(),
         })
     }
 }
@@ -442,12 +459,14 @@ impl ImageModel for FallbackImage {
         self.chain[0].id()
     }
 
+    /// The dearest of the chain's: any of them may be the one paid.
     fn price(&self) -> f64 {
-        self.chain[0].price()
+        self.chain.iter().map(|m| m.price()).fold(0.0, f64::max)
     }
 
     async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
         let mut notices = Vec::new();
+        let mut wasted = Vec::new();
         let mut last = None;
         for (place, model) in self.chain.iter().enumerate() {
             match model.generate(request.clone()).await {
@@ -457,17 +476,28 @@ impl ImageModel for FallbackImage {
                     }
                     notices.append(&mut made.notices);
                     made.notices = notices;
+                    wasted.append(&mut made.wasted);
+                    made.wasted = wasted;
                     return Ok(made);
                 }
                 Err(error @ ModelError::InvalidRequest(_)) => return Err(error),
                 Err(error) => {
                     tracing::warn!(model = %model.id(), %error, "an image model failed; trying the next");
                     notices.push(format!("{} failed: {error}", model.id()));
+                    wasted.extend_from_slice(error.wasted());
                     last = Some(error);
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ModelError::Unavailable("no image model answered".into())))
+        let failure =
+            last.unwrap_or_else(|| ModelError::Unavailable("no image model answered".into()));
+        Err(match wasted.is_empty() {
+            true => failure,
+            false => ModelError::Paid {
+                failure: Box::new(failure),
+                wasted,
+            },
+        })
     }
 }
 

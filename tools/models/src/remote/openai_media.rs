@@ -110,7 +110,17 @@ impl Endpoint {
                 })
             })
             .await
-            .map_err(|error| self.explain(error))
+            .map_err(|error| {
+                let lost = super::jobs::answer_lost(&error);
+                let said = self.explain(error);
+                // Paid, perhaps, and not knowable: nobody asks again on its account.
+                match lost {
+                    true => ModelError::Rejected(format!(
+                        "{said}; the request may have been taken, so it is not made again"
+                    )),
+                    false => said,
+                }
+            })
     }
 }
 
@@ -167,13 +177,23 @@ impl ImageModel for OpenAiImage {
         let answer: ImagesResponse = serde_json::from_slice(&answer).map_err(|e| {
             ModelError::InvalidOutput(format!("{} answered no image list: {e}", self.id()))
         })?;
-        let encoded = match answer.data.first().map(|image| image.as_ref()) {
-            Some(Image::B64Json { b64_json, .. }) => b64_json.to_string(),
-            Some(Image::Url { .. }) => {
-                return Err(ModelError::InvalidOutput(format!(
-                    "{} answered a URL where base64 was asked for",
-                    self.id()
-                )));
+        let bytes = match answer.data.first().map(|image| image.as_ref()) {
+            Some(Image::B64Json { b64_json, .. }) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64_json.trim())
+                    .map_err(|e| {
+                        ModelError::InvalidOutput(format!(
+                            "{} answered an image that is not base64 ({e})",
+                            self.id()
+                        ))
+                    })?
+            }
+            // Compatible endpoints may answer a link instead, as DALL·E did.
+            Some(Image::Url { url, .. }) => {
+                super::jobs::download(&self.endpoint.http, &self.endpoint.policy, url)
+                    .await
+                    .map_err(super::jobs::output_unavailable)?
             }
             None => {
                 return Err(ModelError::InvalidOutput(format!(
@@ -183,16 +203,12 @@ impl ImageModel for OpenAiImage {
             }
         };
         let id = self.id();
-        let (png, size) = tokio::task::spawn_blocking(move || {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|e| format!("it is not base64 ({e})"))?;
-            as_png(&bytes)
-        })
-        .await
-        .map_err(|_| ModelError::Unavailable("checking the picture stopped".into()))?
-        .map_err(|why| ModelError::InvalidOutput(format!("{id} made no usable picture: {why}")))?;
+        let (png, size) = tokio::task::spawn_blocking(move || as_png(&bytes))
+            .await
+            .map_err(|_| ModelError::Unavailable("checking the picture stopped".into()))?
+            .map_err(|why| {
+                ModelError::InvalidOutput(format!("{id} made no usable picture: {why}"))
+            })?;
         if !same_orientation((request.width, request.height), size) {
             return Err(ModelError::InvalidOutput(format!(
                 "{} made a {}x{} picture for a {}x{} scene",
@@ -209,6 +225,7 @@ impl ImageModel for OpenAiImage {
             media_type: "image/png".into(),
             cost_usd: self.prices.per_output,
             notices: Vec::new(),
+            wasted: Vec::new(),
         })
     }
 }

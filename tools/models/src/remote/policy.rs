@@ -309,8 +309,8 @@ pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
                 ..
             } => ModelError::Rejected(match message.trim() {
                 // The provider's words say why (a locked account, an exhausted balance), when
-                // it gives any beyond the status.
-                words if words.len() > 12 && !words.to_ascii_lowercase().contains("key") => {
+                // they say something beyond the status and cannot be quoting a credential.
+                words if words.len() > 12 && !might_quote_a_secret(words) => {
                     format!("{who} refused the key in {variable} ({status}: {words})")
                 }
                 _ => format!("{who} refused the key in {variable} ({status})"),
@@ -364,7 +364,18 @@ pub fn explain(caller: &Caller<'_>, error: CallError) -> ModelError {
     }
 }
 
-fn tries(attempts: u32) -> String {
+/// Whether a refusal's words could hold a credential: they name one, or hold a long token.
+fn might_quote_a_secret(words: &str) -> bool {
+    let lower = words.to_ascii_lowercase();
+    ["key", "token", "bearer", "secret", "credential"]
+        .iter()
+        .any(|name| lower.contains(name))
+        || words
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .any(|run| run.len() >= 16)
+}
+
+pub(crate) fn tries(attempts: u32) -> String {
     match attempts {
         1 => "1 attempt".into(),
         n => format!("{n} attempts"),

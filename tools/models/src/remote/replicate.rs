@@ -127,6 +127,14 @@ mod tests {
             state(&json!({ "status": "failed", "error": "NSFW content detected" })).unwrap(),
             JobState::Failed("NSFW content detected".into())
         );
+        assert_eq!(
+            state(&json!({ "status": "canceled" })).unwrap(),
+            JobState::Canceled
+        );
+        assert_eq!(
+            state(&json!({ "status": "aborted" })).unwrap(),
+            JobState::Canceled
+        );
         assert!(state(&json!({ "status": "exploded" })).is_err());
     }
 }

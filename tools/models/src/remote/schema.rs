@@ -24,15 +24,13 @@ const LIMITS: &[&str] = &[
     "maxProperties",
 ];
 
-/// Whether an endpoint's refusal is about the schema it was given.
+/// Whether an endpoint's refusal is about the schema it was given (not, say, the length of
+/// the conversation or an image's format).
 pub(super) fn refuses_schema(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
-    ["schema", "response_format", "json_schema"]
+    ["schema", "response_format"]
         .iter()
         .any(|word| message.contains(word))
-        || LIMITS
-            .iter()
-            .any(|limit| message.contains(&limit.to_ascii_lowercase()))
 }
 
 /// `schema` without its limits.
@@ -80,7 +78,13 @@ pub(super) fn strict(schema: &Value) -> Value {
                 },
                 _ => value.clone(),
             };
-            (key.clone(), value)
+            // Strict mode takes `anyOf` only; Montage's variants never overlap, so `oneOf`
+            // says no more.
+            let key = match key.as_str() {
+                "oneOf" => "anyOf".to_owned(),
+                _ => key.clone(),
+            };
+            (key, value)
         })
         .collect();
     if let Some(Value::Object(properties)) = out.get("properties").cloned() {
@@ -136,6 +140,19 @@ fn drop_nulls(answer: &mut Value, schema: &Value, root: &Value, depth: usize) {
         return;
     }
     let schema = resolve(schema, root);
+    // An optional object (`anyOf: [{$ref}, {type: null}]`) or a variant: the branch with
+    // properties is the one an object answers.
+    if answer.is_object() && schema.get("properties").is_none() {
+        let branch = ["anyOf", "oneOf"]
+            .iter()
+            .filter_map(|key| schema.get(*key).and_then(Value::as_array))
+            .flatten()
+            .map(|option| resolve(option, root))
+            .find(|option| option.get("properties").is_some());
+        if let Some(branch) = branch {
+            return drop_nulls(answer, branch, root, depth + 1);
+        }
+    }
     match answer {
         Value::Object(fields) => {
             let properties = schema.get("properties").and_then(Value::as_object);
@@ -261,5 +278,38 @@ mod tests {
             "Invalid schema for response_format 'intent': 'maxLength' is not permitted."
         ));
         assert!(!refuses_schema("The model `gpt-9` does not exist"));
+        assert!(!refuses_schema(
+            "This model's maximum context length is 8192 tokens."
+        ));
+        assert!(!refuses_schema("unsupported image format"));
+    }
+
+    #[test]
+    fn variants_become_any_of_and_nulls_inside_optional_objects_go() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "fix": { "oneOf": [
+                    { "type": "object", "properties": { "action": { "const": "keep" } }, "required": ["action"] },
+                    { "type": "object", "properties": { "action": { "const": "regenerate" }, "instruction": { "type": "string" } }, "required": ["action"] },
+                ] },
+                "shot": { "anyOf": [{ "$ref": "#/$defs/Shot" }, { "type": "null" }] },
+            },
+            "required": ["fix"],
+            "$defs": { "Shot": { "type": "object", "properties": { "lens": { "type": "string" }, "light": { "type": "string" } }, "required": ["lens"] } },
+        });
+        let strict_form = strict(&schema);
+        assert!(strict_form["properties"]["fix"].get("oneOf").is_none());
+        assert_eq!(
+            strict_form["properties"]["fix"]["anyOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let mut answer =
+            json!({ "fix": { "action": "keep" }, "shot": { "lens": "35mm", "light": null } });
+        drop_optional_nulls(&mut answer, &schema);
+        assert_eq!(answer["shot"], json!({ "lens": "35mm" }));
     }
 }

@@ -310,13 +310,28 @@ fn failure(error: ProviderError) -> Failure {
             rig_core::http_client::Error::Instance(inner) => {
                 match inner.downcast_ref::<reqwest::Error>() {
                     Some(e) if e.is_timeout() => Failure::Timeout,
-                    _ => Failure::Connection(inner.to_string()),
+                    _ => Failure::Connection(without_urls(&inner.to_string())),
                 }
             }
-            other => Failure::Connection(other.to_string()),
+            other => Failure::Connection(without_urls(&other.to_string())),
         },
-        other => Failure::Garbled(other.to_string()),
+        other => Failure::Garbled(without_urls(&other.to_string())),
     }
+}
+
+/// `text` with every URL in it left out: some vendors (Gemini) take the key in the query,
+/// and transport errors quote the URL they failed on.
+fn without_urls(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| {
+            let bare = word.trim_start_matches(['(', '"', '\'']);
+            match bare.starts_with("http://") || bare.starts_with("https://") {
+                true => "(a URL)",
+                false => word,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The words of a vendor's error body (`{"error": {"message": …}}`), or the body.
@@ -389,6 +404,18 @@ impl TextModel for VendorText {
 mod tests {
     use super::*;
     use crate::types::{Message, ToolSpec};
+
+    #[test]
+    fn urls_and_the_keys_in_their_queries_are_left_out_of_failures() {
+        let said = without_urls(
+            "error sending request for url (https://generativelanguage.googleapis.com/v1beta/models?key=AIzaSyPLANTED): connection refused",
+        );
+        assert!(
+            !said.contains("AIza") && !said.contains("googleapis"),
+            "{said}"
+        );
+        assert!(said.ends_with("connection refused"), "{said}");
+    }
 
     #[test]
     fn a_conversation_with_a_tool_round_trip_maps_onto_rig() {
