@@ -160,6 +160,47 @@ pub struct ModelsConfig {
     /// fal.ai, for `fal[:owner/app/path]` (`FAL_KEY`).
     #[serde(default)]
     pub fal: JobServiceSettings,
+    /// ElevenLabs, for `speech = "elevenlabs[:VOICE_ID]"` (`ELEVENLABS_API_KEY`).
+    #[serde(default)]
+    pub elevenlabs: ElevenLabsSettings,
+}
+
+/// ElevenLabs' settings (its key comes from the environment, never from here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElevenLabsSettings {
+    /// The API's base; unset: `ELEVENLABS_BASE_URL`, else `https://api.elevenlabs.io`.
+    pub base_url: Option<String>,
+    /// The environment variable that holds the key.
+    pub key_variable: String,
+    /// The model.
+    pub model: String,
+    /// The voice's id when `speech = "elevenlabs"` names none (an example: one of
+    /// ElevenLabs' premade voices).
+    pub voice: String,
+    /// US dollars per million characters spoken (your plan's; none is assumed).
+    pub per_million_characters: f64,
+    /// The longest one request may take, seconds.
+    pub timeout_secs: u64,
+    /// Requests in flight at once (plans allow a few).
+    pub concurrency: usize,
+    /// Requests started per minute.
+    pub requests_per_minute: u32,
+}
+
+impl Default for ElevenLabsSettings {
+    fn default() -> Self {
+        ElevenLabsSettings {
+            base_url: None,
+            key_variable: "ELEVENLABS_API_KEY".into(),
+            model: "eleven_multilingual_v2".into(),
+            voice: "JBFqnCBsd6RMkjVDRZzb".into(),
+            per_million_characters: 0.0,
+            timeout_secs: 60,
+            concurrency: 2,
+            requests_per_minute: 120,
+        }
+    }
 }
 
 /// A job API's settings (its key comes from the environment, never from here). What is left
@@ -240,15 +281,26 @@ fn entries(chain: &str) -> impl Iterator<Item = &str> {
 }
 
 impl ModelsConfig {
+    /// What a run asked for over the API may choose: `local`, the models this configuration
+    /// names, and `run_choices`, each once.
+    pub fn offered(&self) -> Vec<&str> {
+        let mut offered: Vec<&str> = vec!["local"];
+        for entry in entries(&self.text)
+            .chain(entries(&self.vision))
+            .chain(self.run_choices.iter().map(|c| c.trim()))
+        {
+            if !entry.is_empty() && !offered.contains(&entry) {
+                offered.push(entry);
+            }
+        }
+        offered
+    }
+
     /// These models with `choice` applied. `restricted` (a run asked for over the API) takes
-    /// only `local`, models this configuration already names, and `run_choices`.
+    /// only what the configuration [offers](ModelsConfig::offered).
     pub fn chosen(&self, choice: &ModelChoice, restricted: bool) -> Result<ModelsConfig, String> {
-        let allowed = |entry: &str| {
-            entry == "local"
-                || entries(&self.text).any(|e| e == entry)
-                || entries(&self.vision).any(|e| e == entry)
-                || self.run_choices.iter().any(|e| e.trim() == entry)
-        };
+        let offered = self.offered();
+        let allowed = |entry: &str| offered.contains(&entry);
         let check = |what: &str, chain: &str| -> Result<String, String> {
             let named: Vec<&str> = entries(chain).collect();
             if named.is_empty() || named.len() > MAX_CHAIN {
@@ -257,10 +309,6 @@ impl ModelsConfig {
                 ));
             }
             if restricted && let Some(refused) = named.iter().find(|e| !allowed(e)) {
-                let mut offered: Vec<&str> = vec!["local"];
-                offered.extend(entries(&self.text).chain(entries(&self.vision)));
-                offered.extend(self.run_choices.iter().map(|c| c.trim()));
-                offered.dedup();
                 return Err(format!(
                     "models.{what}: {refused:?} is not a model this server offers (choose from {})",
                     offered.join(", ")
@@ -473,6 +521,7 @@ impl Default for Config {
                 run_choices: Vec::new(),
                 replicate: JobServiceSettings::default(),
                 fal: JobServiceSettings::default(),
+                elevenlabs: ElevenLabsSettings::default(),
             },
             render: RenderConfig {
                 preset: Preset::Veryfast,

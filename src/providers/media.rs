@@ -8,6 +8,7 @@ use super::{
 };
 use crate::config::{JobServiceSettings, ModelsConfig};
 use montage_models::local::LocalImage;
+use montage_models::remote::elevenlabs::{ElevenLabsConfig, ElevenLabsSpeech};
 use montage_models::remote::jobs::{JobJournal, Waiting};
 use montage_models::remote::media::{
     FallbackImage, JobImage, JobModelConfig, JobMusic, JobService, MediaPrices,
@@ -341,6 +342,42 @@ pub(super) fn openai_speech(
         config.openai.speech_voice.clone(),
         config.openai.speech_per_million_characters,
     )
+    .map_err(|source| ProviderError::Remote {
+        capability: "speech",
+        source,
+    })?;
+    Ok(Arc::new(speech))
+}
+
+/// Narration from ElevenLabs (`elevenlabs[:VOICE_ID]`).
+pub(super) fn elevenlabs_speech(
+    config: &ModelsConfig,
+    voice: Option<String>,
+) -> Result<Arc<dyn SpeechModel>, ProviderError> {
+    let settings = &config.elevenlabs;
+    let speech = ElevenLabsSpeech::connect(ElevenLabsConfig {
+        base_url: settings
+            .base_url
+            .clone()
+            .or_else(|| {
+                std::env::var("ELEVENLABS_BASE_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
+            .unwrap_or_else(|| "https://api.elevenlabs.io".to_owned()),
+        key_variable: settings.key_variable.clone(),
+        key: std::env::var(&settings.key_variable)
+            .ok()
+            .filter(|k| !k.is_empty()),
+        model: settings.model.clone(),
+        voice: voice.unwrap_or_else(|| settings.voice.clone()),
+        per_million_characters: settings.per_million_characters,
+        policy: policy(
+            settings.timeout_secs,
+            settings.concurrency,
+            settings.requests_per_minute,
+        ),
+    })
     .map_err(|source| ProviderError::Remote {
         capability: "speech",
         source,

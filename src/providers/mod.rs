@@ -479,11 +479,12 @@ impl Providers {
                 }
             },
             "openai" => Some(media::openai_speech(config, speech_model)?),
+            "elevenlabs" => Some(media::elevenlabs_speech(config, speech_model)?),
             name => {
                 return Err(UnknownProvider {
                     capability: "speech",
                     name: name.to_owned(),
-                    known: "local, openai:MODEL, none",
+                    known: "local, openai:MODEL, elevenlabs[:VOICE_ID], none",
                 }
                 .into());
             }

@@ -171,8 +171,12 @@ pub fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-async fn openapi() -> impl IntoResponse {
-    axum::Json(schema::document(ApiDoc::openapi()))
+/// The document, with the models this server offers runs as the patterns a choice must
+/// match.
+async fn openapi(State(shared): State<Shared>) -> impl IntoResponse {
+    let mut document = schema::document(ApiDoc::openapi());
+    schema::offer_models(&mut document, &shared.workers.app().config.models.offered());
+    axum::Json(document)
 }
 
 /// What each capability resolves to, every remote model checked (its endpoint asked which

@@ -402,6 +402,33 @@ fn at_least_one(fields: &[&str]) -> Value {
     )
 }
 
+/// `text` with the characters a regular expression gives meaning to escaped.
+fn regex_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The run's model choice as the patterns this server's `offered` models make: a text
+/// chain of up to four of them, one for the critic.
+pub fn offer_models(document: &mut Value, offered: &[&str]) {
+    let one = offered
+        .iter()
+        .map(|entry| regex_literal(entry))
+        .collect::<Vec<_>>()
+        .join("|");
+    let choice = &mut document["components"]["schemas"]["ModelChoice"]["properties"];
+    if choice.is_object() {
+        choice["text"]["pattern"] = Value::String(format!("^ *({one}) *(, *({one}) *){{0,3}}$"));
+        choice["vision"]["pattern"] = Value::String(format!("^ *({one}) *$"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,5 +443,28 @@ mod tests {
         for name in format_names() {
             assert!(montage_models::Format::parse(name.as_str().unwrap()).is_some());
         }
+    }
+
+    #[test]
+    fn a_model_choice_matches_only_what_the_server_offers() {
+        let mut document = serde_json::json!({ "components": { "schemas": { "ModelChoice": {
+            "properties": { "text": { "type": ["string", "null"] }, "vision": { "type": ["string", "null"] } },
+        } } } });
+        offer_models(
+            &mut document,
+            &[
+                "local",
+                "openai:gpt-4.1-mini",
+                "anthropic:claude-sonnet-4-5",
+            ],
+        );
+        let text =
+            document["components"]["schemas"]["ModelChoice"]["properties"]["text"]["pattern"]
+                .as_str()
+                .unwrap();
+        assert_eq!(
+            text,
+            r"^ *(local|openai:gpt-4\.1-mini|anthropic:claude-sonnet-4-5) *(, *(local|openai:gpt-4\.1-mini|anthropic:claude-sonnet-4-5) *){0,3}$"
+        );
     }
 }

@@ -719,3 +719,115 @@ mod music {
         );
     }
 }
+
+mod elevenlabs {
+    use super::*;
+    use montage_models::remote::elevenlabs::{ElevenLabsConfig, ElevenLabsSpeech};
+    use montage_models::{SpeechModel, SpeechRequest};
+
+    const VOICE: &str = "JBFqnCBsd6RMkjVDRZzb";
+
+    fn voice(server: &MockServer) -> ElevenLabsSpeech {
+        ElevenLabsSpeech::connect(ElevenLabsConfig {
+            base_url: server.uri(),
+            key_variable: "ELEVENLABS_API_KEY".into(),
+            key: Some(TOKEN.into()),
+            model: "eleven_multilingual_v2".into(),
+            voice: VOICE.into(),
+            per_million_characters: 300.0,
+            policy: common::quick_policy(),
+        })
+        .unwrap()
+    }
+
+    fn hello() -> SpeechRequest {
+        SpeechRequest {
+            text: "Hello there.".into(),
+            voice: String::new(),
+            rate: 1.0,
+        }
+    }
+
+    /// The recorded answer with `seconds` of 24 kHz PCM where its audio goes.
+    fn spoken(seconds: f64) -> Value {
+        use base64::Engine;
+        let pcm: Vec<u8> = (0..(seconds * 24_000.0) as u32)
+            .flat_map(|n| (((n as f64 * 0.07).sin() * 5_000.0) as i16).to_le_bytes())
+            .collect();
+        let text = cassette("elevenlabs", "with_timestamps")
+            .to_string()
+            .replace(
+                "AUDIO_BASE64",
+                &base64::engine::general_purpose::STANDARD.encode(pcm),
+            );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_voice_speaks_pcm_that_is_kept_as_wav_of_the_words_length() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(
+                format!("/v1/text-to-speech/{VOICE}/with-timestamps").as_str(),
+            ))
+            .and(wiremock::matchers::query_param(
+                "output_format",
+                "pcm_24000",
+            ))
+            .and(header("xi-api-key", TOKEN))
+            .and(body_partial_json(
+                json!({ "text": "Hello there.", "model_id": "eleven_multilingual_v2" }),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(spoken(1.2)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let said = voice(&server).speak(hello()).await.unwrap();
+        assert_eq!(said.model.to_string(), "elevenlabs/eleven_multilingual_v2");
+        assert!((said.seconds - 1.2).abs() < 0.01, "{}", said.seconds);
+        let reader = hound::WavReader::new(std::io::Cursor::new(&said.wav)).unwrap();
+        assert_eq!(reader.spec().sample_rate, 24_000);
+        assert!((said.cost_usd - 12.0 * 300.0 / 1e6).abs() < 1e-12);
+        server.verify().await;
+    }
+
+    #[tokio::test]
+    async fn audio_cut_short_of_its_words_is_refused() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(spoken(0.3)))
+            .mount(&server)
+            .await;
+        let error = voice(&server).speak(hello()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("for words that take 1.14 s"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_quota_is_told_apart_from_a_bad_key() {
+        for (answer, expected) in [
+            (
+                "quota_exceeded",
+                "elevenlabs wants payment before it runs this (402): This request exceeds your quota",
+            ),
+            (
+                "unauthorized",
+                "elevenlabs refused the key in ELEVENLABS_API_KEY (401)",
+            ),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(401).set_body_json(cassette("elevenlabs", answer)),
+                )
+                .expect(1)
+                .mount(&server)
+                .await;
+            let said = voice(&server).speak(hello()).await.unwrap_err().to_string();
+            assert!(said.contains(expected), "{said}");
+            assert!(!said.contains(TOKEN));
+        }
+    }
+}

@@ -9,11 +9,13 @@
 //! - [`SeeingCritic`]: the critic on any of those text models that sees pictures.
 //! - [`jobs`]: paid jobs (Replicate's predictions, fal's queue) submitted once per request
 //!   and polled to their end; [`media`]: stills from them, checked before use, and chains;
-//!   [`openai_media`]: stills and speech from OpenAI-compatible endpoints.
+//!   [`openai_media`]: stills and speech from OpenAI-compatible endpoints;
+//!   [`elevenlabs`]: ElevenLabs voices.
 //!
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
 //! message, log or record (messages name the variable that holds them).
 
+pub mod elevenlabs;
 pub mod embeddings;
 mod fal;
 pub mod jobs;
