@@ -889,7 +889,15 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
                        "data": { "content": "make an 8 second bright sunny beach video",
                                  "uploads": [dark[0]["id"]] } }))
         .await;
-    let seen = socket.until("run.started").await;
+    // The run may start before the agent's reply is sent in full: wait for both.
+    let mut seen = socket.until("run.started").await;
+    let replied = |seen: &[Value]| {
+        seen.iter()
+            .any(|m| m["type"] == "chat.message" && m["data"]["role"] == "assistant")
+    };
+    while !replied(&seen) {
+        seen.push(socket.next().await);
+    }
     let kinds = types(&seen);
     assert!(kinds.contains(&"chat.delta"), "{kinds:?}");
     assert!(kinds.contains(&"chat.run"));

@@ -3,9 +3,10 @@
 //!
 //! A job is paid for, so it is submitted once per request: the [`JobJournal`] is told before
 //! the submission and the moment the provider names the job, and a request whose job was
-//! submitted before (a run resumed after a crash) polls that job instead of submitting again.
-//! A submission is never retried unless the provider surely never took it (429, or no
-//! connection made).
+//! submitted before (a run resumed after a crash, a scene tried again) polls that job instead
+//! of submitting again. A submission is never retried unless the provider surely never took
+//! it (429, 503, or no connection made); one whose answer was lost is not made again by
+//! anyone until a new attempt at the scene, which says it may pay twice.
 
 use super::policy::{CallError, Failure, Policy};
 use crate::error::ModelError;
@@ -21,7 +22,9 @@ use std::time::Duration;
 pub struct JobRecord {
     /// The provider's id of the job, once it named one.
     pub job: Option<String>,
-    /// How it ended (`succeeded`, `failed: …`), once it did.
+    /// How it ended, once it did: `succeeded`, `failed: …`, `canceled`, `refused: …` (never
+    /// taken), `uncertain: …` (the answer to the submission was lost), `lost: …` (the
+    /// provider no longer knows the job).
     pub ended: Option<String>,
 }
 
@@ -186,13 +189,15 @@ impl Jobs {
                 }
             }
             earlier => {
-                if let Some(JobRecord {
-                    job: None,
-                    ended: None,
-                }) = earlier
-                {
-                    // A submission whose answer was never written down: the process
-                    // stopped in between.
+                let unanswered = earlier.as_ref().is_some_and(|record| {
+                    record.job.is_none()
+                        && record
+                            .ended
+                            .as_deref()
+                            .is_none_or(|ended| ended.starts_with("uncertain"))
+                });
+                if unanswered {
+                    // A submission whose answer never came or was never written down.
                     notices.push(format!(
                         "an earlier submission to {} may have been made and charged without its answer arriving; submitted again",
                         self.model
