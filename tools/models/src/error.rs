@@ -56,6 +56,18 @@ impl ModelError {
         }
     }
 
+    /// `failure`, carrying what `wasted` paid for when anything was (a failure that cost
+    /// nothing stays as it is).
+    pub fn with_wasted(failure: ModelError, wasted: Vec<crate::types::Wasted>) -> ModelError {
+        match wasted.is_empty() {
+            true => failure,
+            false => ModelError::Paid {
+                failure: Box::new(failure),
+                wasted,
+            },
+        }
+    }
+
     /// What the failed calls cost, model by model, when they were paid for.
     pub fn wasted(&self) -> &[crate::types::Wasted] {
         match self {

@@ -179,13 +179,7 @@ where
         }
     }
     let failure = last.unwrap_or_else(|| ModelError::Unavailable("no text model answered".into()));
-    Err(match wasted.is_empty() {
-        true => failure,
-        false => ModelError::Paid {
-            failure: Box::new(failure),
-            wasted,
-        },
-    })
+    Err(ModelError::with_wasted(failure, wasted))
 }
 
 /// One model's answer in shape: asked once more with what was wrong, then refused with

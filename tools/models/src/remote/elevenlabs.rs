@@ -3,7 +3,7 @@
 //! in JSON beside each character's times and is kept as WAV. ElevenLabs answers an exhausted
 //! quota with a 401 like a bad key; its body tells them apart.
 
-use super::jobs::{Repeat, answer_lost, transport, words_of};
+use super::jobs::{Repeat, transport, unrepeated_failure, words_of};
 use super::openai::client;
 use super::policy::{Caller, Failure, Policy, PolicyConfig, explain};
 use crate::error::ModelError;
@@ -176,16 +176,7 @@ impl SpeechModel for ElevenLabsSpeech {
                 serde_json::from_str(&text).map_err(|e| Failure::Garbled(e.to_string()))
             })
             .await
-            .map_err(|error| {
-                let lost = answer_lost(&error);
-                let said = self.explain(error);
-                match lost {
-                    true => ModelError::Rejected(format!(
-                        "{said}; the request may have been taken, so it is not made again"
-                    )),
-                    false => said,
-                }
-            })?;
+            .map_err(|error| unrepeated_failure(error, |e| self.explain(e)))?;
         let unusable = |why: String| {
             ModelError::InvalidOutput(format!("{} spoke no usable audio: {why}", self.id()))
         };

@@ -316,6 +316,23 @@ pub(crate) fn answer_lost(error: &CallError) -> bool {
     }
 }
 
+/// What a failed paid request that is not journalled tells the person: `explain`'s words,
+/// and when the answer was lost, that it is not made again (it may have been taken and
+/// charged, and nobody can know), so the failure is not transient.
+pub(crate) fn unrepeated_failure(
+    error: CallError,
+    explain: impl FnOnce(CallError) -> ModelError,
+) -> ModelError {
+    let lost = answer_lost(&error);
+    let said = explain(error);
+    match lost {
+        true => ModelError::Rejected(format!(
+            "{said}; the request may have been taken, so it is not made again"
+        )),
+        false => said,
+    }
+}
+
 /// Whether a request may be made again when its answer was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repeat {

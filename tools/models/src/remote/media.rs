@@ -302,13 +302,15 @@ impl ImageModel for JobImage {
         let cost_usd = self.model.cost(&finished, 1);
         // The job is done and paid for: whatever is wrong with its output, the ledger
         // counts it.
-        let paid = |failure: ModelError| ModelError::Paid {
-            failure: Box::new(failure),
-            wasted: vec![Wasted {
-                model: self.id(),
-                usage: Default::default(),
-                cost_usd,
-            }],
+        let paid = |failure| {
+            ModelError::with_wasted(
+                failure,
+                vec![Wasted {
+                    model: self.id(),
+                    usage: Default::default(),
+                    cost_usd,
+                }],
+            )
         };
         let bytes = self.model.first_output(&finished).await.map_err(paid)?;
         let (png, size) = tokio::task::spawn_blocking(move || as_png(&bytes))
@@ -491,13 +493,7 @@ impl ImageModel for FallbackImage {
         }
         let failure =
             last.unwrap_or_else(|| ModelError::Unavailable("no image model answered".into()));
-        Err(match wasted.is_empty() {
-            true => failure,
-            false => ModelError::Paid {
-                failure: Box::new(failure),
-                wasted,
-            },
-        })
+        Err(ModelError::with_wasted(failure, wasted))
     }
 }
 

@@ -110,17 +110,7 @@ impl Endpoint {
                 })
             })
             .await
-            .map_err(|error| {
-                let lost = super::jobs::answer_lost(&error);
-                let said = self.explain(error);
-                // Paid, perhaps, and not knowable: nobody asks again on its account.
-                match lost {
-                    true => ModelError::Rejected(format!(
-                        "{said}; the request may have been taken, so it is not made again"
-                    )),
-                    false => said,
-                }
-            })
+            .map_err(|error| super::jobs::unrepeated_failure(error, |e| self.explain(e)))
     }
 }
 
