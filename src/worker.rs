@@ -371,20 +371,21 @@ impl Workers {
     /// Whether a version of `id`'s video is recorded as running though its graph has
     /// finished (the worker is recording its end).
     async fn finishing(&self, id: &str) -> Result<bool, WorkerError> {
-        let graph = self.shared.app.pipeline.graph();
         for run in self.shared.app.database.run_versions(id).await? {
-            if run.status != RunStatus::Running {
-                continue;
-            }
-            let finished = graph
-                .state(&ThreadId::new(&run.id))
-                .await
-                .is_ok_and(|t| status_now(&run, t.status) == RunStatus::Completed);
-            if finished {
+            if run.status == RunStatus::Running && self.status(&run).await == RunStatus::Completed {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Where `run` stands as clients see it in its view ([`status_now`]): finished or asking
+    /// as soon as its graph is, a moment before the worker records it.
+    pub async fn status(&self, run: &StoredRun) -> RunStatus {
+        match self.thread(&run.id).await {
+            Ok(thread) => status_now(run, thread.status),
+            Err(_) => run.status,
+        }
     }
 
     /// Makes a new version of a finished (or waiting, failed, cancelled) run with

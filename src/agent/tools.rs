@@ -218,7 +218,9 @@ pub async fn call(
         }
         "status" => {
             let run = workers.run(owner, &current()?).await?;
-            let summary = match run.status {
+            // As the person sees it in the run's view.
+            let status = workers.status(&run).await;
+            let summary = match status {
                 RunStatus::Queued => "Your video is waiting for a free worker.".to_owned(),
                 RunStatus::Running => "Your video is being made right now.".to_owned(),
                 RunStatus::Waiting => "The critic has a question: say \"looks good\" to take its fixes, \"skip\" to finish as it is, or name scenes to make again.".to_owned(),
@@ -227,14 +229,14 @@ pub async fn call(
                 RunStatus::Cancelled => "That run was cancelled.".to_owned(),
             };
             Ok(Outcome {
-                result: json!({ "summary": summary, "status": run.status.as_str(), "version": run.version }),
+                result: json!({ "summary": summary, "status": status.as_str(), "version": run.version }),
                 run: None,
             })
         }
         "export" => {
             let run_id = current()?;
             let run = workers.run(owner, &run_id).await?;
-            if run.status != RunStatus::Completed {
+            if workers.status(&run).await != RunStatus::Completed {
                 return Ok(done(
                     "The video isn't finished yet; I'll have the downloads when it is.".into(),
                 ));
