@@ -24,6 +24,8 @@ const FLUX: &str = "/v1/models/black-forest-labs/flux-schnell/predictions";
 struct Seen {
     /// Prompts submitted, by prediction id.
     submitted: BTreeMap<String, String>,
+    /// Predictions polled at least once: Montage polls a job only after writing it down.
+    polled: std::collections::BTreeSet<String>,
 }
 
 /// A still of `width` x `height`, as a PNG.
@@ -97,7 +99,8 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
         .and(path_regex(r"^/v1/predictions/[a-z0-9]+$"))
         .respond_with(move |request: &Request| {
             let id = request.url.path().rsplit('/').next().unwrap().to_owned();
-            if !seen.lock().unwrap().submitted.contains_key(&id) {
+            let mut seen = seen.lock().unwrap();
+            if !seen.submitted.contains_key(&id) {
                 return ResponseTemplate::new(404).set_body_json(json!({
                     "title": "Not found", "detail": "The requested resource could not be found.", "status": 404,
                 }));
@@ -111,6 +114,7 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
                 ),
                 false => prediction(&at, &id, "processing", Value::Null),
             };
+            seen.polled.insert(id);
             ResponseTemplate::new(200).set_body_json(body)
         })
         .mount(&server)
@@ -156,12 +160,17 @@ async fn a_server_killed_while_its_jobs_run_never_pays_for_a_scene_twice(backend
     let settings = paid_settings(&replicate.uri());
     let server = Server::start(dir.path(), &backend, &as_pairs(&settings)).await;
     let run = server.create(square_run()).await;
-    // Every scene's job is submitted and still running.
+    // Every scene's job is submitted, written down (it has been polled) and still running.
+    // Killed between a submission and its journal write, a server submits again, saying the
+    // scene may have been paid twice: that window is not what this test is about.
     let scenes = loop {
         let (_, view) = server.get(&format!("/api/runs/{run}")).await;
         let planned = view["plan"]["scenes"].as_array().map_or(0, Vec::len);
-        let submitted = seen.lock().unwrap().submitted.len();
-        if planned > 0 && submitted == planned {
+        let (submitted, polled) = {
+            let seen = seen.lock().unwrap();
+            (seen.submitted.len(), seen.polled.len())
+        };
+        if planned > 0 && submitted == planned && polled == planned {
             break planned;
         }
         assert!(
