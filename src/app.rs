@@ -146,6 +146,9 @@ pub async fn keep_lineage(
     }
     for (k, asset) in &state.assets {
         add(&asset.object, "scene", scene(*k), Some(asset.round));
+        if let Some(clip) = &asset.clip {
+            add(&clip.object, "clip", scene(*k), Some(asset.round));
+        }
     }
     for spoken in state.speech.values() {
         let line = state.script.get(spoken.line).map(|l| l.scene);

@@ -131,7 +131,8 @@ pub struct ModelsConfig {
     pub text: String,
     /// Still images for scenes.
     pub image: String,
-    /// Video clips for scenes (`none`: scenes are stills with camera motion).
+    /// Video clips for scenes, made from each scene's still: `none` (scenes are stills with
+    /// camera motion), `replicate[:owner/name]` or `fal[:owner/app/path]`.
     pub clip: String,
     /// Narration (`local` is espeak-ng when installed).
     pub speech: String,
@@ -230,6 +231,16 @@ pub struct JobServiceSettings {
     pub music_prices: Option<montage_models::remote::media::MediaPrices>,
     /// Inputs sent with every music request, over Montage's.
     pub music_input: serde_json::Map<String, serde_json::Value>,
+    /// The image-to-video model when none is named (`models.clip = "replicate"`); unset:
+    /// Kling v2.1 (`kwaivgi/kling-v2.1` / `fal-ai/kling-video/v2.1/standard/image-to-video`).
+    /// Kling, Hailuo (MiniMax), Seedance and Wan models are known by their names.
+    pub clip_model: Option<String>,
+    /// What the clip model costs; unset: $0.056 per second of video (Kling v2.1 standard's
+    /// price on fal at the time of writing; set yours).
+    pub clip_prices: Option<montage_models::remote::media::MediaPrices>,
+    /// Inputs sent with every clip request, over Montage's (`{ mode = "pro" }` for Kling's
+    /// 1080p).
+    pub clip_input: serde_json::Map<String, serde_json::Value>,
     /// The longest one HTTP request may take, seconds.
     pub timeout_secs: u64,
     /// The longest a job may take, queue included, seconds.
@@ -253,6 +264,9 @@ impl Default for JobServiceSettings {
             music_model: None,
             music_prices: None,
             music_input: serde_json::Map::new(),
+            clip_model: None,
+            clip_prices: None,
+            clip_input: serde_json::Map::new(),
             timeout_secs: 90,
             deadline_secs: 900,
             first_poll_ms: 500,

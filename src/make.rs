@@ -300,9 +300,9 @@ async fn watch(
                 let usd = payload["usd"].as_f64().unwrap_or(0.0);
                 let line = match payload["budget"].as_f64() {
                     Some(budget) => format!(
-                        "estimated cost of the pictures and narration: ${usd:.4} (budget ${budget:.2})"
+                        "estimated cost of the pictures, clips and narration: ${usd:.4} (budget ${budget:.2})"
                     ),
-                    None => format!("estimated cost of the pictures and narration: ${usd:.4}"),
+                    None => format!("estimated cost of the pictures, clips and narration: ${usd:.4}"),
                 };
                 let _ = bars.println(line);
             }

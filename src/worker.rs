@@ -724,12 +724,16 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
     };
     let mut rows = Vec::new();
     match name {
-        "asset.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
-            object,
-            kind: "scene".into(),
-            scene: small("scene"),
-            round: small("round"),
-        })),
+        "asset.ready" => {
+            for (key, kind) in [("object", "scene"), ("clip", "clip")] {
+                rows.extend(object(payload.get(key)).map(|object| AssetRow {
+                    object,
+                    kind: kind.into(),
+                    scene: small("scene"),
+                    round: small("round"),
+                }));
+            }
+        }
         "preview.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
             object,
             kind: "preview".into(),

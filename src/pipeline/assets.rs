@@ -1,14 +1,20 @@
-//! The assets node: each pending scene's picture and the narration lines that start in it,
-//! from the generation cache when the same request was made before, else from the run's
-//! models (the local renderer for scenes the budget leaves no room for), with every call in
-//! the ledger.
+//! The assets node: each pending scene's picture, its clip when the run makes clips, and
+//! the narration lines that start in it, from the generation cache when the same request
+//! was made before, else from the run's models (the local renderer for scenes the budget
+//! leaves no room for), with every call in the ledger. A clip that fails or is unusable
+//! leaves the scene its still, and the run says so.
 
 use super::nodes::{Services, database_error, missing, model_error, request_hash, store_error};
-use super::state::{CostEntry, RunState, SceneAsset, ScenePrompt, SceneSource, SpokenLine, Update};
+use super::state::{
+    CostEntry, Plan, RunState, SceneAsset, SceneClip, ScenePrompt, SceneSource, SpokenLine, Update,
+};
 use crate::objects::ObjectRef;
 use crate::store::CacheEntry;
 use montage_graph::{NodeContext, NodeError};
-use montage_models::{EmbeddingModel, ImageModel, ImageRequest, Intent, ModelId, SpeechRequest};
+use montage_models::{
+    ClipModel, ClipRequest, EmbeddingModel, ImageModel, ImageRequest, Intent, ModelId,
+    SpeechRequest, clip_length,
+};
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +39,18 @@ pub(super) fn speech_request(text: &str) -> SpeechRequest {
         voice: String::new(),
         rate: 1.0,
     }
+}
+
+/// How long scene `k` is on screen, seconds: its span, and half the crossfade after it, over
+/// which it stays in view. A clip must play that long, or it would freeze.
+pub(super) fn shown_seconds(plan: &Plan, k: usize) -> f64 {
+    let scene = &plan.scenes[k];
+    let fading = match scene.cut_after == super::state::Cut::Crossfade && k + 1 < plan.scenes.len()
+    {
+        true => super::timeline::crossfade_seconds(plan, k) / 2.0,
+        false => 0.0,
+    };
+    scene.end - scene.start + fading
 }
 
 /// The canvas a generated picture is drawn at: large enough for every format's frame.
@@ -71,6 +89,7 @@ pub async fn asset(
                 request_hash: None,
                 model: None,
                 round: state.round,
+                clip: None,
             }
         }
         SceneSource::Generated => {
@@ -112,11 +131,26 @@ pub async fn asset(
                 },
             )
             .await?;
+            let clip = match &services.models.configured().clip {
+                Some(clip)
+                    if !state.over_budget.contains(&k) && !state.stills_only.contains(&k) =>
+                {
+                    let made = Clipping {
+                        services: &services,
+                        state: &state,
+                        scene: k,
+                        model: clip.as_ref(),
+                    };
+                    made.clip(prompt, &object, &mut update).await?
+                }
+                _ => None,
+            };
             SceneAsset {
                 object,
                 request_hash: Some(hash),
                 model: Some(made_by),
                 round: state.round,
+                clip,
             }
         }
     };
@@ -167,10 +201,11 @@ pub async fn asset(
             );
         }
     }
-    ctx.emit(
-        "asset.ready",
-        json!({ "scene": k, "round": asset.round, "object": asset.object }),
-    );
+    let mut ready = json!({ "scene": k, "round": asset.round, "object": asset.object });
+    if let Some(clip) = &asset.clip {
+        ready["clip"] = json!(clip.object);
+    }
+    ctx.emit("asset.ready", ready);
     update.assets.insert(k, asset);
     Ok(update)
 }
@@ -189,6 +224,235 @@ struct Made {
     notices: Vec<String>,
     /// Paid calls before it that came to nothing.
     wasted: Vec<montage_models::Wasted>,
+}
+
+/// What makes one scene's clip.
+struct Clipping<'a> {
+    services: &'a Services,
+    state: &'a RunState,
+    scene: usize,
+    model: &'a dyn ClipModel,
+}
+
+impl Clipping<'_> {
+    /// The clip of the scene whose still is `still`, from the cache or the clip model, or
+    /// none (the scene keeps its still, and the run is told why).
+    async fn clip(
+        &self,
+        prompt: &ScenePrompt,
+        still: &ObjectRef,
+        update: &mut Update,
+    ) -> Result<Option<SceneClip>, NodeError> {
+        let (plan, intent) = match (&self.state.plan, &self.state.intent) {
+            (Some(plan), Some(intent)) => (plan, intent),
+            _ => return Err(missing("plan")),
+        };
+        let k = self.scene;
+        let shown = shown_seconds(plan, k);
+        let model = self.model.id();
+        let Some(length) = clip_length(&self.model.lengths(), shown) else {
+            let longest = self.model.lengths().last().copied().unwrap_or(0.0);
+            update.notices.push(format!(
+                "scene {} is on screen {shown:.1} s, longer than {model}'s longest clip ({longest:.0} s); it keeps its still",
+                k + 1
+            ));
+            return Ok(None);
+        };
+        let (width, height) = canvas(intent);
+        let mut request = ClipRequest {
+            prompt: prompt.prompt.clone(),
+            negative_prompt: prompt.negative.clone(),
+            seconds: shown,
+            width,
+            height,
+            seed: prompt.seed,
+            start_frame_id: still.sha256.clone(),
+            start_frame: Vec::new(),
+            job_key: None,
+        };
+        let hash = request_hash(self.state.owner.as_deref(), "clip", &model, &request);
+        if let Some(hit) = cache_hit(self.services, &hash, model.clone()).await? {
+            self.ledger(update, &hit.model, 0.0, true);
+            return Ok(Some(SceneClip {
+                object: hit.object,
+                model: hit.model,
+                seconds: hit.seconds.unwrap_or(length),
+            }));
+        }
+        request.job_key = Some(hash.clone());
+        request.start_frame = self
+            .services
+            .objects
+            .get(still)
+            .await
+            .map_err(store_error)?;
+        let made = match self.model.generate(request).await {
+            Ok(made) => made,
+            Err(error) => {
+                update
+                    .cost
+                    .extend(CostEntry::wasted("assets", "clip", error.wasted()).map(
+                        |mut entry| {
+                            entry.scene = Some(k);
+                            entry
+                        },
+                    ));
+                return Ok(self.keeps_still(update, &format!("{model} made no clip: {error}")));
+            }
+        };
+        update.notices.extend(made.notices.iter().cloned());
+        let bytes = made.bytes.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check_clip(&bytes, shown, (width, height)))
+                .await
+                .map_err(|_| NodeError::transient("checking a clip stopped"))?;
+        // Paid for either way.
+        self.ledger(update, &made.model, made.cost_usd, false);
+        if let Err(why) = checked {
+            return Ok(
+                self.keeps_still(update, &format!("{}'s clip is unusable: {why}", made.model))
+            );
+        }
+        let object = remember(
+            self.services,
+            update,
+            k,
+            &hash,
+            &prompt.prompt,
+            Made {
+                kind: "clips",
+                media_type: "video/mp4".into(),
+                bytes: made.bytes,
+                model: made.model.clone(),
+                seconds: Some(made.seconds),
+                usd: made.cost_usd,
+                notices: Vec::new(),
+                wasted: Vec::new(),
+            },
+            &model,
+        )
+        .await?;
+        Ok(Some(SceneClip {
+            object,
+            model: made.model,
+            seconds: made.seconds,
+        }))
+    }
+
+    fn ledger(&self, update: &mut Update, model: &ModelId, usd: f64, cached: bool) {
+        update.cost.push(CostEntry {
+            node: "assets".into(),
+            scene: Some(self.scene),
+            capability: "clip".into(),
+            model: model.clone(),
+            usd,
+            tokens: Default::default(),
+            cached,
+        });
+    }
+
+    /// No clip, and why: the scene shows its still with camera motion.
+    fn keeps_still(&self, update: &mut Update, why: &str) -> Option<SceneClip> {
+        tracing::warn!(scene = self.scene + 1, why, "a scene keeps its still");
+        update.notices.push(format!(
+            "scene {} keeps its still with camera motion ({why})",
+            self.scene + 1
+        ));
+        None
+    }
+}
+
+/// Whether `bytes` are a clip that plays `shown` seconds in the orientation of `canvas`:
+/// decoded through to its last picture.
+fn check_clip(bytes: &[u8], shown: f64, canvas: (u32, u32)) -> Result<(), String> {
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut file, bytes).map_err(|e| e.to_string())?;
+    let probe = montage_compositor::probe_clip(file.path())
+        .map_err(|why| format!("it does not decode ({why})"))?;
+    // Its last picture shows for a frame: one frame short of the scene is no freeze.
+    if probe.last_picture + 0.1 < shown {
+        return Err(format!(
+            "it plays {:.1} s, and the scene is on screen {shown:.1} s",
+            probe.last_picture
+        ));
+    }
+    let wide = |(w, h): (f64, f64)| w / h.max(1.0);
+    let (asked, got) = (
+        wide((f64::from(canvas.0), f64::from(canvas.1))),
+        wide((probe.width as f64, probe.height as f64)),
+    );
+    if (asked > 1.1 && got < 0.9) || (asked < 0.9 && got > 1.1) {
+        return Err(format!(
+            "it is {}x{} for a {}x{} scene",
+            probe.width, probe.height, canvas.0, canvas.1
+        ));
+    }
+    Ok(())
+}
+
+/// What the generation cache holds for a request.
+struct Hit {
+    object: ObjectRef,
+    seconds: Option<f64>,
+    /// The model that made it (the request's, or one recorded with it).
+    model: ModelId,
+}
+
+/// The cache's answer to the request hashed as `hash`, made by `model`.
+async fn cache_hit(
+    services: &Services,
+    hash: &str,
+    model: ModelId,
+) -> Result<Option<Hit>, NodeError> {
+    let hit = services
+        .database
+        .cache_get(hash)
+        .await
+        .map_err(database_error)?;
+    Ok(hit.map(|hit| Hit {
+        model: match hit.model.split_once('/') {
+            Some((provider, name)) => ModelId::new(provider, name),
+            None => model,
+        },
+        object: hit.object,
+        seconds: hit.seconds,
+    }))
+}
+
+/// `made` stored, and remembered under `hash` with the embedding of `text` when the model
+/// asked for (`model`) made it: what a stand-in made is no answer to the request as the
+/// first model would make it.
+async fn remember(
+    services: &Services,
+    update: &mut Update,
+    scene: usize,
+    hash: &str,
+    text: &str,
+    made: Made,
+    model: &ModelId,
+) -> Result<ObjectRef, NodeError> {
+    let object = services
+        .objects
+        .put(made.kind, &made.media_type, made.bytes)
+        .await
+        .map_err(store_error)?;
+    if made.model == *model {
+        let (embedding, embedding_model) = embed(services, update, scene, text).await;
+        let entry = CacheEntry {
+            request_hash: hash.to_owned(),
+            object: object.clone(),
+            model: made.model.to_string(),
+            seconds: made.seconds,
+            embedding,
+            embedding_model,
+        };
+        services
+            .database
+            .cache_put(&entry)
+            .await
+            .map_err(database_error)?;
+    }
+    Ok(object)
 }
 
 /// The object the request hashed as `hash` makes: from the generation cache when the same
@@ -211,56 +475,25 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Made, NodeError>>,
 {
-    let (object, seconds, cached, usd, model) = match services
-        .database
-        .cache_get(hash)
-        .await
-        .map_err(database_error)?
-    {
-        Some(hit) => {
-            let made_by = match hit.model.split_once('/') {
-                Some((provider, name)) => ModelId::new(provider, name),
-                None => model,
-            };
-            (hit.object, hit.seconds, true, 0.0, made_by)
-        }
-        None => {
-            let made = generate().await?;
-            update.notices.extend(made.notices);
-            update
-                .cost
-                .extend(
-                    CostEntry::wasted("assets", capability, &made.wasted).map(|mut entry| {
-                        entry.scene = Some(scene);
-                        entry
-                    }),
-                );
-            let object = services
-                .objects
-                .put(made.kind, &made.media_type, made.bytes)
-                .await
-                .map_err(store_error)?;
-            // What a stand-in made is no answer to the request as the first model would
-            // make it: it is not remembered under that request.
-            if made.model == model {
-                let (embedding, embedding_model) = embed(services, update, scene, text).await;
-                let entry = CacheEntry {
-                    request_hash: hash.to_owned(),
-                    object: object.clone(),
-                    model: made.model.to_string(),
-                    seconds: made.seconds,
-                    embedding,
-                    embedding_model,
-                };
-                services
-                    .database
-                    .cache_put(&entry)
-                    .await
-                    .map_err(database_error)?;
+    let (object, seconds, cached, usd, model) =
+        match cache_hit(services, hash, model.clone()).await? {
+            Some(hit) => (hit.object, hit.seconds, true, 0.0, hit.model),
+            None => {
+                let made = generate().await?;
+                update.notices.extend(made.notices.iter().cloned());
+                update
+                    .cost
+                    .extend(CostEntry::wasted("assets", capability, &made.wasted).map(
+                        |mut entry| {
+                            entry.scene = Some(scene);
+                            entry
+                        },
+                    ));
+                let (seconds, usd, made_by) = (made.seconds, made.usd, made.model.clone());
+                let object = remember(services, update, scene, hash, text, made, &model).await?;
+                (object, seconds, false, usd, made_by)
             }
-            (object, made.seconds, false, made.usd, made.model)
-        }
-    };
+        };
     update.cost.push(CostEntry {
         node: "assets".into(),
         scene: Some(scene),

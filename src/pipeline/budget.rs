@@ -1,14 +1,15 @@
-//! What a round of pictures and narration is expected to cost, and which scenes a run's
-//! budget lets the paid image models make. Decided once, before the scenes are made in
-//! parallel (they cannot see each other's spending), so that no picture whose expected
-//! price would overrun the budget is asked for. Narration is counted, not cut; the music
-//! bed and the critic are paid as they come.
+//! What a round of pictures, clips and narration is expected to cost, and what a run's
+//! budget lets the paid models make. Decided once, before the scenes are made in parallel
+//! (they cannot see each other's spending), so that no call whose expected price would
+//! overrun the budget is made. Every scene's paid still comes before any scene's clip: a
+//! budget too small for both keeps stills with camera motion. Narration is counted, not
+//! cut; the music bed and the critic are paid as they come.
 
-use super::assets::{image_request, speech_request};
+use super::assets::{image_request, shown_seconds, speech_request};
 use super::nodes::{Services, request_hash};
-use super::state::{Estimate, EstimateItem, RunState, ScenePrompt};
+use super::state::{Allocation, Estimate, EstimateItem, RunState, ScenePrompt, SceneSource};
 use montage_graph::NodeError;
-use montage_models::ModelId;
+use montage_models::{ModelId, clip_length};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one scene of the round would cost.
@@ -18,77 +19,101 @@ pub struct SceneCost {
     pub scene: usize,
     /// Its picture, by the run's image model.
     pub image_usd: f64,
+    /// Its clip, by the run's clip model.
+    pub clip_usd: f64,
     /// Its narration, by the run's speech model.
     pub speech_usd: f64,
 }
 
-/// The round's estimate, and the scenes whose pictures the budget does not leave room for
-/// (drawn locally instead), given what the run has `spent` so far.
+/// The models a round's calls would be paid to.
+#[derive(Debug, Clone, Copy)]
+pub struct Payees<'a> {
+    /// Stills.
+    pub image: &'a ModelId,
+    /// Clips, when the run makes them.
+    pub clip: Option<&'a ModelId>,
+    /// Narration, when the run has it.
+    pub speech: Option<&'a ModelId>,
+}
+
+/// The round's estimate and what the budget leaves out, given what the run has `spent`.
 pub fn allocate(
     scenes: &[SceneCost],
-    image_model: &ModelId,
-    speech_model: Option<&ModelId>,
+    payees: Payees<'_>,
     spent: f64,
     budget: Option<f64>,
-) -> (Estimate, BTreeSet<usize>) {
+) -> Allocation {
     let mut items = Vec::new();
-    let mut over = BTreeSet::new();
+    let mut local_stills = BTreeSet::new();
+    let mut stills_only = BTreeSet::new();
     let mut committed = spent;
+    let fits =
+        |committed: f64, usd: f64| budget.is_none_or(|limit| committed + usd <= limit + 1e-9);
+    let item = |scene: usize, capability: &str, model: &ModelId, usd: f64| EstimateItem {
+        scene: Some(scene),
+        capability: capability.into(),
+        model: model.clone(),
+        usd,
+    };
     for scene in scenes {
-        let fits = |usd: f64| budget.is_none_or(|limit| committed + usd <= limit + 1e-9);
         if scene.image_usd > 0.0 {
-            if fits(scene.image_usd) {
+            if fits(committed, scene.image_usd) {
                 committed += scene.image_usd;
-                items.push(EstimateItem {
-                    scene: Some(scene.scene),
-                    capability: "image".into(),
-                    model: image_model.clone(),
-                    usd: scene.image_usd,
-                });
+                items.push(item(scene.scene, "image", payees.image, scene.image_usd));
             } else {
-                over.insert(scene.scene);
+                local_stills.insert(scene.scene);
             }
         }
         if scene.speech_usd > 0.0
-            && let Some(model) = speech_model
+            && let Some(model) = payees.speech
         {
             // Narration is small beside pictures; it is counted, not cut.
             committed += scene.speech_usd;
-            items.push(EstimateItem {
-                scene: Some(scene.scene),
-                capability: "speech".into(),
-                model: model.clone(),
-                usd: scene.speech_usd,
-            });
+            items.push(item(scene.scene, "speech", model, scene.speech_usd));
         }
     }
+    if let Some(model) = payees.clip {
+        for scene in scenes.iter().filter(|s| s.clip_usd > 0.0) {
+            // A clip starts from the paid still; a scene drawn locally keeps its drawing.
+            if !local_stills.contains(&scene.scene) && fits(committed, scene.clip_usd) {
+                committed += scene.clip_usd;
+                items.push(item(scene.scene, "clip", model, scene.clip_usd));
+            } else {
+                stills_only.insert(scene.scene);
+            }
+        }
+    }
+    items.sort_by_key(|i| i.scene);
     let usd = items.iter().map(|i| i.usd).sum();
-    (
-        Estimate {
+    Allocation {
+        estimate: Estimate {
             usd,
             spent_before: spent,
             budget,
             items,
         },
-        over,
-    )
+        local_stills,
+        stills_only,
+    }
 }
 
-/// The estimate of the round whose scenes get `prompts`, and the scenes the run's budget
-/// leaves to the local renderer, given what the run has spent and `spending` (the calling
-/// node's own calls, not yet in the state). Requests the generation cache already answered
-/// cost nothing and are left out.
+/// The allocation of the round whose scenes get `prompts`, given what the run has spent
+/// and `spending` (the calling node's own calls, not yet in the state). Requests the
+/// generation cache already answered cost nothing and are left out.
 pub async fn round(
     state: &RunState,
     services: &Services,
     prompts: &BTreeMap<usize, ScenePrompt>,
     spending: f64,
-) -> Result<(Estimate, BTreeSet<usize>), NodeError> {
+) -> Result<Allocation, NodeError> {
     let providers = services.models.configured();
     let image = &providers.image;
+    let clip = providers.clip.as_ref();
     let speech = providers.speech.as_ref();
-    let Some(intent) = state.intent.as_ref() else {
-        return Err(NodeError::permanent("the estimate needs the intent"));
+    let (Some(intent), Some(plan)) = (state.intent.as_ref(), state.plan.as_ref()) else {
+        return Err(NodeError::permanent(
+            "the estimate needs the intent and the plan",
+        ));
     };
     let owner = state.owner.as_deref();
     let cached = |hash: String| async move {
@@ -108,6 +133,15 @@ pub async fn round(
             true => image.price(),
             false => 0.0,
         };
+        // Whether a clip was made before depends on the still it starts from, which is not
+        // made yet: a clip is counted at its price unless the scene already has it.
+        let clip_usd = match (clip, plan.scenes.get(scene)) {
+            (Some(clip), Some(planned)) if planned.source == SceneSource::Generated => {
+                clip_length(&clip.lengths(), shown_seconds(plan, scene))
+                    .map_or(0.0, |seconds| clip.price(seconds))
+            }
+            _ => 0.0,
+        };
         let mut speech_usd = 0.0;
         if let Some(speech) = speech.filter(|_| intent.narration) {
             for (line, spoken) in state.script.iter().enumerate() {
@@ -126,34 +160,51 @@ pub async fn round(
         scenes.push(SceneCost {
             scene,
             image_usd,
+            clip_usd,
             speech_usd,
         });
     }
     let spent = state.cost.iter().map(|c| c.usd).sum::<f64>() + spending;
-    let speech_model = speech.map(|s| s.id());
+    let (image_id, clip_id, speech_id) = (image.id(), clip.map(|c| c.id()), speech.map(|s| s.id()));
     Ok(allocate(
         &scenes,
-        &image.id(),
-        speech_model.as_ref(),
+        Payees {
+            image: &image_id,
+            clip: clip_id.as_ref(),
+            speech: speech_id.as_ref(),
+        },
         spent,
         state.config.pipeline.budget_usd,
     ))
 }
 
 /// What the person should be told about the budget, if anything: scenes it left to the
-/// local renderer, or a round that brings the run to 80 % of it or more.
-pub fn notices(estimate: &Estimate, over: &BTreeSet<usize>, image_model: &ModelId) -> Vec<String> {
+/// local renderer or without a clip, or a round that brings the run to 80 % of it or more.
+pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
+    let estimate = &allocation.estimate;
     let Some(limit) = estimate.budget else {
         return Vec::new();
     };
+    let listed = |scenes: &BTreeSet<usize>| {
+        let numbers: Vec<String> = scenes.iter().map(|k| (k + 1).to_string()).collect();
+        let plural = if scenes.len() == 1 { "" } else { "s" };
+        format!("scene{plural} {}", numbers.join(", "))
+    };
     let mut said = Vec::new();
+    let over = &allocation.local_stills;
     if !over.is_empty() {
-        let scenes: Vec<String> = over.iter().map(|k| (k + 1).to_string()).collect();
         said.push(format!(
-            "the run's budget of ${limit:.2} leaves no room for {image_model} to make scene{} {}; {} drawn locally instead",
-            if over.len() == 1 { "" } else { "s" },
-            scenes.join(", "),
+            "the run's budget of ${limit:.2} leaves no room for {image_model} to make {}; {} drawn locally instead",
+            listed(over),
             if over.len() == 1 { "it is" } else { "they are" },
+        ));
+    }
+    let still = &allocation.stills_only;
+    if !still.is_empty() {
+        said.push(format!(
+            "the run's budget of ${limit:.2} leaves no room for a clip of {}; {} its still with camera motion",
+            listed(still),
+            if still.len() == 1 { "it keeps" } else { "they keep" },
         ));
     }
     let total = estimate.spent_before + estimate.usd;
@@ -170,24 +221,34 @@ pub fn notices(estimate: &Estimate, over: &BTreeSet<usize>, image_model: &ModelI
 mod tests {
     use super::*;
 
-    fn scenes(n: usize, image: f64) -> Vec<SceneCost> {
+    fn scenes(n: usize, image: f64, clip: f64) -> Vec<SceneCost> {
         (0..n)
             .map(|scene| SceneCost {
                 scene,
                 image_usd: image,
+                clip_usd: clip,
                 speech_usd: 0.0,
             })
             .collect()
     }
 
+    fn stills(image: &ModelId) -> Payees<'_> {
+        Payees {
+            image,
+            clip: None,
+            speech: None,
+        }
+    }
+
     #[test]
     fn the_budget_pays_for_the_scenes_it_can_and_no_more() {
         let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
-        let (estimate, over) = allocate(&scenes(5, 0.003), &flux, None, 0.001, Some(0.010));
+        let allocation = allocate(&scenes(5, 0.003, 0.0), stills(&flux), 0.001, Some(0.010));
+        let estimate = &allocation.estimate;
         assert_eq!(estimate.items.len(), 3, "0.001 + 3 x 0.003 fits in 0.010");
         assert!((estimate.usd - 0.009).abs() < 1e-12);
-        assert_eq!(over, BTreeSet::from([3, 4]));
-        let said = notices(&estimate, &over, &flux);
+        assert_eq!(allocation.local_stills, BTreeSet::from([3, 4]));
+        let said = notices(&allocation, &flux);
         assert!(
             said[0].contains("scenes 4, 5; they are drawn locally"),
             "{said:?}"
@@ -197,16 +258,45 @@ mod tests {
             "{said:?}"
         );
 
-        let (free, none_over) = allocate(&scenes(5, 0.003), &flux, None, 0.0, None);
-        assert!(none_over.is_empty() && (free.usd - 0.015).abs() < 1e-12);
-        assert!(notices(&free, &none_over, &flux).is_empty());
-        let (local, _) = allocate(
-            &scenes(5, 0.0),
-            &ModelId::new("local", "procedural-1"),
-            None,
-            0.0,
-            Some(0.0),
+        let free = allocate(&scenes(5, 0.003, 0.0), stills(&flux), 0.0, None);
+        assert!(free.local_stills.is_empty() && (free.estimate.usd - 0.015).abs() < 1e-12);
+        assert!(notices(&free, &flux).is_empty());
+        let local_model = ModelId::new("local", "procedural-1");
+        let local = allocate(&scenes(5, 0.0, 0.0), stills(&local_model), 0.0, Some(0.0));
+        assert!(local.estimate.items.is_empty() && local.estimate.usd == 0.0);
+    }
+
+    #[test]
+    fn every_paid_still_comes_before_any_clip() {
+        let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
+        let kling = ModelId::new("replicate", "kwaivgi/kling-v2.1");
+        let payees = Payees {
+            image: &flux,
+            clip: Some(&kling),
+            speech: None,
+        };
+        // Three stills (0.009) and two clips of 5 s (0.50) fit in 0.60; a third clip does not.
+        let allocation = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, Some(0.60));
+        let clips: Vec<usize> = allocation
+            .estimate
+            .items
+            .iter()
+            .filter(|i| i.capability == "clip")
+            .filter_map(|i| i.scene)
+            .collect();
+        assert_eq!(clips, [0, 1]);
+        assert!(allocation.local_stills.is_empty());
+        assert_eq!(allocation.stills_only, BTreeSet::from([2]));
+        let said = notices(&allocation, &flux);
+        assert!(
+            said[0].contains("no room for a clip of scene 3; it keeps its still"),
+            "{said:?}"
         );
-        assert!(local.items.is_empty() && local.usd == 0.0);
+        // Too little for every still: the scenes drawn locally get no clip either.
+        let tight = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, Some(0.005));
+        assert_eq!(tight.local_stills, BTreeSet::from([1, 2]));
+        assert_eq!(tight.stills_only, BTreeSet::from([0, 1, 2]));
+        let unlimited = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, None);
+        assert!((unlimited.estimate.usd - 0.759).abs() < 1e-9);
     }
 }

@@ -264,12 +264,12 @@ pub async fn prompts(
         );
     }
     let spending = cost.iter().map(|c| c.usd).sum();
-    let (estimate, over) = super::budget::round(&state, &services, &prompts, spending).await?;
+    let allocation = super::budget::round(&state, &services, &prompts, spending).await?;
     notices.extend(super::budget::notices(
-        &estimate,
-        &over,
+        &allocation,
         &services.models.configured().image.id(),
     ));
+    let estimate = &allocation.estimate;
     if estimate.usd > 0.0 {
         ctx.emit(
             "estimate.ready",
@@ -281,7 +281,7 @@ pub async fn prompts(
         prompts,
         round_done: true,
         cost,
-        estimate: Some((estimate, over)),
+        estimate: Some(allocation),
         notices,
         ..Update::default()
     }))

@@ -120,7 +120,7 @@ pub struct Ledger {
     pub output_tokens: u64,
     /// Every entry.
     pub entries: Vec<CostEntry>,
-    /// What the last round of pictures and narration was expected to cost before it was
+    /// What the last round of pictures, clips and narration was expected to cost before it was
     /// made (none: nothing paid was expected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<super::state::Estimate>,

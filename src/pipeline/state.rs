@@ -287,6 +287,20 @@ pub struct SceneAsset {
     pub model: Option<ModelId>,
     /// The generation round it comes from (1 = first).
     pub round: u32,
+    /// The clip made from the picture, which the scene shows in its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<SceneClip>,
+}
+
+/// A clip made from a scene's picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneClip {
+    /// The MP4.
+    pub object: ObjectRef,
+    /// The model that made it.
+    pub model: ModelId,
+    /// Its length as made, seconds (at least the scene's; the compositor trims it).
+    pub seconds: f64,
 }
 
 /// A narration line, spoken.
@@ -320,7 +334,7 @@ pub struct CostEntry {
     pub cached: bool,
 }
 
-/// What a round of pictures and narration is expected to cost, before any of it is made.
+/// What a round of pictures, clips and narration is expected to cost, before any of it is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// US dollars, over the round.
@@ -333,12 +347,23 @@ pub struct Estimate {
     pub items: Vec<EstimateItem>,
 }
 
+/// A round's estimate, and what the run's budget leaves out of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// What the round is expected to cost.
+    pub estimate: Estimate,
+    /// Scenes whose pictures the local renderer draws instead of the paid model.
+    pub local_stills: BTreeSet<usize>,
+    /// Scenes that keep their still (with camera motion) instead of a clip.
+    pub stills_only: BTreeSet<usize>,
+}
+
 /// One expected paid call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EstimateItem {
     /// The scene it is for.
     pub scene: Option<usize>,
-    /// `image` or `speech`.
+    /// `image`, `clip` or `speech`.
     pub capability: String,
     /// The model that would be paid.
     pub model: ModelId,
@@ -560,12 +585,15 @@ pub struct RunState {
     pub open_issues: Vec<Issue>,
     /// Every model call.
     pub cost: Vec<CostEntry>,
-    /// What the current round of pictures and narration is expected to cost.
+    /// What the current round of pictures, clips and narration is expected to cost.
     #[serde(default)]
     pub estimate: Option<Estimate>,
     /// Scenes of the current round whose pictures the budget leaves to the local renderer.
     #[serde(default)]
     pub over_budget: BTreeSet<usize>,
+    /// Scenes of the current round the budget leaves without a clip (stills with motion).
+    #[serde(default)]
+    pub stills_only: BTreeSet<usize>,
     /// Things the person should know (no narration, music shorter than asked, …).
     pub notices: Vec<String>,
     /// The videos.
@@ -605,6 +633,7 @@ impl RunState {
             cost: Vec::new(),
             estimate: None,
             over_budget: BTreeSet::new(),
+            stills_only: BTreeSet::new(),
             notices,
             outputs: None,
         }
@@ -654,8 +683,8 @@ pub struct Update {
     pub open_issues: Option<Vec<Issue>>,
     /// Model calls.
     pub cost: Vec<CostEntry>,
-    /// The round's estimate, and the scenes its budget leaves to the local renderer.
-    pub estimate: Option<(Estimate, BTreeSet<usize>)>,
+    /// The round's estimate, and what its budget leaves out.
+    pub estimate: Option<Allocation>,
     /// Notices.
     pub notices: Vec<String>,
     /// The videos.
@@ -693,6 +722,7 @@ impl State for RunState {
             self.cost.clear();
             self.estimate = None;
             self.over_budget.clear();
+            self.stills_only.clear();
             self.outputs = None;
         }
         for template in update.templates {
@@ -750,10 +780,11 @@ impl State for RunState {
             writes,
         )?;
         self.cost.extend(update.cost);
-        if let Some((estimate, over)) = update.estimate {
+        if let Some(allocation) = update.estimate {
             writes.claim("estimate")?;
-            self.estimate = Some(estimate);
-            self.over_budget = over;
+            self.estimate = Some(allocation.estimate);
+            self.over_budget = allocation.local_stills;
+            self.stills_only = allocation.stills_only;
         }
         for notice in update.notices {
             if !self.notices.contains(&notice) {

@@ -1,5 +1,5 @@
-//! From the plan to the compositor's timeline: stills with camera motion matched to the
-//! tempo, transitions centred on the beat cuts, the music, narration ducking it, captions.
+//! From the plan to the compositor's timeline: clips, or stills with camera motion matched
+//! to the tempo, transitions centred on the beat cuts, the music, narration ducking it, captions.
 
 use super::state::{CameraMove, Cut, Plan, PlannedScene, RunState, ScriptLine};
 use crate::objects::Objects;
@@ -46,7 +46,7 @@ pub fn motion(scene: &PlannedScene) -> (Rect, Rect) {
 }
 
 /// Length of the crossfade out of scene `index`, on the beat and short enough to fit.
-fn crossfade_seconds(plan: &Plan, index: usize) -> f64 {
+pub(super) fn crossfade_seconds(plan: &Plan, index: usize) -> f64 {
     let beat = 60.0 / plan.bpm.max(1.0);
     let this = plan.scenes[index].end - plan.scenes[index].start;
     let next = plan.scenes.get(index + 1).map_or(this, |s| s.end - s.start);
@@ -73,7 +73,6 @@ pub fn build(state: &RunState, objects: &Objects) -> Result<Timeline, String> {
             .assets
             .get(&index)
             .ok_or_else(|| format!("scene {} has no picture", index + 1))?;
-        let path = objects.local_path(&asset.object);
         let (from, to) = motion(scene);
         let is_last = index + 1 == plan.scenes.len();
         let transition = if scene.cut_after == Cut::Crossfade && !is_last {
@@ -81,20 +80,26 @@ pub fn build(state: &RunState, objects: &Objects) -> Result<Timeline, String> {
         } else {
             json!({ "kind": "cut" })
         };
-        let source = if asset.object.media_type.starts_with("video/") {
-            json!({ "type": "video", "path": path })
-        } else {
-            json!({ "type": "image", "path": path })
-        };
-        scenes.push(json!({
+        // A clip moves by itself; a still moves by the camera.
+        let shown = asset
+            .clip
+            .as_ref()
+            .map_or(&asset.object, |clip| &clip.object);
+        let path = objects.local_path(shown);
+        let mut placed = json!({
             "id": format!("scene-{}", index + 1),
             "start": scene.start,
             "end": scene.end,
-            "source": source,
+            "source": { "type": "image", "path": path },
             "fit": "cover",
-            "motion": { "from": from, "to": to, "easing": "ease_in_out" },
             "transition": transition,
-        }));
+        });
+        if shown.media_type.starts_with("video/") {
+            placed["source"] = json!({ "type": "video", "path": path });
+        } else {
+            placed["motion"] = json!({ "from": from, "to": to, "easing": "ease_in_out" });
+        }
+        scenes.push(placed);
     }
     let mut tracks = vec![json!({
         "path": objects.local_path(&music.object),

@@ -1,20 +1,21 @@
 //! The media models the configuration names: stills from the local renderer, job APIs
 //! (Replicate, fal) or an OpenAI-compatible endpoint, one model or a chain tried in order;
-//! music beds from the local synthesiser or a job API; speech from an OpenAI-compatible
-//! endpoint.
+//! music beds from the local synthesiser or a job API; clips from a job API's
+//! image-to-video model; speech from an OpenAI-compatible endpoint or ElevenLabs.
 
 use super::{
     ModelReport, ProviderError, UnknownProvider, local_report, policy, provider_and_model,
 };
 use crate::config::{JobServiceSettings, ModelsConfig};
 use montage_models::local::LocalImage;
+use montage_models::remote::clips::JobClip;
 use montage_models::remote::elevenlabs::{ElevenLabsConfig, ElevenLabsSpeech};
 use montage_models::remote::jobs::{JobJournal, Waiting};
 use montage_models::remote::media::{
     FallbackImage, JobImage, JobModelConfig, JobMusic, JobService, MediaPrices,
 };
 use montage_models::remote::openai_media::{OpenAiImage, OpenAiMediaConfig, OpenAiSpeech};
-use montage_models::{ImageModel, ModelError, ModelId, MusicModel, SpeechModel};
+use montage_models::{ClipModel, ImageModel, ModelError, ModelId, MusicModel, SpeechModel};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +71,17 @@ struct ServiceDefaults {
     image_prices: MediaPrices,
     music_model: &'static str,
     music_prices: MediaPrices,
+    clip_model: &'static str,
+    clip_prices: MediaPrices,
 }
+
+/// Kling v2.1 standard (720p): fal's $0.28 for 5 s and $0.056 for each second more, taken
+/// for Replicate too (which publishes no price per model).
+const KLING_STANDARD: MediaPrices = MediaPrices {
+    per_output: 0.0,
+    per_second: 0.0,
+    per_video_second: 0.056,
+};
 
 fn defaults(service: JobService) -> ServiceDefaults {
     match service {
@@ -82,13 +93,17 @@ fn defaults(service: JobService) -> ServiceDefaults {
             image_prices: MediaPrices {
                 per_output: 0.003,
                 per_second: 0.0,
+                per_video_second: 0.0,
             },
             // MusicGen is published by version, and billed by the GPU second.
             music_model: "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb",
             music_prices: MediaPrices {
                 per_output: 0.0,
                 per_second: 0.0014,
+                per_video_second: 0.0,
             },
+            clip_model: "kwaivgi/kling-v2.1",
+            clip_prices: KLING_STANDARD,
         },
         JobService::Fal => ServiceDefaults {
             base_variable: "FAL_BASE_URL",
@@ -98,9 +113,12 @@ fn defaults(service: JobService) -> ServiceDefaults {
             image_prices: MediaPrices {
                 per_output: 0.003,
                 per_second: 0.0,
+                per_video_second: 0.0,
             },
             music_model: "fal-ai/stable-audio",
             music_prices: MediaPrices::default(),
+            clip_model: "fal-ai/kling-video/v2.1/standard/image-to-video",
+            clip_prices: KLING_STANDARD,
         },
     }
 }
@@ -110,6 +128,7 @@ fn defaults(service: JobService) -> ServiceDefaults {
 enum Made {
     Image,
     Music,
+    Clip,
 }
 
 /// The job model `model` (or the service's default) of `service` for `made`.
@@ -153,6 +172,14 @@ fn job_config(
                 .unwrap_or_else(|| fallback.music_model.to_owned()),
             settings.music_prices.unwrap_or(fallback.music_prices),
             settings.music_input.clone(),
+        ),
+        Made::Clip => (
+            settings
+                .clip_model
+                .clone()
+                .unwrap_or_else(|| fallback.clip_model.to_owned()),
+            settings.clip_prices.unwrap_or(fallback.clip_prices),
+            settings.clip_input.clone(),
         ),
     };
     JobModelConfig {
@@ -206,6 +233,37 @@ pub(super) fn music_model(
     Ok(Arc::new(made))
 }
 
+/// The clip model `config.clip` names: none (scenes are stills with camera motion), or a
+/// job API's image-to-video model (`replicate[:owner/name]`, `fal[:owner/app/path]`).
+pub(super) fn clip_model(
+    config: &ModelsConfig,
+    journal: &Arc<dyn JobJournal>,
+) -> Result<Option<Arc<dyn ClipModel>>, ProviderError> {
+    let (name, model) = provider_and_model(config.clip.trim());
+    let service = match name {
+        "none" => return Ok(None),
+        "replicate" => JobService::Replicate,
+        "fal" => JobService::Fal,
+        other => {
+            return Err(UnknownProvider {
+                capability: "clip",
+                name: other.to_owned(),
+                known: "none, replicate[:owner/name], fal[:owner/app/path] (Kling, Hailuo, Seedance or Wan image-to-video)",
+            }
+            .into());
+        }
+    };
+    let made = JobClip::connect(
+        job_config(config, service, Made::Clip, model),
+        Arc::clone(journal),
+    )
+    .map_err(|source| ProviderError::Remote {
+        capability: "clip",
+        source,
+    })?;
+    Ok(Some(Arc::new(made)))
+}
+
 /// The still model `config.image` names: one, or a chain tried in order (`"replicate,local"`:
 /// the local renderer stands in only when named, since its drawings are no match for a
 /// generated picture). Paid jobs are written down in `journal`.
@@ -237,6 +295,7 @@ pub(super) fn image_chain(
                     MediaPrices {
                         per_output: config.openai.image_price,
                         per_second: 0.0,
+                        per_video_second: 0.0,
                     },
                 )
                 .map_err(|source| ProviderError::Remote {

@@ -457,17 +457,7 @@ impl Providers {
         let music = media::music_model(config, journal)?;
         let (vision, vision_remote) = vision_model(config).await?;
         let (embeddings, embeddings_remote) = embedding_model(config).await?;
-        let clip: Option<Arc<dyn ClipModel>> = match config.clip.as_str() {
-            "none" => None,
-            name => {
-                return Err(UnknownProvider {
-                    capability: "clip",
-                    name: name.to_owned(),
-                    known: "none (no offline clip model; remote providers plug in here)",
-                }
-                .into());
-            }
-        };
+        let clip = media::clip_model(config, journal)?;
         let (speech_name, speech_model) = provider_and_model(config.speech.trim());
         let speech: Option<Arc<dyn SpeechModel>> = match speech_name {
             "none" => None,
@@ -518,7 +508,7 @@ impl Providers {
             reports.push(entry.report(k + 1));
         }
         reports.push(match &self.clip {
-            Some(clip) => local_report("clip", clip.id(), 1),
+            Some(clip) => configured_report("clip", clip.id()),
             None => ModelReport {
                 verdict: "off: scenes are stills with camera motion".into(),
                 model: None,

@@ -153,14 +153,17 @@ pub fn event_envelope(event: &Event) -> Envelope {
 
 fn custom(name: &str, payload: &Value) -> (&'static str, Value) {
     match name {
-        "asset.ready" => (
-            "asset.ready",
-            json!({
+        "asset.ready" => {
+            let mut data = json!({
                 "scene": payload.get("scene"),
                 "round": payload.get("round"),
                 "asset": asset(payload.get("object")),
-            }),
-        ),
+            });
+            if payload.get("clip").is_some() {
+                data["clip"] = asset(payload.get("clip"));
+            }
+            ("asset.ready", data)
+        }
         "critic.report" => (
             "critic.report",
             json!({

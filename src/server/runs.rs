@@ -209,6 +209,10 @@ pub struct SceneView {
     pub thumbnail: Option<AssetLink>,
     /// The model that made its picture (`provider/model`; none for an upload).
     pub model: Option<String>,
+    /// The clip made from its picture, which the video shows in its place.
+    pub clip: Option<AssetLink>,
+    /// The model that made the clip.
+    pub clip_model: Option<String>,
     /// The critic's latest issues with it.
     #[schema(value_type = Vec<Object>)]
     pub issues: Vec<Value>,
@@ -313,7 +317,7 @@ pub struct CostView {
     pub cached: usize,
     /// Every call.
     pub ledger: Vec<LedgerEntry>,
-    /// What the last round of pictures and narration was expected to cost before it was
+    /// What the last round of pictures, clips and narration was expected to cost before it was
     /// made: `usd`, `spent_before`, `budget` and each expected call (none: nothing paid was
     /// expected).
     #[schema(value_type = Option<Object>)]
@@ -424,6 +428,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         .unwrap_or_default();
     let to_json = |issue: &montage_models::Issue| serde_json::to_value(issue).unwrap_or_default();
     view.issues = issues.iter().map(to_json).collect();
+    let clip = |k: usize| state.assets.get(&k).and_then(|a| a.clip.as_ref());
     view.plan = state.plan.as_ref().map(|plan| PlanView {
         duration: plan.duration,
         bpm: plan.bpm,
@@ -448,6 +453,8 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
                     .get(&k)
                     .and_then(|a| a.model.as_ref())
                     .map(ToString::to_string),
+                clip: clip(k).map(|c| AssetLink::from(&c.object)),
+                clip_model: clip(k).map(|c| c.model.to_string()),
                 issues: issues
                     .iter()
                     .filter(|i| i.scene == k)

@@ -315,6 +315,41 @@ impl ClipReader {
     }
 }
 
+/// What a video clip holds, found by decoding it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipProbe {
+    /// Its pictures' width, pixels.
+    pub width: usize,
+    /// Their height, pixels.
+    pub height: usize,
+    /// Where its last picture starts, seconds: the clip plays that long before it would hold.
+    pub last_picture: f64,
+}
+
+/// Decodes `path` through to its last picture: a clip that cannot be read to its end (a
+/// truncated or damaged download) fails here, not halfway through a render.
+pub fn probe_clip(path: &Path) -> Result<ClipProbe, String> {
+    let mut reader = ClipReader::open(path)?;
+    let (width, height) = {
+        let first = reader.picture_at(0.0)?;
+        (first.width, first.height)
+    };
+    let mut last_picture = 0.0;
+    loop {
+        reader.decode_next()?;
+        match reader.upcoming.take() {
+            Some((time, _)) => last_picture = f64::max(last_picture, time),
+            None if reader.finished => break,
+            None => {}
+        }
+    }
+    Ok(ClipProbe {
+        width,
+        height,
+        last_picture,
+    })
+}
+
 /// Decoded audio: interleaved stereo float at 48 kHz.
 pub(crate) struct StereoAudio {
     pub samples: Vec<f32>,

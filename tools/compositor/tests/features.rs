@@ -260,3 +260,34 @@ fn dips_and_wipes_move_the_way_they_say() {
         );
     }
 }
+
+#[test]
+fn a_probe_reads_a_clip_to_its_end_and_refuses_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x568:r=24:d=5",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().unwrap(),
+    ]);
+    let probe = montage_compositor::probe_clip(&clip).unwrap();
+    assert_eq!((probe.width, probe.height), (320, 568));
+    assert!(
+        (probe.last_picture - (5.0 - 1.0 / 24.0)).abs() < 0.01,
+        "{probe:?}"
+    );
+    let bytes = std::fs::read(&clip).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    assert!(montage_compositor::probe_clip(&cut).is_err());
+    let still = solid_png(dir.path(), "still.png", "red", "64x64");
+    let picture = montage_compositor::probe_clip(&still).unwrap();
+    assert_eq!(
+        picture.last_picture, 0.0,
+        "a picture is no clip: {picture:?}"
+    );
+}

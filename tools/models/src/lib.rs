@@ -26,6 +26,6 @@ pub use error::ModelError;
 pub use intent::{Category, DEFAULT_DURATION, DURATION_RANGE, Format, Intent, Mood, Pace};
 pub use traits::{
     ClipModel, EmbeddingModel, ImageModel, MusicModel, SpeechModel, TextModel, VisionModel,
-    structured, structured_as,
+    clip_length, structured, structured_as,
 };
 pub use types::*;

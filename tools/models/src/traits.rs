@@ -61,13 +61,31 @@ pub trait ImageModel: Send + Sync {
     }
 }
 
-/// Makes short video clips.
+/// Makes short video clips from stills.
 #[async_trait]
 pub trait ClipModel: Send + Sync {
     /// The provider and model.
     fn id(&self) -> ModelId;
     /// Makes one clip.
     async fn generate(&self, request: ClipRequest) -> Result<GeneratedClip, ModelError>;
+
+    /// The lengths it makes, in seconds, shortest first.
+    fn lengths(&self) -> Vec<f64>;
+
+    /// What a clip of `seconds` (one of [`lengths`](Self::lengths)) is expected to cost, in
+    /// US dollars.
+    fn price(&self, seconds: f64) -> f64;
+}
+
+/// The length a clip covering `seconds` is made at: the shortest of `lengths` at or above it
+/// (a clip shorter than its scene would freeze on its last frame). None when the scene is
+/// longer than every length.
+pub fn clip_length(lengths: &[f64], seconds: f64) -> Option<f64> {
+    lengths
+        .iter()
+        .copied()
+        .filter(|&length| length + 1e-6 >= seconds)
+        .min_by(f64::total_cmp)
 }
 
 /// Speaks text.

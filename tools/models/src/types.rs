@@ -273,7 +273,7 @@ pub struct GeneratedImage {
     pub wasted: Vec<Wasted>,
 }
 
-/// A request for a short video clip.
+/// A request for a short video clip that starts from a still.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipRequest {
     /// What happens in it.
@@ -281,7 +281,8 @@ pub struct ClipRequest {
     /// What to avoid.
     #[serde(default)]
     pub negative_prompt: String,
-    /// Length in seconds.
+    /// The shortest it may be, in seconds: the model makes its nearest supported length at
+    /// or above this, and the compositor trims it on the beat.
     pub seconds: f64,
     /// Width in pixels.
     pub width: u32,
@@ -289,6 +290,15 @@ pub struct ClipRequest {
     pub height: u32,
     /// Makes the result repeatable.
     pub seed: u64,
+    /// The content hash of the still it starts from, so that requests from two pictures
+    /// never hash alike; the picture itself is [`start_frame`](Self::start_frame).
+    pub start_frame_id: String,
+    /// The still it starts from, encoded (PNG or JPEG).
+    #[serde(skip)]
+    pub start_frame: Vec<u8>,
+    /// What a paid provider writes the job down under (see [`ImageRequest::job_key`]).
+    #[serde(skip)]
+    pub job_key: Option<String>,
 }
 
 /// An encoded video clip.
@@ -298,8 +308,12 @@ pub struct GeneratedClip {
     pub model: ModelId,
     /// The encoded file (MP4).
     pub bytes: Vec<u8>,
+    /// The length it was asked for, in seconds (the model's, at or above the request's).
+    pub seconds: f64,
     /// What it cost, in US dollars.
     pub cost_usd: f64,
+    /// What the person should know about how it was made.
+    pub notices: Vec<String>,
 }
 
 /// A request to speak a text.

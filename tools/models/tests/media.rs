@@ -68,6 +68,7 @@ fn config(service: JobService, server: &MockServer) -> JobModelConfig {
         prices: MediaPrices {
             per_output: 0.003,
             per_second: 0.0,
+            per_video_second: 0.0,
         },
         policy: common::quick_policy(),
         waiting: Waiting {
@@ -506,6 +507,7 @@ mod openai_endpoint {
             MediaPrices {
                 per_output: 0.04,
                 per_second: 0.0,
+                per_video_second: 0.0,
             },
         )
         .unwrap();
@@ -627,6 +629,7 @@ mod music {
             prices: MediaPrices {
                 per_output: 0.0,
                 per_second: 0.0014,
+                per_video_second: 0.0,
             },
             ..config(JobService::Replicate, server)
         }

@@ -112,6 +112,15 @@ pub(crate) trait JobApi: Send + Sync {
     async fn submit(&self, model: &str, input: &Value) -> Result<(String, JobState), CallError>;
     /// Where `job` of `model` stands now.
     async fn poll(&self, model: &str, job: &str) -> Result<JobState, CallError>;
+    /// A file as an input of this API takes it: a URL it can fetch (Replicate's own file
+    /// store) or a data URI (fal).
+    async fn file_input(&self, bytes: Vec<u8>, media_type: &str) -> Result<String, CallError> {
+        use base64::Engine;
+        Ok(format!(
+            "data:{media_type};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ))
+    }
 }
 
 /// How long to wait for jobs.
@@ -155,11 +164,12 @@ impl Jobs {
     /// The job for `key` (none: not journalled) run to its end: the one submitted before
     /// when there is one (still running, or finished but perhaps not yet fetched), else a
     /// new one of `input`, written down first. Each model of a chain has its own record.
+    /// `input` is only awaited when a job is submitted (it may upload a file).
     pub async fn run(
         &self,
         key: Option<&str>,
         estimate_usd: f64,
-        input: &Value,
+        input: impl Future<Output = Result<Value, ModelError>>,
         explain: impl Fn(CallError) -> ModelError,
     ) -> Result<Finished, ModelError> {
         let key = key.map(|key| format!("{key}|{}", self.model));
@@ -203,10 +213,11 @@ impl Jobs {
                         self.model
                     ));
                 }
+                let input = input.await?;
                 if let Some(key) = key {
                     self.journal.intend(key, &self.model, estimate_usd).await?;
                 }
-                let (job, state) = match self.api.submit(&self.model.model, input).await {
+                let (job, state) = match self.api.submit(&self.model.model, &input).await {
                     Ok(submitted) => submitted,
                     Err(error) => return Err(self.submission_failed(key, error, &explain).await),
                 };
@@ -554,7 +565,7 @@ mod tests {
         });
         let journal = Arc::new(MemoryJournal::default());
         let first = jobs(api.clone(), journal.clone(), 50)
-            .run(Some("hash-1"), 0.003, &json!({}), unexplained)
+            .run(Some("hash-1"), 0.003, async { Ok(json!({})) }, unexplained)
             .await;
         assert!(
             matches!(first, Err(ModelError::Timeout { .. })),
@@ -570,7 +581,7 @@ mod tests {
             polled: AtomicU32::new(0),
         });
         let done = jobs(patient.clone(), journal.clone(), 60_000)
-            .run(Some("hash-1"), 0.003, &json!({}), unexplained)
+            .run(Some("hash-1"), 0.003, async { Ok(json!({})) }, unexplained)
             .await
             .unwrap();
         assert_eq!(
@@ -589,7 +600,7 @@ mod tests {
         // Asked again (its output was never stored: a failed download, a crash): the
         // finished job is polled for its output, not paid for again.
         jobs(patient.clone(), journal.clone(), 60_000)
-            .run(Some("hash-1"), 0.003, &json!({}), unexplained)
+            .run(Some("hash-1"), 0.003, async { Ok(json!({})) }, unexplained)
             .await
             .unwrap();
         assert_eq!(patient.submitted.load(Ordering::SeqCst), 1);
@@ -612,7 +623,7 @@ mod tests {
             .await
             .unwrap();
         let done = jobs(api.clone(), journal, 60_000)
-            .run(Some("hash-2"), 0.003, &json!({}), unexplained)
+            .run(Some("hash-2"), 0.003, async { Ok(json!({})) }, unexplained)
             .await
             .unwrap();
         assert_eq!(api.submitted.load(Ordering::SeqCst), 1);

@@ -43,6 +43,8 @@ pub struct MediaPrices {
     pub per_output: f64,
     /// US dollars per second of compute the provider bills.
     pub per_second: f64,
+    /// US dollars per second of video made (clip models are priced by their length).
+    pub per_video_second: f64,
 }
 
 /// How to reach one model of a job API.
@@ -82,17 +84,27 @@ impl std::fmt::Debug for JobModelConfig {
 }
 
 /// A model on a job API, with what its calls share.
-struct JobModel {
-    config: JobModelConfig,
-    jobs: Jobs,
+pub(crate) struct JobModel {
+    pub config: JobModelConfig,
+    pub jobs: Jobs,
     http: reqwest::Client,
     downloads: Policy,
 }
 
+/// How long a submission may wait for its job to finish, where the API allows it.
+#[derive(Clone, Copy)]
+pub(crate) enum Answer {
+    /// Within the request, for seconds-long jobs (a still).
+    Soon,
+    /// Later, by polling (a clip takes minutes).
+    Later,
+}
+
 impl JobModel {
-    fn connect(
+    pub fn connect(
         config: JobModelConfig,
         journal: Arc<dyn JobJournal>,
+        answer: Answer,
     ) -> Result<JobModel, ModelError> {
         if config.key.is_none() {
             return Err(ModelError::Rejected(format!(
@@ -110,7 +122,10 @@ impl JobModel {
                 policy: Policy::new(config.policy.clone()),
                 // A still is seconds of work: most answer within one request, which must
                 // end before the request's own timeout does.
-                wait_seconds: (config.policy.timeout.as_secs() * 2 / 3).min(60) as u32,
+                wait_seconds: match answer {
+                    Answer::Soon => (config.policy.timeout.as_secs() * 2 / 3).min(60) as u32,
+                    Answer::Later => 0,
+                },
             }),
             JobService::Fal => Arc::new(Fal {
                 base_url: config.base_url.clone(),
@@ -132,11 +147,11 @@ impl JobModel {
         })
     }
 
-    fn id(&self) -> ModelId {
+    pub fn id(&self) -> ModelId {
         self.jobs.model.clone()
     }
 
-    fn explain(&self, error: super::policy::CallError) -> ModelError {
+    pub fn explain(&self, error: super::policy::CallError) -> ModelError {
         explain(
             &Caller {
                 provider: self.config.service.name(),
@@ -150,7 +165,7 @@ impl JobModel {
     }
 
     /// `input` with the configured inputs over it.
-    fn with_extra(&self, mut input: Value) -> Value {
+    pub fn with_extra(&self, mut input: Value) -> Value {
         if let Value::Object(fields) = &mut input {
             for (key, value) in &self.config.extra_input {
                 fields.insert(key.clone(), value.clone());
@@ -160,13 +175,13 @@ impl JobModel {
     }
 
     /// What a finished job cost.
-    fn cost(&self, finished: &Finished, outputs: usize) -> f64 {
+    pub fn cost(&self, finished: &Finished, outputs: usize) -> f64 {
         self.config.prices.per_output * outputs as f64
             + self.config.prices.per_second * finished.billed_seconds.unwrap_or(0.0)
     }
 
     /// The first output of a finished job, fetched.
-    async fn first_output(&self, finished: &Finished) -> Result<Vec<u8>, ModelError> {
+    pub async fn first_output(&self, finished: &Finished) -> Result<Vec<u8>, ModelError> {
         let urls = output_urls(&finished.output);
         let url = urls.first().ok_or_else(|| {
             ModelError::InvalidOutput(format!("{}'s job finished without an output", self.id()))
@@ -241,7 +256,7 @@ impl JobImage {
         journal: Arc<dyn JobJournal>,
     ) -> Result<JobImage, ModelError> {
         Ok(JobImage {
-            model: JobModel::connect(config, journal)?,
+            model: JobModel::connect(config, journal, Answer::Soon)?,
         })
     }
 
@@ -295,9 +310,12 @@ impl ImageModel for JobImage {
         let finished = self
             .model
             .jobs
-            .run(request.job_key.as_deref(), estimate, &input, |error| {
-                self.model.explain(error)
-            })
+            .run(
+                request.job_key.as_deref(),
+                estimate,
+                async { Ok(input) },
+                |error| self.model.explain(error),
+            )
             .await?;
         let cost_usd = self.model.cost(&finished, 1);
         // The job is done and paid for: whatever is wrong with its output, the ledger
@@ -372,7 +390,7 @@ impl JobMusic {
         journal: Arc<dyn JobJournal>,
     ) -> Result<JobMusic, ModelError> {
         Ok(JobMusic {
-            model: JobModel::connect(config, journal)?,
+            model: JobModel::connect(config, journal, Answer::Soon)?,
         })
     }
 
@@ -414,7 +432,7 @@ impl MusicModel for JobMusic {
             .run(
                 request.job_key.as_deref(),
                 self.model.config.prices.per_output,
-                &input,
+                async { Ok(input) },
                 |error| self.model.explain(error),
             )
             .await?;

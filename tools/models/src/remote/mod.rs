@@ -15,6 +15,7 @@
 //! Provider wire types stay in their module; keys stay in their provider and appear in no
 //! message, log or record (messages name the variable that holds them).
 
+pub mod clips;
 pub mod elevenlabs;
 pub mod embeddings;
 mod fal;

@@ -93,6 +93,36 @@ impl JobApi for Replicate {
         Ok((id, state))
     }
 
+    /// Uploaded to Replicate's file store (`POST /files`), whose URL predictions take: a
+    /// picture is too large for the data URIs Replicate accepts.
+    async fn file_input(&self, bytes: Vec<u8>, media_type: &str) -> Result<String, CallError> {
+        let url = self.url("/files");
+        let extension = media_type.rsplit('/').next().unwrap_or("bin");
+        let uploaded = self
+            .policy
+            .call(|| async {
+                let part = reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name(format!("start-frame.{extension}"))
+                    .mime_str(media_type)
+                    .map_err(|e| Failure::Garbled(e.to_string()))?;
+                let form = reqwest::multipart::Form::new().part("content", part);
+                json_answer(
+                    self.authorized(self.http.post(&url)).multipart(form),
+                    Repeat::Safe,
+                )
+                .await
+            })
+            .await?;
+        uploaded["urls"]["get"]
+            .as_str()
+            .filter(|url| url.starts_with("http"))
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Failed {
+                failure: Failure::Garbled("an uploaded file without a URL".into()),
+                attempts: 1,
+            })
+    }
+
     async fn poll(&self, _: &str, job: &str) -> Result<JobState, CallError> {
         let url = self.url(&format!("/predictions/{job}"));
         self.policy
