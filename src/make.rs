@@ -302,7 +302,9 @@ async fn watch(
                     Some(budget) => format!(
                         "estimated cost of the pictures, clips and narration: ${usd:.4} (budget ${budget:.2})"
                     ),
-                    None => format!("estimated cost of the pictures, clips and narration: ${usd:.4}"),
+                    None => {
+                        format!("estimated cost of the pictures, clips and narration: ${usd:.4}")
+                    }
                 };
                 let _ = bars.println(line);
             }
