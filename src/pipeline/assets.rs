@@ -260,7 +260,7 @@ impl Clipping<'_> {
         };
         let (width, height) = canvas(intent);
         let mut request = ClipRequest {
-            prompt: prompt.prompt.clone(),
+            prompt: prompt.clip_prompt.clone(),
             negative_prompt: prompt.negative.clone(),
             seconds: shown,
             width,
@@ -318,7 +318,7 @@ impl Clipping<'_> {
             update,
             k,
             &hash,
-            &prompt.prompt,
+            &prompt.clip_prompt,
             Made {
                 kind: "clips",
                 media_type: "video/mp4".into(),
