@@ -150,6 +150,9 @@ pub async fn keep_lineage(
             add(&clip.object, "clip", scene(*k), Some(asset.round));
         }
     }
+    for (k, sketch) in state.storyboard.iter().flat_map(|s| &s.sketches) {
+        add(sketch, "sketch", scene(*k), None);
+    }
     for spoken in state.speech.values() {
         let line = state.script.get(spoken.line).map(|l| l.scene);
         add(&spoken.object, "narration", line.and_then(scene), None);

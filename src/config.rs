@@ -485,6 +485,24 @@ pub struct PipelineConfig {
     /// budget leaves no room for are drawn by the local renderer, and the run says so.
     #[serde(default)]
     pub budget_usd: Option<f64>,
+    /// When a run stops after its prompts, before any picture is made, to have its
+    /// storyboard approved.
+    #[serde(default)]
+    pub storyboard: StoryboardPolicy,
+}
+
+/// When a run shows its storyboard (the scenes' timings, prompts and sketches, and what the
+/// pictures will cost) and waits for approval before making them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoryboardPolicy {
+    /// When the pictures or clips would be paid for, and the run asks its questions.
+    #[default]
+    Paid,
+    /// Every run that asks its questions.
+    Always,
+    /// Never: the pictures are made at once.
+    Never,
 }
 
 /// Where data lives.
@@ -549,6 +567,7 @@ impl Default for Config {
                 attempts: 3,
                 feedback: FeedbackPolicy::Ask,
                 budget_usd: None,
+                storyboard: StoryboardPolicy::Paid,
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),

@@ -94,6 +94,10 @@ pub async fn make(
     if let Some(budget) = options.budget_usd {
         config.pipeline.budget_usd = Some(budget);
     }
+    // Nobody is there to approve a storyboard unless the terminal is asked.
+    if !options.interactive {
+        config.pipeline.storyboard = crate::config::StoryboardPolicy::Never;
+    }
     config.check()?;
     config.models = config
         .models
@@ -159,6 +163,13 @@ pub async fn make(
                 } else {
                     FeedbackAnswer::Accept {}
                 };
+                if answer == (FeedbackAnswer::Cancel {}) {
+                    watcher.abort();
+                    database
+                        .set_run_status(thread.as_str(), RunStatus::Cancelled, None)
+                        .await?;
+                    return Err(MakeError::Cancelled);
+                }
                 let value = serde_json::to_value(&answer).unwrap_or(serde_json::Value::Null);
                 outcome = match pipeline.answer(&thread, value, RunConfig::default()).await {
                     Err(GraphError::InvalidAnswer(reason)) if options.interactive => {
@@ -329,10 +340,11 @@ fn ask(
         .unwrap_or("The critic has a question.");
     loop {
         let _ = writeln!(out, "\n{text}");
-        let _ = write!(
-            out,
-            "[a]ccept fixes, [r]egenerate N[,M] [instruction], [s]kip to final > "
-        );
+        let choices = match question.get("kind").and_then(|k| k.as_str()) {
+            Some("storyboard") => "[a]pprove, [r]ewrite N[,M] [instruction], [c]ancel > ",
+            _ => "[a]ccept fixes, [r]egenerate N[,M] [instruction], [s]kip to final, [c]ancel > ",
+        };
+        let _ = write!(out, "{choices}");
         let _ = out.flush();
         let mut line = String::new();
         match input.read_line(&mut line) {
@@ -347,20 +359,21 @@ fn ask(
             None => {
                 let _ = writeln!(
                     out,
-                    "Please answer a, s, or r followed by scene numbers (r 3 brighter)."
+                    "Please answer a, s, c, or r followed by scene numbers (r 3 brighter)."
                 );
             }
         }
     }
 }
 
-/// Reads `a`, `s`, `r 3 brighter`, `regenerate 2,4 warmer colours`.
+/// Reads `a`, `s`, `c`, `r 3 brighter`, `regenerate 2,4 warmer colours`.
 pub fn parse_answer(line: &str) -> Option<FeedbackAnswer> {
     let line = line.trim();
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     match word.to_ascii_lowercase().as_str() {
-        "a" | "accept" | "y" | "yes" => Some(FeedbackAnswer::Accept {}),
+        "a" | "accept" | "approve" | "y" | "yes" => Some(FeedbackAnswer::Accept {}),
         "s" | "skip" => Some(FeedbackAnswer::Skip {}),
+        "c" | "cancel" => Some(FeedbackAnswer::Cancel {}),
         "r" | "regenerate" => {
             let rest = rest.trim();
             let (numbers, instruction) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));

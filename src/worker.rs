@@ -245,6 +245,26 @@ impl Workers {
             .ok_or_else(|| WorkerError::NotFound(id.to_owned()))
     }
 
+    /// Which question `owner`'s run `id` has open, if any.
+    pub async fn question_kind(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<QuestionKind>, WorkerError> {
+        self.run(owner, id).await?;
+        let thread = match self.thread(id).await {
+            Ok(thread) => thread,
+            Err(GraphError::ThreadNotFound(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(thread.interrupt.map(
+            |open| match open.question.get("kind").and_then(|k| k.as_str()) {
+                Some("storyboard") => QuestionKind::Storyboard,
+                _ => QuestionKind::Critic,
+            },
+        ))
+    }
+
     /// `owner`'s upload `id` (of `kind`, `audio` or `image`, when given), as a run's input;
     /// [`WorkerError::Invalid`] when it does not exist, is someone else's or of another kind.
     pub async fn upload(
@@ -292,6 +312,9 @@ impl Workers {
         let thread = self.thread(id).await?;
         if thread.interrupt.is_none() {
             return Err(WorkerError::Conflict("the run has no open question".into()));
+        }
+        if let Ok(FeedbackAnswer::Cancel {}) = serde_json::from_value(answer.clone()) {
+            return self.cancel(owner, id).await.map(|_| ());
         }
         Pipeline::check_answer(&thread.state, answer.clone()).map_err(WorkerError::Invalid)?;
         let asked_at = thread.checkpoint.to_string();
@@ -767,6 +790,24 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
                 }));
             }
         }
+        "storyboard.ready" => {
+            let sketches = payload
+                .get("sketches")
+                .and_then(serde_json::Value::as_array);
+            for sketch in sketches.into_iter().flatten() {
+                rows.extend(object(sketch.get("object")).map(|object| {
+                    AssetRow {
+                        object,
+                        kind: "sketch".into(),
+                        scene: sketch
+                            .get("scene")
+                            .and_then(serde_json::Value::as_u64)
+                            .and_then(|v| u32::try_from(v).ok()),
+                        round: small("round"),
+                    }
+                }));
+            }
+        }
         "critic.report" => {
             rows.extend(object(payload.get("contact_sheet")).map(|object| AssetRow {
                 object,
@@ -782,6 +823,15 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
             tracing::warn!(%error, run, "could not record an object");
         }
     }
+}
+
+/// The questions a run asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuestionKind {
+    /// The critic's, about the finished scenes.
+    Critic,
+    /// The storyboard's, before any picture is made.
+    Storyboard,
 }
 
 /// Executes one claimed run until it completes, asks, is cancelled or fails, and records

@@ -511,7 +511,9 @@ function renderRun() {
   renderResult();
   renderVersions();
   if (run.status === "waiting" && run.question) {
-    runCard(`${run.id}:question:${run.question.round}`, "question", "The critic has a question", run.question.text.split("\n")[0], {
+    const storyboard = run.question.kind === "storyboard";
+    const key = `${run.id}:${storyboard ? `storyboard:${run.question.revision}` : "question"}:${run.question.round}`;
+    runCard(key, "question", storyboard ? "The storyboard is ready" : "The critic has a question", run.question.text.split("\n")[0], {
       label: "Go to the question",
       go: () => $("feedback-form").querySelector("input:checked").focus(),
     });
@@ -674,19 +676,34 @@ function renderFeedback() {
     panel.hidden = true;
     return;
   }
-  if (!panel.hidden && panel.dataset.round === String(question.round) && panel.dataset.run === run.id) return;
+  const storyboard = question.kind === "storyboard";
+  const asked = `${run.id}:${question.kind || "critic"}:${question.round}:${question.revision || 0}`;
+  if (!panel.hidden && panel.dataset.asked === asked) return;
   panel.hidden = false;
-  panel.dataset.round = question.round;
-  panel.dataset.run = run.id;
+  panel.dataset.asked = asked;
+  $("feedback-title").textContent = storyboard ? "Approve the storyboard" : "The critic has a question";
+  $("label-accept").textContent = storyboard ? "Approve: make the pictures" : "Accept the suggested fixes";
+  $("label-regenerate").textContent = storyboard ? "Rewrite chosen scenes' prompts" : "Make chosen scenes again";
+  $("choice-skip").hidden = storyboard;
   $("feedback-text").textContent = question.text;
   $("feedback-issues").replaceChildren(
-    ...question.issues.map((issue) =>
-      el("li", { class: `issue ${issue.severity}` }, `Scene ${issue.scene + 1}: ${issue.message}`),
-    ),
+    ...(storyboard
+      ? question.scenes.map((scene) =>
+          el(
+            "li",
+            { class: "storyboard-scene" },
+            scene.sketch ? el("img", { src: assetUrl(scene.sketch.url), alt: `Sketch of scene ${scene.scene + 1}`, width: 96 }) : null,
+            ` Scene ${scene.scene + 1} (${scene.start.toFixed(1)}–${scene.end.toFixed(1)} s): ${scene.upload ? "your picture" : scene.prompt || ""}`,
+          ),
+        )
+      : question.issues.map((issue) =>
+          el("li", { class: `issue ${issue.severity}` }, `Scene ${issue.scene + 1}: ${issue.message}`),
+        )),
   );
   const flagged = new Set(question.issues.map((i) => i.scene));
+  for (const input of $("feedback-form").elements.action) input.checked = input.value === "accept";
   $("regenerate-scenes").replaceChildren(
-    ...(run.plan?.scenes || []).map((scene) =>
+    ...(run.plan?.scenes || []).filter((scene) => !storyboard || scene.source !== "upload").map((scene) =>
       el(
         "label",
         {},

@@ -6,7 +6,7 @@ use super::AgentError;
 use crate::pipeline::request;
 use crate::pipeline::state::Upload;
 use crate::store::{Chat, RunStatus, User};
-use crate::worker::{Changes, Workers};
+use crate::worker::{Changes, QuestionKind, Workers};
 use montage_models::ToolSpec;
 use serde_json::{Value, json};
 
@@ -45,9 +45,9 @@ pub fn specs() -> Vec<ToolSpec> {
         ),
         spec(
             "answer_feedback",
-            "Answer the critic's open question on the current video.",
+            "Answer the open question on the current video: the critic's (accept its fixes, regenerate scenes, edit, skip to the final video) or the storyboard's (accept it, regenerate: rewrite chosen scenes' prompts, edit); cancel stops the video.",
             json!({ "type": "object", "properties": {
-                "action": { "enum": ["accept", "regenerate", "edit", "skip"] },
+                "action": { "enum": ["accept", "regenerate", "edit", "skip", "cancel"] },
                 "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
                 "instruction": { "type": "string" } }, "required": ["action"] }),
         ),
@@ -207,11 +207,24 @@ pub async fn call(
         }
         "answer_feedback" => {
             let run = current()?;
+            let storyboard =
+                workers.question_kind(owner, &run).await? == Some(QuestionKind::Storyboard);
             workers.answer(owner, &run, arguments.clone()).await?;
-            let what = match arguments["action"].as_str() {
-                Some("accept") => "I've taken the critic's fixes",
-                Some("skip") => "I'm finishing the video as it is",
-                Some("regenerate") => "I'm making those scenes again",
+            let what = match (arguments["action"].as_str(), storyboard) {
+                (Some("cancel"), _) => {
+                    return Ok(done(
+                        "I've cancelled the video; nothing more is made or paid for.".to_owned(),
+                    ));
+                }
+                (Some("accept"), true) => {
+                    "The storyboard is approved and the pictures are being made"
+                }
+                (Some("accept"), false) => "I've taken the critic's fixes",
+                (Some("skip"), _) => "I'm finishing the video as it is",
+                (Some("regenerate"), true) => {
+                    "I'm rewriting those scenes' prompts; the storyboard comes back to you"
+                }
+                (Some("regenerate"), false) => "I'm making those scenes again",
                 _ => "I've changed the plan",
             };
             Ok(done(format!("{what}; the run goes on.")))
@@ -223,7 +236,10 @@ pub async fn call(
             let summary = match status {
                 RunStatus::Queued => "Your video is waiting for a free worker.".to_owned(),
                 RunStatus::Running => "Your video is being made right now.".to_owned(),
-                RunStatus::Waiting => "The critic has a question: say \"looks good\" to take its fixes, \"skip\" to finish as it is, or name scenes to make again.".to_owned(),
+                RunStatus::Waiting => match workers.question_kind(owner, &run.id).await? {
+                    Some(QuestionKind::Storyboard) => "The storyboard is waiting for your approval: say \"looks good\" to make the pictures, name scenes whose prompts to rewrite (with how), or \"cancel\".".to_owned(),
+                    _ => "The critic has a question: say \"looks good\" to take its fixes, \"skip\" to finish as it is, or name scenes to make again.".to_owned(),
+                },
                 RunStatus::Completed => format!("Version {} is finished and ready to download.", run.version),
                 RunStatus::Failed => "That run stopped on an error; ask me to try again or change it.".to_owned(),
                 RunStatus::Cancelled => "That run was cancelled.".to_owned(),

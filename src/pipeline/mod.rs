@@ -1,11 +1,14 @@
 //! The video pipeline: the state graph of DESIGN.md wired with the tools.
 //!
 //! ```text
-//! START → intent → analyze → plan → story → prompts → assets → critic ─┬─(nothing to fix)──→ compose → END
-//!                              ▲                  ▲                      └─→ feedback ─(skip / at the bound)─┘
-//!                              │                  └──(accept / regenerate)──┘   │
-//!                              └──────────────────────(edit)────────────────────┘
+//! START → intent → analyze → plan → story → prompts ─┬────────────────────→ assets → critic ─┬─(nothing to fix)──→ compose → END
+//!                              ▲   ▲            ▲      └─→ storyboard ─(accept)─┘       ▲       └─→ feedback ─(skip / at the bound)─┘
+//!                              │   │            └──────────(regenerate)──┘              └──(accept / regenerate)──┘   │
+//!                              │   └──────────────────────(edit)────┘                                                 │
+//!                              └──────────────────────────────────────────(edit)──────────────────────────────────────┘
 //! ```
+//!
+//! (The storyboard's and the critic's edits both plan again: the arrows are one edge.)
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
 //! - `nodes`: the nodes and routers.
@@ -13,6 +16,7 @@
 //! - `story`: what happens in each scene, the title and hashtags, the script.
 //! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
 //! - `budget`: what a round is expected to cost, and which scenes the budget lets paid models make.
+//! - `storyboard`: the approval of the scenes' prompts and sketches before paid pictures.
 //! - `plan`: the beat-aligned planner.
 //! - `templates`: the versioned prompt templates of `prompts/`.
 //! - `timeline`: plan → compositor timeline.
@@ -28,6 +32,7 @@ pub mod record;
 pub mod request;
 pub mod state;
 mod story;
+mod storyboard;
 pub mod templates;
 mod timeline;
 
@@ -78,6 +83,12 @@ impl Pipeline {
         });
         let s = Arc::clone(&services);
         graph
+            .add_node("storyboard", move |state, ctx| {
+                storyboard::storyboard(state, ctx, Arc::clone(&s))
+            })
+            .on_answer(storyboard::answer);
+        let s = Arc::clone(&services);
+        graph
             .add_fan_out(
                 "assets",
                 |state: &RunState| state.pending.clone(),
@@ -107,7 +118,16 @@ impl Pipeline {
             .add_edge("analyze", "plan")
             .add_edge("plan", "story")
             .add_edge("story", "prompts")
-            .add_edge("prompts", "assets")
+            .add_conditional_edges(
+                "prompts",
+                |state, _| storyboard::after_prompts(state),
+                ["storyboard", "assets"],
+            )
+            .add_conditional_edges(
+                "storyboard",
+                |state, _| storyboard::after_storyboard(state),
+                ["assets", "prompts", "plan"],
+            )
             .add_edge("assets", "critic")
             .add_conditional_edges(
                 "critic",
@@ -149,9 +169,11 @@ impl Pipeline {
     /// Checks `answer` against the open question of a run in `state` without changing
     /// anything: the reason it does not answer it, if it does not.
     pub fn check_answer(state: &RunState, answer: serde_json::Value) -> Result<(), String> {
-        nodes::answer(state, answer)
-            .map(|_| ())
-            .map_err(|e| e.message)
+        let checked = match storyboard::under_review(state) {
+            true => storyboard::answer(state, answer),
+            false => nodes::answer(state, answer),
+        };
+        checked.map(|_| ()).map_err(|e| e.message)
     }
 
     /// Answers the open question (a [`FeedbackAnswer`] as JSON) and runs on. An answer the

@@ -612,41 +612,57 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
             }
             update.pending = Some(pending);
         }
-        FeedbackAnswer::Edit {
-            pace,
-            mood,
-            duration,
-        } => {
-            let mut intent = state.intent.clone().ok_or_else(|| missing("intent"))?;
-            if let Some(duration) = duration {
-                if !DURATION_RANGE.contains(duration) {
-                    return Err(NodeError::permanent(format!(
-                        "{duration} s is outside {:.0}–{:.0} s",
-                        DURATION_RANGE.start(),
-                        DURATION_RANGE.end()
-                    )));
-                }
-                intent.duration = *duration;
-            }
-            if pace.is_none() && mood.is_none() && duration.is_none() {
-                return Err(NodeError::permanent(
-                    "an edit needs a new pace, mood or duration",
-                ));
-            }
-            intent.pace = pace.unwrap_or(intent.pace);
-            intent.mood = mood.unwrap_or(intent.mood);
-            update.intent = Some(intent);
-        }
+        FeedbackAnswer::Edit { .. } => update.intent = Some(edited_intent(state, &answer)?),
         FeedbackAnswer::Skip {} => {}
+        FeedbackAnswer::Cancel {} => {
+            return Err(NodeError::permanent(
+                "a cancel stops the run: it is not an answer the run goes on from",
+            ));
+        }
     }
     update.answer = Some(answer);
     Ok(update)
 }
 
+/// The run's intent with an `Edit` answer's pace, mood and duration; refused when it
+/// changes nothing or names a length out of range.
+pub(super) fn edited_intent(
+    state: &RunState,
+    answer: &FeedbackAnswer,
+) -> Result<Intent, NodeError> {
+    let mut intent = state.intent.clone().ok_or_else(|| missing("intent"))?;
+    let FeedbackAnswer::Edit {
+        pace,
+        mood,
+        duration,
+    } = answer
+    else {
+        return Ok(intent);
+    };
+    if let Some(duration) = duration {
+        if !DURATION_RANGE.contains(duration) {
+            return Err(NodeError::permanent(format!(
+                "{duration} s is outside {:.0}–{:.0} s",
+                DURATION_RANGE.start(),
+                DURATION_RANGE.end()
+            )));
+        }
+        intent.duration = *duration;
+    }
+    if pace.is_none() && mood.is_none() && duration.is_none() {
+        return Err(NodeError::permanent(
+            "an edit needs a new pace, mood or duration",
+        ));
+    }
+    intent.pace = pace.unwrap_or(intent.pace);
+    intent.mood = mood.unwrap_or(intent.mood);
+    Ok(intent)
+}
+
 /// Where the run goes after an answer.
 pub fn after_feedback(state: &RunState) -> &'static str {
     match state.answers.last() {
-        Some(FeedbackAnswer::Skip {}) | None => "compose",
+        Some(FeedbackAnswer::Skip {} | FeedbackAnswer::Cancel {}) | None => "compose",
         Some(FeedbackAnswer::Edit { .. }) => "plan",
         Some(_) => "prompts",
     }

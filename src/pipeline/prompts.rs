@@ -205,7 +205,12 @@ pub async fn prompts(
     let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
     let mut used = BTreeMap::new();
     let mut drafts = BTreeMap::new();
-    for &k in &state.pending {
+    // A storyboard revision rewrites the scenes it names; the others keep their prompts.
+    let writing = match state.rewrite.is_empty() {
+        true => &state.pending,
+        false => &state.rewrite,
+    };
+    for &k in writing {
         let Some(scene) = plan.scenes.get(k) else {
             continue;
         };
@@ -264,7 +269,13 @@ pub async fn prompts(
         );
     }
     let spending = cost.iter().map(|c| c.usd).sum();
-    let allocation = super::budget::round(&state, &services, &prompts, spending).await?;
+    let mut round_prompts = prompts.clone();
+    for k in &state.pending {
+        if let Some(kept) = state.prompts.get(k).filter(|_| !prompts.contains_key(k)) {
+            round_prompts.insert(*k, kept.clone());
+        }
+    }
+    let allocation = super::budget::round(&state, &services, &round_prompts, spending).await?;
     notices.extend(super::budget::notices(
         &allocation,
         &services.models.configured().image.id(),
@@ -279,7 +290,9 @@ pub async fn prompts(
     Ok(Command::update(Update {
         templates: used.into_values().collect(),
         prompts,
-        round_done: true,
+        // Prompts rewritten for a storyboard under review are still that round's.
+        round_done: !super::storyboard::under_review(&state),
+        rewrite: Some(Vec::new()),
         cost,
         estimate: Some(allocation),
         notices,

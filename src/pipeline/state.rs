@@ -292,6 +292,21 @@ pub struct SceneAsset {
     pub clip: Option<SceneClip>,
 }
 
+/// Where a run's storyboard stands. It is shown once per request, before the first
+/// pictures, and again after each revision the person asks for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Storyboard {
+    /// Whether it was approved (by the person, or by the run's policy).
+    pub approved: bool,
+    /// Revisions asked for before approval.
+    pub revisions: u32,
+    /// The sketches shown, by scene: drawn locally from each prompt, free.
+    pub sketches: BTreeMap<usize, ObjectRef>,
+    /// The person's last answer to it.
+    #[serde(default)]
+    pub answered: Option<FeedbackAnswer>,
+}
+
 /// A clip made from a scene's picture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SceneClip {
@@ -335,7 +350,7 @@ pub struct CostEntry {
 }
 
 /// What a round of pictures, clips and narration is expected to cost, before any of it is made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// US dollars, over the round.
     pub usd: f64,
@@ -475,7 +490,8 @@ impl From<SceneIndex> for u64 {
     }
 }
 
-/// The person's (or the default policy's) answer to the critic's question.
+/// The person's (or the default policy's) answer to the run's question: the critic's, or
+/// the storyboard's (which takes accept, regenerate, edit and cancel).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FeedbackAnswer {
@@ -509,6 +525,8 @@ pub enum FeedbackAnswer {
     },
     /// Go to the final video as it is.
     Skip {},
+    /// Stop the run here: nothing more is made or paid for.
+    Cancel {},
 }
 
 /// A rendered video.
@@ -594,6 +612,13 @@ pub struct RunState {
     /// Scenes of the current round the budget leaves without a clip (stills with motion).
     #[serde(default)]
     pub stills_only: BTreeSet<usize>,
+    /// The storyboard, once shown.
+    #[serde(default)]
+    pub storyboard: Option<Storyboard>,
+    /// The pending scenes whose prompts the next prompts pass writes (a storyboard
+    /// revision); empty: all of them.
+    #[serde(default)]
+    pub rewrite: Vec<usize>,
     /// Things the person should know (no narration, music shorter than asked, …).
     pub notices: Vec<String>,
     /// The videos.
@@ -634,6 +659,8 @@ impl RunState {
             estimate: None,
             over_budget: BTreeSet::new(),
             stills_only: BTreeSet::new(),
+            storyboard: None,
+            rewrite: Vec::new(),
             notices,
             outputs: None,
         }
@@ -685,6 +712,10 @@ pub struct Update {
     pub cost: Vec<CostEntry>,
     /// The round's estimate, and what its budget leaves out.
     pub estimate: Option<Allocation>,
+    /// The storyboard as it now stands.
+    pub storyboard: Option<Storyboard>,
+    /// The scenes the next prompts pass writes (empty: every pending one).
+    pub rewrite: Option<Vec<usize>>,
     /// Notices.
     pub notices: Vec<String>,
     /// The videos.
@@ -723,6 +754,8 @@ impl State for RunState {
             self.estimate = None;
             self.over_budget.clear();
             self.stills_only.clear();
+            self.storyboard = None;
+            self.rewrite.clear();
             self.outputs = None;
         }
         for template in update.templates {
@@ -786,6 +819,11 @@ impl State for RunState {
             self.over_budget = allocation.local_stills;
             self.stills_only = allocation.stills_only;
         }
+        if let Some(storyboard) = update.storyboard {
+            writes.claim("storyboard")?;
+            self.storyboard = Some(storyboard);
+        }
+        set(&mut self.rewrite, update.rewrite, "rewrite", writes)?;
         for notice in update.notices {
             if !self.notices.contains(&notice) {
                 self.notices.push(notice);

@@ -39,6 +39,10 @@ const SOURCES: &[(&str, &str)] = &[
         "feedback.question",
         include_str!("../../prompts/feedback/question.j2"),
     ),
+    (
+        "storyboard.question",
+        include_str!("../../prompts/storyboard/question.j2"),
+    ),
 ];
 
 /// A template that failed to render.

@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody, Query};
 use super::protocol::asset_url;
 use super::schema;
-use crate::config::FeedbackPolicy;
+use crate::config::{FeedbackPolicy, StoryboardPolicy};
 use crate::objects::ObjectRef;
 use crate::pipeline::request::{self, RequestError};
 use crate::pipeline::state::{MusicSource, SceneSource};
@@ -53,6 +53,11 @@ pub struct CreateRun {
     /// take its fixes without asking.
     #[serde(default)]
     pub feedback: Option<FeedbackPolicy>,
+    /// When the run stops after its prompts for the storyboard to be approved, before any
+    /// picture is made: "paid" (default: when the pictures or clips would be paid for),
+    /// "always", "never". Only runs that ask (feedback "ask") stop.
+    #[serde(default)]
+    pub storyboard: Option<StoryboardPolicy>,
     /// What kind of video, overriding the prompt: music_video, promo, trailer, slideshow,
     /// explainer, travel, social.
     #[serde(default)]
@@ -639,6 +644,9 @@ pub async fn create_run(
     if let Some(policy) = body.feedback {
         config.pipeline.feedback = policy;
     }
+    if let Some(policy) = body.storyboard {
+        config.pipeline.storyboard = policy;
+    }
     // The server's budget is the most a run may ask for: its keys pay.
     if let Some(budget) = body.budget_usd {
         config.pipeline.budget_usd = Some(match config.pipeline.budget_usd {
@@ -709,9 +717,11 @@ pub async fn get_run(
     Ok(Json(view_of(&shared, &user.id, &id).await?))
 }
 
-/// Answer the run's open question: `{"action":"accept"}`, `{"action":"skip"}`,
-/// `{"action":"regenerate","scenes":[2],"instruction":"brighter"}` (scenes from 0), or
-/// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`.
+/// Answer the run's open question (the critic's, or the storyboard's): `{"action":"accept"}`,
+/// `{"action":"skip"}` (the critic's only),
+/// `{"action":"regenerate","scenes":[2],"instruction":"brighter"}` (scenes from 0),
+/// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`, or `{"action":"cancel"}`
+/// (the run is cancelled).
 #[utoipa::path(post, path = "/api/runs/{id}/feedback", tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     request_body(content = crate::pipeline::FeedbackAnswer, description = "The answer"),

@@ -231,6 +231,18 @@ fn intent_of(said: &str, context: &Value) -> Option<(&'static str, Value)> {
     }
     let picked = scenes(&text);
     if asking {
+        if has(
+            &text,
+            &[
+                "cancel",
+                "stop it",
+                "stop the video",
+                "never mind",
+                "forget it",
+            ],
+        ) {
+            return Some(("answer_feedback", json!({ "action": "cancel" })));
+        }
         if has(&text, &["skip", "as it is", "just finish", "finish it"]) {
             return Some(("answer_feedback", json!({ "action": "skip" })));
         }
@@ -383,6 +395,10 @@ mod tests {
         assert_eq!(
             one(call("skip it", asking.clone())),
             ("answer_feedback".into(), json!({ "action": "skip" }))
+        );
+        assert_eq!(
+            one(call("never mind, cancel it", asking.clone())),
+            ("answer_feedback".into(), json!({ "action": "cancel" }))
         );
         assert_eq!(
             one(call("redo scene 2 with more neon", asking)),

@@ -1,0 +1,241 @@
+//! The storyboard, over a real WebSocket and the REST API: a run whose pictures would be
+//! paid for (a fake Replicate counting submissions) stops after its prompts with the
+//! scenes' prompts, sketches and estimate, pays for nothing until approved, rewrites only
+//! the scenes a revision names, and makes the pictures once approved; a cancel stops it.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+#[macro_use]
+mod common;
+
+use common::server::*;
+
+const TOKEN: &str = "r8_storyboard-token-PLANTED01234";
+
+/// A still of `width` x `height`, as a PNG.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..width * height)
+        .flat_map(|i| [(i % 251) as u8, 90, 160])
+        .collect();
+    writer.write_image_data(&pixels).unwrap();
+    drop(writer);
+    bytes
+}
+
+/// A fake Replicate whose FLUX answers within the request; counts submissions.
+async fn fake_replicate(submitted: Arc<AtomicUsize>) -> MockServer {
+    let server = MockServer::start().await;
+    let at = server.uri();
+    Mock::given(method("POST"))
+        .and(path("/v1/models/black-forest-labs/flux-schnell/predictions"))
+        .respond_with(move |_: &Request| {
+            let n = submitted.fetch_add(1, Ordering::SeqCst);
+            let id = format!("sb{n:04}qz5k2rmc0cr8m8t6xg");
+            ResponseTemplate::new(201).set_body_json(json!({
+                "id": id, "model": "black-forest-labs/flux-schnell", "version": "hidden",
+                "input": {}, "logs": "", "error": null, "data_removed": false,
+                "status": "succeeded", "created_at": "2026-12-02T07:40:00.000Z",
+                "output": [format!("{at}/files/{id}/out-0.png")],
+                "urls": { "get": format!("{at}/v1/predictions/{id}"), "cancel": format!("{at}/v1/predictions/{id}/cancel") },
+                "metrics": { "predict_time": 0.6 },
+            }))
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/files/.+/out-0\.png$"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png(1024, 1024), "image/png"))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The next `feedback.needed` on `socket`, skipping everything before it.
+async fn next_question(socket: &mut Socket) -> Value {
+    loop {
+        let event = socket.next().await;
+        match event["type"].as_str() {
+            Some("feedback.needed") => return event["data"].clone(),
+            Some("run.failed" | "run.completed" | "run.cancelled") => {
+                panic!("the run ended without asking: {event}")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn prompts(question: &Value) -> Vec<String> {
+    question["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["prompt"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_run_waits_for_its_storyboard_and_pays_for_nothing_before_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let submitted = Arc::new(AtomicUsize::new(0));
+    let replicate = fake_replicate(Arc::clone(&submitted)).await;
+    let base = format!("{}/v1", replicate.uri());
+    let settings = [
+        ("MONTAGE_MODELS__IMAGE", "replicate"),
+        ("REPLICATE_BASE_URL", base.as_str()),
+        ("REPLICATE_API_TOKEN", TOKEN),
+    ];
+    let server = Server::start(dir.path(), &Backend::Sqlite, &settings).await;
+    let run = server
+        .create(json!({
+            "prompt": "a calm lake at dawn, mist over the water",
+            "formats": ["1:1"],
+            "duration": 6,
+            "max_iterations": 0,
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&run, 0).await;
+
+    let first = next_question(&mut socket).await;
+    assert_eq!(first["kind"], "storyboard");
+    assert_eq!(first["revision"], 0);
+    let scenes = first["scenes"].as_array().unwrap().clone();
+    assert!(scenes.len() >= 2, "{first}");
+    let estimate = first["estimate"]["usd"].as_f64().unwrap();
+    assert!(
+        (estimate - 0.003 * scenes.len() as f64).abs() < 1e-9,
+        "{first}"
+    );
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "replicate/black-forest-labs/flux-schnell makes the pictures once you approve"
+        ) && text.contains("Estimated cost: $"),
+        "{text}"
+    );
+    for scene in &scenes {
+        let sketch = server
+            .download(scene["sketch"]["url"].as_str().unwrap())
+            .await;
+        let (width, height) = png::Decoder::new(std::io::Cursor::new(sketch))
+            .read_info()
+            .map(|reader| (reader.info().width, reader.info().height))
+            .unwrap();
+        assert_eq!((width, height), (270, 270), "a quarter of the 1080 canvas");
+    }
+    assert_eq!(
+        submitted.load(Ordering::SeqCst),
+        0,
+        "nothing paid before approval"
+    );
+    let (_, view) = server.get(&format!("/api/runs/{run}")).await;
+    assert_eq!(view["status"], "waiting");
+    assert_eq!(view["question"]["kind"], "storyboard");
+
+    // Nothing to skip to yet: refused, and the run keeps waiting.
+    let (status, refused) = server
+        .post(
+            &format!("/api/runs/{run}/feedback"),
+            &json!({ "action": "skip" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("no video yet"), "{refused}");
+
+    // A revision over the WebSocket rewrites scene 2 alone.
+    socket
+        .send(json!({ "v": 1, "type": "feedback", "run_id": run, "data": {
+            "action": "regenerate", "scenes": [1], "instruction": "under a starry night sky" } }))
+        .await;
+    let second = next_question(&mut socket).await;
+    assert_eq!(second["kind"], "storyboard");
+    assert_eq!(second["revision"], 1);
+    let (before, after) = (prompts(&first), prompts(&second));
+    assert!(after[1].contains("under a starry night sky"), "{after:?}");
+    for k in (0..before.len()).filter(|&k| k != 1) {
+        assert_eq!(before[k], after[k], "scene {k} keeps its prompt");
+    }
+    assert_ne!(
+        first["scenes"][1]["sketch"]["id"], second["scenes"][1]["sketch"]["id"],
+        "the rewritten scene is sketched again"
+    );
+    assert_eq!(
+        second["round"], first["round"],
+        "a revision is no round of fixes"
+    );
+    assert_eq!(submitted.load(Ordering::SeqCst), 0);
+
+    // Approved over REST: the pictures are made, once each.
+    let (status, _) = server
+        .post(
+            &format!("/api/runs/{run}/feedback"),
+            &json!({ "action": "accept" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let view = server.wait_status(&run, &["completed"]).await;
+    assert_eq!(submitted.load(Ordering::SeqCst), scenes.len());
+    let made: Vec<&str> = view["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["prompt"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        made, after,
+        "the pictures are made from the approved prompts"
+    );
+    assert!(!serde_json::to_string(&view).unwrap().contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_storyboard_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &[]).await;
+    let run = server
+        .create(json!({
+            "prompt": "a neon city at night, rain on the streets",
+            "formats": ["9:16"],
+            "duration": 6,
+            "storyboard": "always",
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&run, 0).await;
+    let question = next_question(&mut socket).await;
+    assert_eq!(question["kind"], "storyboard");
+    assert!(
+        question["text"]
+            .as_str()
+            .unwrap()
+            .contains("local/procedural-1 makes the pictures")
+            && !question["text"]
+                .as_str()
+                .unwrap()
+                .contains("Estimated cost"),
+        "offline, nothing is paid: {question}"
+    );
+    let (status, _) = server
+        .post(
+            &format!("/api/runs/{run}/feedback"),
+            &json!({ "action": "cancel" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let view = server.wait_status(&run, &["cancelled"]).await;
+    assert!(view["outputs"].is_null(), "{view}");
+    let scenes = view["plan"]["scenes"].as_array().unwrap();
+    assert!(
+        scenes.iter().all(|s| s["thumbnail"].is_null()),
+        "no picture was made"
+    );
+}
