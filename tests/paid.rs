@@ -26,6 +26,8 @@ struct Seen {
     submitted: BTreeMap<String, String>,
     /// Predictions polled at least once: Montage polls a job only after writing it down.
     polled: std::collections::BTreeSet<String>,
+    /// Predictions Montage asked to cancel.
+    cancelled: std::collections::BTreeSet<String>,
 }
 
 /// A still of `width` x `height`, as a PNG.
@@ -91,6 +93,17 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
                 body["input"]["prompt"].as_str().unwrap_or("").to_owned(),
             );
             ResponseTemplate::new(201).set_body_json(prediction(&at, &id, "starting", Value::Null))
+        })
+        .mount(&server)
+        .await;
+    let cancels = Arc::clone(&seen);
+    let at = base.clone();
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/predictions/[a-z0-9]+/cancel$"))
+        .respond_with(move |request: &Request| {
+            let id = request.url.path().split('/').nth(3).unwrap().to_owned();
+            cancels.lock().unwrap().cancelled.insert(id.clone());
+            ResponseTemplate::new(200).set_body_json(prediction(&at, &id, "canceled", Value::Null))
         })
         .mount(&server)
         .await;
@@ -215,6 +228,46 @@ async fn a_server_killed_while_its_jobs_run_never_pays_for_a_scene_twice(backend
     assert_eq!((codec.as_str(), width, height), ("h264", 1080, 1080));
     let everything = serde_json::to_string(&view).unwrap();
     assert!(!everything.contains(TOKEN), "the token is in the run view");
+}
+
+/// A run cancelled while its jobs run has each of them cancelled at Replicate: nothing
+/// goes on being made and paid for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_cancels_its_jobs_at_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let replicate = fake_replicate(Arc::clone(&seen), Arc::new(AtomicBool::new(false))).await;
+    let settings = paid_settings(&replicate.uri());
+    let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
+    let run = server.create(square_run()).await;
+    let jobs = loop {
+        let (_, view) = server.get(&format!("/api/runs/{run}")).await;
+        let planned = view["plan"]["scenes"].as_array().map_or(0, Vec::len);
+        let polled = seen.lock().unwrap().polled.clone();
+        if planned > 0 && polled.len() == planned {
+            break polled;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (status, _) = server
+        .post(&format!("/api/runs/{run}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    server.wait_status(&run, &["cancelled"]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen.lock().unwrap().cancelled != jobs {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "every running job is cancelled: {:?} of {jobs:?}",
+            seen.lock().unwrap().cancelled
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen.lock().unwrap().submitted.len(),
+        jobs.len(),
+        "nothing submitted anew"
+    );
 }
 
 /// Replicate down (every request a 503): the local renderer, next in the chain, makes the

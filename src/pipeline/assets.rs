@@ -4,7 +4,9 @@
 //! leaves no room for), with every call in the ledger. A clip that fails or is unusable
 //! leaves the scene its still, and the run says so.
 
-use super::nodes::{Services, database_error, missing, model_error, request_hash, store_error};
+use super::nodes::{
+    Services, StopOnCancel, database_error, missing, model_error, request_hash, store_error,
+};
 use super::state::{
     CostEntry, Plan, RunState, SceneAsset, SceneClip, ScenePrompt, SceneSource, SpokenLine, Update,
 };
@@ -103,8 +105,12 @@ pub async fn asset(
             };
             let model = image.id();
             let hash = request_hash(state.owner.as_deref(), "image", &model, &request);
-            // A paid job for this request is submitted once, whatever happens to the run.
+            // A paid job for this request is submitted once, whatever happens to the run,
+            // and stopped at the provider if the run is cancelled.
             request.job_key = Some(hash.clone());
+            let _stop = StopOnCancel::new(&ctx, Arc::clone(image), &hash, |model, key| {
+                model.cancel(key)
+            });
             let (object, _, made_by) = generate_cached(
                 &services,
                 &mut update,
@@ -138,8 +144,9 @@ pub async fn asset(
                     let made = Clipping {
                         services: &services,
                         state: &state,
+                        ctx: &ctx,
                         scene: k,
-                        model: clip.as_ref(),
+                        model: clip,
                     };
                     made.clip(prompt, &object, &mut update).await?
                 }
@@ -230,8 +237,9 @@ struct Made {
 struct Clipping<'a> {
     services: &'a Services,
     state: &'a RunState,
+    ctx: &'a NodeContext,
     scene: usize,
-    model: &'a dyn ClipModel,
+    model: &'a Arc<dyn ClipModel>,
 }
 
 impl Clipping<'_> {
@@ -286,6 +294,9 @@ impl Clipping<'_> {
             .get(still)
             .await
             .map_err(store_error)?;
+        let _stop = StopOnCancel::new(self.ctx, Arc::clone(self.model), &hash, |model, key| {
+            model.cancel(key)
+        });
         let made = match self.model.generate(request).await {
             Ok(made) => made,
             Err(error) => {

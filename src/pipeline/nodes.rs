@@ -103,6 +103,56 @@ pub(super) fn request_hash(
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 
+/// Stops a paid job at its provider when the node that waits for it is dropped because the
+/// run was cancelled. A crash or a shutdown drops nothing this way: those jobs are resumed.
+pub(super) struct StopOnCancel {
+    ctx: NodeContext,
+    stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl StopOnCancel {
+    /// Stops `job_key`'s job through `model`'s `cancel` if the run is cancelled while this
+    /// is held.
+    pub(super) fn new<M, F>(
+        ctx: &NodeContext,
+        model: Arc<M>,
+        job_key: &str,
+        cancel: F,
+    ) -> StopOnCancel
+    where
+        M: ?Sized + Send + Sync + 'static,
+        F: for<'a> Fn(
+                &'a M,
+                &'a str,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<bool, ModelError>> + Send + 'a>,
+            > + Send
+            + 'static,
+    {
+        let key = job_key.to_owned();
+        StopOnCancel {
+            ctx: ctx.clone(),
+            stop: Some(Box::pin(async move {
+                if let Err(error) = cancel(&model, &key).await {
+                    tracing::warn!(%error, "a paid job could not be stopped at its provider");
+                }
+            })),
+        }
+    }
+}
+
+impl Drop for StopOnCancel {
+    fn drop(&mut self) {
+        if !self.ctx.is_cancelled() {
+            return;
+        }
+        if let (Some(stop), Ok(runtime)) = (self.stop.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(stop);
+        }
+    }
+}
+
 pub(super) fn database_error(error: StoreError) -> NodeError {
     NodeError::transient(error)
 }
@@ -262,6 +312,11 @@ pub async fn analyze(
                 &composer.id(),
                 &request,
             ));
+            let _stop = request.job_key.as_deref().map(|key| {
+                StopOnCancel::new(&ctx, Arc::clone(composer), key, |model, key| {
+                    model.cancel(key)
+                })
+            });
             let made = composer
                 .compose(request)
                 .await

@@ -59,6 +59,12 @@ pub trait ImageModel: Send + Sync {
     fn price(&self) -> f64 {
         0.0
     }
+    /// Stops the paid job the request with `job_key` started, if it still runs (the run
+    /// it was for was cancelled): whether one was stopped. Local models have none.
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        let _ = job_key;
+        Ok(false)
+    }
 }
 
 /// Makes short video clips from stills.
@@ -75,6 +81,12 @@ pub trait ClipModel: Send + Sync {
     /// What a clip of `seconds` (one of [`lengths`](Self::lengths)) is expected to cost, in
     /// US dollars.
     fn price(&self, seconds: f64) -> f64;
+    /// Stops the paid job the request with `job_key` started, if it still runs (the run
+    /// it was for was cancelled): whether one was stopped. Local models have none.
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        let _ = job_key;
+        Ok(false)
+    }
 }
 
 /// The length a clip covering `seconds` is made at: the shortest of `lengths` at or above it
@@ -111,6 +123,12 @@ pub trait MusicModel: Send + Sync {
     fn id(&self) -> ModelId;
     /// Makes one piece.
     async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError>;
+    /// Stops the paid job the request with `job_key` started, if it still runs (the run
+    /// it was for was cancelled): whether one was stopped. Local models have none.
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        let _ = job_key;
+        Ok(false)
+    }
 }
 
 /// Turns texts into vectors for similarity search.

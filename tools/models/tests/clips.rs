@@ -255,3 +255,48 @@ async fn a_scene_longer_than_every_clip_is_refused_before_anything_is_sent() {
     .unwrap_err();
     assert!(unknown.to_string().contains("Kling, Hailuo"), "{unknown}");
 }
+
+#[tokio::test]
+async fn a_clip_left_running_is_cancelled_at_fal_when_asked() {
+    let server = MockServer::start().await;
+    let id = "9e2d4b1a-7c3f-4a8e-b5d6-1f0e9c8b7a63";
+    Mock::given(method("POST"))
+        .and(path("/fal-ai/kling-video/v2.1/standard/image-to-video"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(common::cassette("fal", "submitted_kling")),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/fal-ai/kling-video/requests/{id}/status")))
+        .respond_with(
+            ResponseTemplate::new(202).set_body_json(common::cassette("fal", "status_in_progress")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/fal-ai/kling-video/requests/{id}/cancel")))
+        .and(header("authorization", format!("Key {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(202).set_body_json(json!({ "status": "CANCELLATION_REQUESTED" })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut impatient = config(JobService::Fal, &server);
+    impatient.waiting.deadline = Duration::from_millis(30);
+    let model = JobClip::connect(impatient, Arc::new(MemoryJournal::default())).unwrap();
+    let waited = model.generate(request(4.0, "hash-clip-5")).await;
+    assert!(waited.is_err(), "the clip is still being made");
+    assert!(
+        model.cancel("hash-clip-5").await.unwrap(),
+        "its job is stopped"
+    );
+    assert!(
+        !model.cancel("hash-clip-5").await.unwrap(),
+        "a job stopped already is not stopped again"
+    );
+    assert!(!model.cancel("hash-never-made").await.unwrap());
+    server.verify().await;
+}

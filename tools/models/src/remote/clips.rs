@@ -177,6 +177,13 @@ impl ClipModel for JobClip {
         prices.per_output + prices.per_video_second * seconds
     }
 
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        self.model
+            .jobs
+            .cancel(job_key, |error| self.model.explain(error))
+            .await
+    }
+
     async fn generate(&self, request: ClipRequest) -> Result<GeneratedClip, ModelError> {
         let seconds = clip_length(&self.family.lengths(), request.seconds).ok_or_else(|| {
             ModelError::InvalidRequest(format!(

@@ -75,6 +75,20 @@ impl JobApi for Fal {
         Ok((id.to_owned(), JobState::Waiting))
     }
 
+    /// A request already finished answers 400 `ALREADY_COMPLETED`: nothing left to stop.
+    async fn cancel(&self, model: &str, job: &str) -> Result<(), CallError> {
+        let url = self.url(&format!("{}/requests/{job}/cancel", app(model)));
+        self.policy
+            .call(|| async {
+                match json_answer(self.authorized(self.http.put(&url)), Repeat::Safe).await {
+                    Ok(_) => Ok(()),
+                    Err(Failure::Status { status: 400, .. }) => Ok(()),
+                    Err(other) => Err(other),
+                }
+            })
+            .await
+    }
+
     async fn poll(&self, model: &str, job: &str) -> Result<JobState, CallError> {
         let url = self.url(&format!("{}/requests/{job}/status", app(model)));
         self.policy

@@ -112,6 +112,8 @@ pub(crate) trait JobApi: Send + Sync {
     async fn submit(&self, model: &str, input: &Value) -> Result<(String, JobState), CallError>;
     /// Where `job` of `model` stands now.
     async fn poll(&self, model: &str, job: &str) -> Result<JobState, CallError>;
+    /// Asks the provider to stop `job` of `model` (one that already ended is no error).
+    async fn cancel(&self, model: &str, job: &str) -> Result<(), CallError>;
     /// A file as an input of this API takes it: a URL it can fetch (Replicate's own file
     /// store) or a data URI (fal).
     async fn file_input(&self, bytes: Vec<u8>, media_type: &str) -> Result<String, CallError> {
@@ -275,6 +277,31 @@ impl Jobs {
                 .await
                 .map_err(&explain)?;
         }
+    }
+
+    /// Stops the job submitted for `key` at the provider, when one is running, and writes
+    /// it down as cancelled: whether there was one.
+    pub async fn cancel(
+        &self,
+        key: &str,
+        explain: impl Fn(CallError) -> ModelError,
+    ) -> Result<bool, ModelError> {
+        let key = format!("{key}|{}", self.model);
+        let Some(record) = self.journal.find(&key).await? else {
+            return Ok(false);
+        };
+        let (Some(job), None) = (record.job, record.ended) else {
+            return Ok(false);
+        };
+        self.api
+            .cancel(&self.model.model, &job)
+            .await
+            .map_err(explain)?;
+        tracing::info!(%job, model = %self.model, "cancelled a job at the provider");
+        self.journal
+            .ended(&key, "canceled: the run was cancelled")
+            .await?;
+        Ok(true)
     }
 
     /// What a failed submission means. A refusal (4xx) took nothing; an answer that was
@@ -523,6 +550,10 @@ mod tests {
         async fn submit(&self, _: &str, _: &Value) -> Result<(String, JobState), CallError> {
             let n = self.submitted.fetch_add(1, Ordering::SeqCst);
             Ok((format!("job-{n}"), JobState::Waiting))
+        }
+
+        async fn cancel(&self, _: &str, _: &str) -> Result<(), CallError> {
+            Ok(())
         }
 
         async fn poll(&self, _: &str, job: &str) -> Result<JobState, CallError> {

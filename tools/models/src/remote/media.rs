@@ -304,6 +304,13 @@ impl ImageModel for JobImage {
         self.model.config.prices.per_output
     }
 
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        self.model
+            .jobs
+            .cancel(job_key, |error| self.model.explain(error))
+            .await
+    }
+
     async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {
         let input = self.input(&request);
         let estimate = self.model.config.prices.per_output;
@@ -424,6 +431,13 @@ impl MusicModel for JobMusic {
         self.model.id()
     }
 
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        self.model
+            .jobs
+            .cancel(job_key, |error| self.model.explain(error))
+            .await
+    }
+
     async fn compose(&self, request: MusicRequest) -> Result<GeneratedMusic, ModelError> {
         let input = self.input(&request);
         let finished = self
@@ -482,6 +496,22 @@ impl ImageModel for FallbackImage {
     /// The dearest of the chain's: any of them may be the one paid.
     fn price(&self) -> f64 {
         self.chain.iter().map(|m| m.price()).fold(0.0, f64::max)
+    }
+
+    /// Each model of the chain may be the one whose job runs.
+    async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
+        let mut stopped = false;
+        let mut failed = None;
+        for model in &self.chain {
+            match model.cancel(job_key).await {
+                Ok(this) => stopped |= this,
+                Err(error) => failed = failed.or(Some(error)),
+            }
+        }
+        match failed {
+            Some(error) if !stopped => Err(error),
+            _ => Ok(stopped),
+        }
     }
 
     async fn generate(&self, request: ImageRequest) -> Result<GeneratedImage, ModelError> {

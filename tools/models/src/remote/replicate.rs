@@ -93,6 +93,17 @@ impl JobApi for Replicate {
         Ok((id, state))
     }
 
+    async fn cancel(&self, _: &str, job: &str) -> Result<(), CallError> {
+        let url = self.url(&format!("/predictions/{job}/cancel"));
+        self.policy
+            .call(|| async {
+                json_answer(self.authorized(self.http.post(&url)), Repeat::Safe)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+    }
+
     /// Uploaded to Replicate's file store (`POST /files`), whose URL predictions take: a
     /// picture is too large for the data URIs Replicate accepts.
     async fn file_input(&self, bytes: Vec<u8>, media_type: &str) -> Result<String, CallError> {
