@@ -176,6 +176,9 @@ pub async fn keep_lineage(
     for asset in &assets {
         database.record_asset(run, asset).await?;
     }
+    database
+        .commit_spending(run, state.cost.iter().map(|c| c.usd).sum())
+        .await?;
     let ledger: Vec<LedgerRow> = state
         .cost
         .iter()

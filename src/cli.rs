@@ -130,6 +130,39 @@ pub enum UserCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Sets what a user may spend on paid models in a calendar month (UTC), in US dollars,
+    /// over the server's `pipeline.monthly_budget_usd`; `none` gives back the server's.
+    Budget {
+        /// The user's name (`local` for the person at this machine).
+        name: String,
+        /// US dollars a month, or `none`.
+        #[arg(value_parser = monthly_limit)]
+        usd: MonthlyLimit,
+        /// Configuration file (default ./montage.toml when present): which database.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// A monthly budget as `montage user budget` takes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MonthlyLimit {
+    /// This many US dollars a month.
+    Usd(f64),
+    /// The server's, whatever it is.
+    ServerDefault,
+}
+
+fn monthly_limit(text: &str) -> Result<MonthlyLimit, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(MonthlyLimit::ServerDefault);
+    }
+    match text.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(MonthlyLimit::Usd(usd)),
+        _ => Err(format!(
+            "{text:?} is no amount: give US dollars (5, 12.50) or none"
+        )),
+    }
 }
 
 /// Why a command failed.
@@ -170,6 +203,9 @@ pub enum CliError {
     /// A configured model cannot be used.
     #[error("{0}")]
     Unusable(String),
+    /// No user has the name given.
+    #[error("there is no user named {0:?} (add one with `montage user add`)")]
+    UnknownUser(String),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -338,6 +374,36 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 out,
                 "keep it: it is shown only now (send it as `Authorization: Bearer <token>`)"
             )?;
+        }
+        Some(Command::User {
+            action: UserCommand::Budget { name, usd, config },
+        }) => {
+            let config = crate::config::Config::load(config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let usd = match usd {
+                MonthlyLimit::Usd(usd) => Some(usd),
+                MonthlyLimit::ServerDefault => None,
+            };
+            let known = runtime.block_on(async {
+                let database = crate::app::open_database(&config).await?;
+                if name == crate::store::LOCAL_USER {
+                    database.local_user().await?;
+                }
+                Ok::<_, CliError>(database.set_monthly_budget(&name, usd).await?)
+            })?;
+            if !known {
+                return Err(CliError::UnknownUser(name));
+            }
+            match (usd, config.pipeline.monthly_budget_usd) {
+                (Some(usd), _) => {
+                    writeln!(out, "{name} may spend ${usd:.2} a month on paid models")?
+                }
+                (None, Some(server)) => writeln!(
+                    out,
+                    "{name} may spend the server's ${server:.2} a month on paid models"
+                )?,
+                (None, None) => writeln!(out, "{name} has no monthly limit")?,
+            }
         }
     }
     Ok(())

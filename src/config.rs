@@ -485,6 +485,11 @@ pub struct PipelineConfig {
     /// budget leaves no room for are drawn by the local renderer, and the run says so.
     #[serde(default)]
     pub budget_usd: Option<f64>,
+    /// What each person may spend on models in a calendar month (UTC), in US dollars,
+    /// unless `montage user budget` gives them their own; unset: no limit. Like a run's
+    /// budget, it is never overrun: what does not fit is drawn locally, and the run says so.
+    #[serde(default)]
+    pub monthly_budget_usd: Option<f64>,
     /// When a run stops after its prompts, before any picture is made, to have its
     /// storyboard approved.
     #[serde(default)]
@@ -567,6 +572,7 @@ impl Default for Config {
                 attempts: 3,
                 feedback: FeedbackPolicy::Ask,
                 budget_usd: None,
+                monthly_budget_usd: None,
                 storyboard: StoryboardPolicy::Paid,
             },
             storage: StorageConfig {

@@ -347,6 +347,7 @@ impl Workers {
                     return Box::pin(self.cancel(owner, id)).await;
                 }
                 let thread = ThreadId::new(id);
+                settle_spending(&self.shared, id).await;
                 announce(&self.shared, &thread, EventKind::RunCancelled).await?;
                 self.shared.app.pipeline.graph().event_hub().forget(&thread);
                 self.shared.broadcasts.close(id);
@@ -825,6 +826,22 @@ async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serd
     }
 }
 
+/// Records what run `id` spent in the end (its last checkpoint's ledger) in place of the
+/// estimate it held against its owner's monthly budget. A completed run's lineage does it.
+async fn settle_spending(shared: &Shared, id: &str) {
+    let spent = match shared.app.pipeline.graph().state(&ThreadId::new(id)).await {
+        Ok(thread) => thread.state.cost.iter().map(|c| c.usd).sum(),
+        Err(GraphError::ThreadNotFound(_)) => 0.0,
+        Err(error) => {
+            tracing::warn!(%error, run = id, "cannot read what the run spent");
+            return;
+        }
+    };
+    if let Err(error) = shared.app.database.commit_spending(id, spent).await {
+        tracing::warn!(%error, run = id, "cannot record what the run spent");
+    }
+}
+
 /// The questions a run asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuestionKind {
@@ -922,6 +939,9 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     };
     if let Some(error) = &error {
         tracing::error!(run = id, error, "the run failed");
+    }
+    if matches!(status, RunStatus::Cancelled | RunStatus::Failed) {
+        settle_spending(shared, &id).await;
     }
     if let Err(store_error) = database.set_run_status(&id, status, error.as_deref()).await {
         tracing::error!(%store_error, run = id, "cannot record the run's status");

@@ -270,6 +270,72 @@ async fn a_cancelled_run_cancels_its_jobs_at_the_provider() {
     );
 }
 
+/// `montage user budget` on the test's data: what it prints, and whether it succeeded.
+fn set_budget(dir: &std::path::Path, name: &str, usd: &str) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
+    command.args(["user", "budget", name, usd]);
+    on_data(&mut command, dir, &Backend::Sqlite);
+    let output = command.output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), said)
+}
+
+/// A person's monthly budget holds across their runs: the first run pays for the pictures
+/// it has room for, the next finds the month spent and draws locally, and each says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_monthly_budget_holds_across_a_persons_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (done, said) = set_budget(dir.path(), "local", "0.007");
+    assert!(done && said.contains("local may spend $0.01 a month"), "{said}");
+    let (done, said) = set_budget(dir.path(), "nobody", "1");
+    assert!(!done && said.contains("no user named \"nobody\""), "{said}");
+    let (done, said) = set_budget(dir.path(), "local", "lots");
+    assert!(!done && said.contains("is no amount"), "{said}");
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let replicate = fake_replicate(Arc::clone(&seen), Arc::new(AtomicBool::new(true))).await;
+    let settings = paid_settings(&replicate.uri());
+    let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
+    let first = server.create(square_run()).await;
+    let view = server.wait_status(&first, &["completed"]).await;
+    assert_eq!(seen.lock().unwrap().submitted.len(), 2, "two pictures fit the month");
+    let notices = view["notices"].to_string();
+    assert!(
+        notices.contains("your monthly budget of $0.01 ($0.01 left this month) leaves no room"),
+        "{notices}"
+    );
+    assert_eq!(view["cost"]["estimate"]["monthly"]["limit"], 0.007);
+
+    // Another video: the generation cache has none of its pictures.
+    let mut other = square_run();
+    other["prompt"] = json!("a desert road at noon, heat haze over the asphalt");
+    let second = server.create(other).await;
+    let view = server.wait_status(&second, &["completed"]).await;
+    assert_eq!(
+        seen.lock().unwrap().submitted.len(),
+        2,
+        "the month has no room for another paid picture"
+    );
+    let estimate = &view["cost"]["estimate"];
+    assert!(
+        estimate.is_null() || estimate["usd"] == 0.0,
+        "nothing paid is expected: {estimate}"
+    );
+    let made_by: Vec<&str> = view["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["model"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(made_by.iter().all(|m| *m == "local/procedural-1"), "{made_by:?}");
+    let notices = view["notices"].to_string();
+    assert!(
+        notices.contains("your monthly budget of $0.01 ($0.00 left this month)"),
+        "{notices}"
+    );
+}
+
 /// Replicate down (every request a 503): the local renderer, next in the chain, makes the
 /// pictures, and the run says which model made each scene.
 #[tokio::test(flavor = "multi_thread")]

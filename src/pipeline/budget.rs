@@ -7,7 +7,9 @@
 
 use super::assets::{image_request, shown_seconds, speech_request};
 use super::nodes::{Services, request_hash};
-use super::state::{Allocation, Estimate, EstimateItem, RunState, ScenePrompt, SceneSource};
+use super::state::{
+    Allocation, Estimate, EstimateItem, MonthlyBudget, RunState, ScenePrompt, SceneSource,
+};
 use montage_graph::NodeError;
 use montage_models::{ModelId, clip_length};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,13 +38,36 @@ pub struct Payees<'a> {
     pub speech: Option<&'a ModelId>,
 }
 
+/// The limits a round is held to.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// The run's own budget.
+    pub run: Option<f64>,
+    /// The owner's monthly budget.
+    pub monthly: Option<MonthlyBudget>,
+}
+
+impl Limits {
+    /// The most the run may spend in all: the tighter of the two.
+    pub fn effective(&self) -> Option<f64> {
+        let left = self
+            .monthly
+            .map(|m| (m.limit - m.committed_elsewhere).max(0.0));
+        match (self.run, left) {
+            (Some(run), Some(left)) => Some(run.min(left)),
+            (one, other) => one.or(other),
+        }
+    }
+}
+
 /// The round's estimate and what the budget leaves out, given what the run has `spent`.
 pub fn allocate(
     scenes: &[SceneCost],
     payees: Payees<'_>,
     spent: f64,
-    budget: Option<f64>,
+    limits: Limits,
 ) -> Allocation {
+    let budget = limits.effective();
     let mut items = Vec::new();
     let mut local_stills = BTreeSet::new();
     let mut stills_only = BTreeSet::new();
@@ -90,6 +115,7 @@ pub fn allocate(
             usd,
             spent_before: spent,
             budget,
+            monthly: limits.monthly,
             items,
         },
         local_stills,
@@ -105,6 +131,7 @@ pub async fn round(
     services: &Services,
     prompts: &BTreeMap<usize, ScenePrompt>,
     spending: f64,
+    run: &str,
 ) -> Result<Allocation, NodeError> {
     let providers = services.models.configured();
     let image = &providers.image;
@@ -165,6 +192,10 @@ pub async fn round(
         });
     }
     let spent = state.cost.iter().map(|c| c.usd).sum::<f64>() + spending;
+    let limits = Limits {
+        run: state.config.pipeline.budget_usd,
+        monthly: monthly(state, services, run).await?,
+    };
     let (image_id, clip_id, speech_id) = (image.id(), clip.map(|c| c.id()), speech.map(|s| s.id()));
     Ok(allocate(
         &scenes,
@@ -174,8 +205,38 @@ pub async fn round(
             speech: speech_id.as_ref(),
         },
         spent,
-        state.config.pipeline.budget_usd,
+        limits,
     ))
+}
+
+/// The run owner's monthly budget and what their other runs this month committed, when
+/// they have one (their own, or the server's for everyone).
+async fn monthly(
+    state: &RunState,
+    services: &Services,
+    run: &str,
+) -> Result<Option<MonthlyBudget>, NodeError> {
+    let Some(owner) = state.owner.as_deref() else {
+        return Ok(None);
+    };
+    let own = services
+        .database
+        .monthly_budget(owner)
+        .await
+        .map_err(NodeError::transient)?;
+    let Some(limit) = own.or(state.config.pipeline.monthly_budget_usd) else {
+        return Ok(None);
+    };
+    let since = crate::store::spending::month_start_ms(crate::store::runs::now_ms());
+    let committed_elsewhere = services
+        .database
+        .committed_since(owner, since, run)
+        .await
+        .map_err(NodeError::transient)?;
+    Ok(Some(MonthlyBudget {
+        limit,
+        committed_elsewhere,
+    }))
 }
 
 /// What the person should be told about the budget, if anything: scenes it left to the
@@ -184,6 +245,17 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
     let estimate = &allocation.estimate;
     let Some(limit) = estimate.budget else {
         return Vec::new();
+    };
+    let limits = Limits {
+        run: None,
+        monthly: estimate.monthly,
+    };
+    let whose = match (estimate.monthly, limits.effective()) {
+        (Some(monthly), Some(left)) if left <= limit + 1e-9 => format!(
+            "your monthly budget of ${:.2} (${left:.2} left this month)",
+            monthly.limit
+        ),
+        _ => format!("the run's budget of ${limit:.2}"),
     };
     let listed = |scenes: &BTreeSet<usize>| {
         let numbers: Vec<String> = scenes.iter().map(|k| (k + 1).to_string()).collect();
@@ -194,7 +266,7 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
     let over = &allocation.local_stills;
     if !over.is_empty() {
         said.push(format!(
-            "the run's budget of ${limit:.2} leaves no room for {image_model} to make {}; {} drawn locally instead",
+            "{whose} leaves no room for {image_model} to make {}; {} drawn locally instead",
             listed(over),
             if over.len() == 1 { "it is" } else { "they are" },
         ));
@@ -202,19 +274,49 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
     let still = &allocation.stills_only;
     if !still.is_empty() {
         said.push(format!(
-            "the run's budget of ${limit:.2} leaves no room for a clip of {}; {} its still with camera motion",
+            "{whose} leaves no room for a clip of {}; {} its still with camera motion",
             listed(still),
-            if still.len() == 1 { "it keeps" } else { "they keep" },
+            if still.len() == 1 {
+                "it keeps"
+            } else {
+                "they keep"
+            },
         ));
     }
     let total = estimate.spent_before + estimate.usd;
-    if limit > 0.0 && total >= 0.8 * limit {
+    match estimate.monthly {
+        Some(monthly) if monthly.limit > 0.0 => {
+            let month = monthly.committed_elsewhere + total;
+            if month >= 0.8 * monthly.limit {
+                said.push(format!(
+                    "with this run, ${month:.2} of your ${:.2} monthly budget is spent or committed ({:.0} %)",
+                    monthly.limit,
+                    100.0 * month / monthly.limit
+                ));
+            }
+        }
+        _ => {}
+    }
+    if let Some(run_limit) = allocation_run_limit(estimate)
+        && run_limit > 0.0
+        && total >= 0.8 * run_limit
+    {
         said.push(format!(
-            "this run is expected to spend ${total:.2} of its ${limit:.2} budget ({:.0} %)",
-            100.0 * total / limit
+            "this run is expected to spend ${total:.2} of its ${run_limit:.2} budget ({:.0} %)",
+            100.0 * total / run_limit
         ));
     }
     said
+}
+
+/// The run's own limit as the estimate has it: its budget, unless the monthly one binds.
+fn allocation_run_limit(estimate: &Estimate) -> Option<f64> {
+    match estimate.monthly {
+        Some(monthly) => estimate
+            .budget
+            .filter(|&b| b < (monthly.limit - monthly.committed_elsewhere).max(0.0) - 1e-9),
+        None => estimate.budget,
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +334,13 @@ mod tests {
             .collect()
     }
 
+    fn run_limit(usd: f64) -> Limits {
+        Limits {
+            run: Some(usd),
+            monthly: None,
+        }
+    }
+
     fn stills(image: &ModelId) -> Payees<'_> {
         Payees {
             image,
@@ -243,7 +352,12 @@ mod tests {
     #[test]
     fn the_budget_pays_for_the_scenes_it_can_and_no_more() {
         let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
-        let allocation = allocate(&scenes(5, 0.003, 0.0), stills(&flux), 0.001, Some(0.010));
+        let allocation = allocate(
+            &scenes(5, 0.003, 0.0),
+            stills(&flux),
+            0.001,
+            run_limit(0.010),
+        );
         let estimate = &allocation.estimate;
         assert_eq!(estimate.items.len(), 3, "0.001 + 3 x 0.003 fits in 0.010");
         assert!((estimate.usd - 0.009).abs() < 1e-12);
@@ -258,12 +372,59 @@ mod tests {
             "{said:?}"
         );
 
-        let free = allocate(&scenes(5, 0.003, 0.0), stills(&flux), 0.0, None);
+        let free = allocate(
+            &scenes(5, 0.003, 0.0),
+            stills(&flux),
+            0.0,
+            Limits::default(),
+        );
         assert!(free.local_stills.is_empty() && (free.estimate.usd - 0.015).abs() < 1e-12);
         assert!(notices(&free, &flux).is_empty());
         let local_model = ModelId::new("local", "procedural-1");
-        let local = allocate(&scenes(5, 0.0, 0.0), stills(&local_model), 0.0, Some(0.0));
+        let local = allocate(
+            &scenes(5, 0.0, 0.0),
+            stills(&local_model),
+            0.0,
+            run_limit(0.0),
+        );
         assert!(local.estimate.items.is_empty() && local.estimate.usd == 0.0);
+    }
+
+    #[test]
+    fn a_monthly_budget_leaves_a_run_what_the_other_runs_left() {
+        let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
+        let monthly = |committed_elsewhere| Limits {
+            run: Some(1.0),
+            monthly: Some(MonthlyBudget {
+                limit: 0.010,
+                committed_elsewhere,
+            }),
+        };
+        let allocation = allocate(&scenes(3, 0.003, 0.0), stills(&flux), 0.0, monthly(0.004));
+        assert_eq!(allocation.estimate.budget, Some(0.006));
+        assert_eq!(allocation.local_stills, BTreeSet::from([2]));
+        let said = notices(&allocation, &flux);
+        assert!(
+            said[0]
+                .starts_with("your monthly budget of $0.01 ($0.01 left this month) leaves no room"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("$0.01 of your $0.01 monthly budget is spent or committed (100 %)"),
+            "{said:?}"
+        );
+        assert_eq!(
+            said.len(),
+            2,
+            "the run's own budget does not bind: {said:?}"
+        );
+        let spent = allocate(&scenes(3, 0.003, 0.0), stills(&flux), 0.0, monthly(0.012));
+        assert_eq!(
+            spent.estimate.budget,
+            Some(0.0),
+            "over the month: nothing is paid"
+        );
+        assert_eq!(spent.local_stills, BTreeSet::from([0, 1, 2]));
     }
 
     #[test]
@@ -276,7 +437,7 @@ mod tests {
             speech: None,
         };
         // Three stills (0.009) and two clips of 5 s (0.50) fit in 0.60; a third clip does not.
-        let allocation = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, Some(0.60));
+        let allocation = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, run_limit(0.60));
         let clips: Vec<usize> = allocation
             .estimate
             .items
@@ -293,10 +454,10 @@ mod tests {
             "{said:?}"
         );
         // Too little for every still: the scenes drawn locally get no clip either.
-        let tight = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, Some(0.005));
+        let tight = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, run_limit(0.005));
         assert_eq!(tight.local_stills, BTreeSet::from([1, 2]));
         assert_eq!(tight.stills_only, BTreeSet::from([0, 1, 2]));
-        let unlimited = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, None);
+        let unlimited = allocate(&scenes(3, 0.003, 0.25), payees, 0.0, Limits::default());
         assert!((unlimited.estimate.usd - 0.759).abs() < 1e-9);
     }
 }

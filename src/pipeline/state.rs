@@ -356,10 +356,23 @@ pub struct Estimate {
     pub usd: f64,
     /// What the run had spent before the round.
     pub spent_before: f64,
-    /// The run's budget, if it has one.
+    /// The most the run may spend in all (its own budget, or what its owner's monthly
+    /// budget leaves, whichever is less), if it has a limit.
     pub budget: Option<f64>,
+    /// The owner's monthly budget, when they have one.
+    #[serde(default)]
+    pub monthly: Option<MonthlyBudget>,
     /// Each expected paid call.
     pub items: Vec<EstimateItem>,
+}
+
+/// A person's monthly budget as a run's estimate saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MonthlyBudget {
+    /// US dollars a month.
+    pub limit: f64,
+    /// What their other runs this month had committed.
+    pub committed_elsewhere: f64,
 }
 
 /// A round's estimate, and what the run's budget leaves out of it.

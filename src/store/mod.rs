@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod removal;
 pub mod runs;
+pub mod spending;
 pub mod uploads;
 pub mod usage;
 pub mod users;
@@ -115,6 +116,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "paid jobs",
         include_str!("../../migrations/sqlite/0011_paid_jobs.sql"),
         include_str!("../../migrations/postgres/0011_paid_jobs.sql"),
+    ),
+    (
+        12,
+        "monthly budgets",
+        include_str!("../../migrations/sqlite/0012_monthly_budgets.sql"),
+        include_str!("../../migrations/postgres/0012_monthly_budgets.sql"),
     ),
 ];
 
