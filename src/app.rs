@@ -104,7 +104,9 @@ impl App {
         config: Config,
     ) -> Result<RunState, ProviderError> {
         let models = self.registry.of(&config.models).await?.resolved();
-        Ok(RunState::new(request, config, models, self.notices.clone()))
+        let mut state = RunState::new(request, config, models, self.notices.clone());
+        state.budget_ceiling = self.config.pipeline.budget_usd;
+        Ok(state)
     }
 }
 

@@ -241,6 +241,10 @@ pub struct JobServiceSettings {
     /// Inputs sent with every clip request, over Montage's (`{ mode = "pro" }` for Kling's
     /// 1080p).
     pub clip_input: serde_json::Map<String, serde_json::Value>,
+    /// Prices of models by name (`"black-forest-labs/flux-1.1-pro" = { per_output = 0.04 }`),
+    /// over the capability's prices: what a chain of this service's models steps down by.
+    pub model_prices:
+        std::collections::BTreeMap<String, montage_models::remote::media::MediaPrices>,
     /// The longest one HTTP request may take, seconds.
     pub timeout_secs: u64,
     /// The longest a job may take, queue included, seconds.
@@ -267,6 +271,7 @@ impl Default for JobServiceSettings {
             clip_model: None,
             clip_prices: None,
             clip_input: serde_json::Map::new(),
+            model_prices: std::collections::BTreeMap::new(),
             timeout_secs: 90,
             deadline_secs: 900,
             first_poll_ms: 500,
@@ -494,6 +499,22 @@ pub struct PipelineConfig {
     /// storyboard approved.
     #[serde(default)]
     pub storyboard: StoryboardPolicy,
+    /// What a run does when its budget has no room for what it would make.
+    #[serde(default)]
+    pub over_budget: OverBudget,
+}
+
+/// What a run does when its budget (its own, or its owner's monthly) has no room for what
+/// it would make.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverBudget {
+    /// Step down the image chain (and drop clips), to the local renderer, and say so.
+    #[default]
+    StepDown,
+    /// Stop before the pictures with the storyboard and ask: go on stepped down, change the
+    /// budget, or cancel (runs that ask their questions; others step down).
+    Ask,
 }
 
 /// When a run shows its storyboard (the scenes' timings, prompts and sketches, and what the
@@ -574,6 +595,7 @@ impl Default for Config {
                 budget_usd: None,
                 monthly_budget_usd: None,
                 storyboard: StoryboardPolicy::Paid,
+                over_budget: OverBudget::StepDown,
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),

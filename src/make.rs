@@ -341,7 +341,9 @@ fn ask(
     loop {
         let _ = writeln!(out, "\n{text}");
         let choices = match question.get("kind").and_then(|k| k.as_str()) {
-            Some("storyboard") => "[a]pprove, [r]ewrite N[,M] [instruction], [c]ancel > ",
+            Some("storyboard") => {
+                "[a]pprove, [r]ewrite N[,M] [instruction], [b]udget USD, [c]ancel > "
+            }
             _ => "[a]ccept fixes, [r]egenerate N[,M] [instruction], [s]kip to final, [c]ancel > ",
         };
         let _ = write!(out, "{choices}");
@@ -366,7 +368,7 @@ fn ask(
     }
 }
 
-/// Reads `a`, `s`, `c`, `r 3 brighter`, `regenerate 2,4 warmer colours`.
+/// Reads `a`, `s`, `c`, `b 0.50`, `r 3 brighter`, `regenerate 2,4 warmer colours`.
 pub fn parse_answer(line: &str) -> Option<FeedbackAnswer> {
     let line = line.trim();
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
@@ -374,6 +376,13 @@ pub fn parse_answer(line: &str) -> Option<FeedbackAnswer> {
         "a" | "accept" | "approve" | "y" | "yes" => Some(FeedbackAnswer::Accept {}),
         "s" | "skip" => Some(FeedbackAnswer::Skip {}),
         "c" | "cancel" => Some(FeedbackAnswer::Cancel {}),
+        "b" | "budget" => rest
+            .trim()
+            .trim_start_matches('$')
+            .parse::<f64>()
+            .ok()
+            .filter(|usd| usd.is_finite() && *usd >= 0.0)
+            .map(|usd| FeedbackAnswer::Budget { usd }),
         "r" | "regenerate" => {
             let rest = rest.trim();
             let (numbers, instruction) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));

@@ -270,6 +270,78 @@ async fn a_cancelled_run_cancels_its_jobs_at_the_provider() {
     );
 }
 
+/// A budget too small for the chain's first model steps down it: the first scene from FLUX
+/// pro, the rest from FLUX schnell, each priced by its own model, and the run says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_steps_down_the_image_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("montage.toml"),
+        "[models]\nimage = \"replicate:black-forest-labs/flux-1.1-pro,replicate,local\"\n\n\
+         [models.replicate.model_prices]\n\"black-forest-labs/flux-1.1-pro\" = { per_output = 0.04 }\n",
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let replicate = fake_replicate(Arc::clone(&seen), Arc::new(AtomicBool::new(true))).await;
+    let pro = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let made = Arc::clone(&pro);
+    let at = replicate.uri();
+    Mock::given(method("POST"))
+        .and(path(
+            "/v1/models/black-forest-labs/flux-1.1-pro/predictions",
+        ))
+        .respond_with(move |_: &Request| {
+            let id = format!("pro{}qz5k2rmc0cr8", made.fetch_add(1, Ordering::SeqCst));
+            let mut done = prediction(
+                &at,
+                &id,
+                "succeeded",
+                json!([format!("{at}/files/{id}/out-0.png")]),
+            );
+            done["model"] = json!("black-forest-labs/flux-1.1-pro");
+            ResponseTemplate::new(201).set_body_json(done)
+        })
+        .mount(&replicate)
+        .await;
+    let settings: Vec<(&str, String)> = paid_settings(&replicate.uri())
+        .into_iter()
+        .filter(|(k, _)| *k != "MONTAGE_MODELS__IMAGE")
+        .collect();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
+    let mut run = square_run();
+    run["budget_usd"] = json!(0.05);
+    let run = server.create(run).await;
+    let view = server.wait_status(&run, &["completed"]).await;
+    assert_eq!(
+        pro.load(Ordering::SeqCst),
+        1,
+        "one picture from the dear model"
+    );
+    let made_by: Vec<&str> = view["plan"]["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["model"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(made_by.len(), 3, "{made_by:?}");
+    assert_eq!(made_by[0], "replicate/black-forest-labs/flux-1.1-pro");
+    assert!(
+        made_by[1..]
+            .iter()
+            .all(|m| *m == "replicate/black-forest-labs/flux-schnell"),
+        "{made_by:?}"
+    );
+    assert_eq!(seen.lock().unwrap().submitted.len(), 2);
+    let spent = view["cost"]["usd"].as_f64().unwrap();
+    assert!((spent - 0.046).abs() < 1e-9, "{spent}");
+    let notices = view["notices"].to_string();
+    assert!(
+        notices
+            .contains("scenes 2, 3; replicate/black-forest-labs/flux-schnell makes them instead"),
+        "{notices}"
+    );
+}
+
 /// `montage user budget` on the test's data: what it prints, and whether it succeeded.
 fn set_budget(dir: &std::path::Path, name: &str, usd: &str) -> (bool, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_montage"));
@@ -287,7 +359,10 @@ fn set_budget(dir: &std::path::Path, name: &str, usd: &str) -> (bool, String) {
 async fn a_monthly_budget_holds_across_a_persons_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (done, said) = set_budget(dir.path(), "local", "0.007");
-    assert!(done && said.contains("local may spend $0.01 a month"), "{said}");
+    assert!(
+        done && said.contains("local may spend $0.01 a month"),
+        "{said}"
+    );
     let (done, said) = set_budget(dir.path(), "nobody", "1");
     assert!(!done && said.contains("no user named \"nobody\""), "{said}");
     let (done, said) = set_budget(dir.path(), "local", "lots");
@@ -299,7 +374,11 @@ async fn a_monthly_budget_holds_across_a_persons_runs() {
     let server = Server::start(dir.path(), &Backend::Sqlite, &as_pairs(&settings)).await;
     let first = server.create(square_run()).await;
     let view = server.wait_status(&first, &["completed"]).await;
-    assert_eq!(seen.lock().unwrap().submitted.len(), 2, "two pictures fit the month");
+    assert_eq!(
+        seen.lock().unwrap().submitted.len(),
+        2,
+        "two pictures fit the month"
+    );
     let notices = view["notices"].to_string();
     assert!(
         notices.contains("your monthly budget of $0.01 ($0.01 left this month) leaves no room"),
@@ -328,7 +407,10 @@ async fn a_monthly_budget_holds_across_a_persons_runs() {
         .iter()
         .map(|s| s["model"].as_str().unwrap_or("?"))
         .collect();
-    assert!(made_by.iter().all(|m| *m == "local/procedural-1"), "{made_by:?}");
+    assert!(
+        made_by.iter().all(|m| *m == "local/procedural-1"),
+        "{made_by:?}"
+    );
     let notices = view["notices"].to_string();
     assert!(
         notices.contains("your monthly budget of $0.01 ($0.00 left this month)"),

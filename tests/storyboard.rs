@@ -119,7 +119,8 @@ async fn a_paid_run_waits_for_its_storyboard_and_pays_for_nothing_before_approva
     assert!(
         text.contains(
             "replicate/black-forest-labs/flux-schnell makes the pictures once you approve"
-        ) && text.contains("Estimated cost: $"),
+        ) && text.contains("estimated at $0.01")
+            && text.contains("Estimated cost: 3 image $0.01"),
         "{text}"
     );
     for scene in &scenes {
@@ -238,4 +239,87 @@ async fn a_cancelled_storyboard_makes_nothing() {
         scenes.iter().all(|s| s["thumbnail"].is_null()),
         "no picture was made"
     );
+}
+
+/// With `over_budget = "ask"`, a budget too small for the pictures stops the run before
+/// them, whatever the storyboard policy: the person raises the budget (never past the
+/// server's), sees what it now pays for, and approves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_over_its_budget_asks_and_a_raised_budget_pays_for_every_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let submitted = Arc::new(AtomicUsize::new(0));
+    let replicate = fake_replicate(Arc::clone(&submitted)).await;
+    let base = format!("{}/v1", replicate.uri());
+    let settings = [
+        ("MONTAGE_MODELS__IMAGE", "replicate"),
+        ("REPLICATE_BASE_URL", base.as_str()),
+        ("REPLICATE_API_TOKEN", TOKEN),
+        ("MONTAGE_MODELS__REPLICATE__IMAGE_PRICES__PER_OUTPUT", "0.5"),
+        ("MONTAGE_PIPELINE__BUDGET_USD", "2.0"),
+        ("MONTAGE_PIPELINE__OVER_BUDGET", "ask"),
+        ("MONTAGE_PIPELINE__STORYBOARD", "never"),
+    ];
+    let server = Server::start(dir.path(), &Backend::Sqlite, &settings).await;
+    let run = server
+        .create(json!({
+            "prompt": "a calm lake at dawn, mist over the water",
+            "formats": ["1:1"],
+            "duration": 6,
+            "max_iterations": 0,
+            "budget_usd": 0.6,
+        }))
+        .await;
+    let mut socket = server.socket().await;
+    socket.subscribe(&run, 0).await;
+    let asked = next_question(&mut socket).await;
+    let scenes = asked["scenes"].as_array().unwrap().len();
+    assert_eq!(asked["kind"], "storyboard");
+    let text = asked["text"].as_str().unwrap();
+    assert!(
+        text.contains("Budget: the run's budget of $0.60 leaves no room for replicate/black-forest-labs/flux-schnell to make scene")
+            && text.contains("change the budget"),
+        "{text}"
+    );
+    assert!((asked["estimate"]["usd"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+
+    let (status, refused) = server
+        .post(
+            &format!("/api/runs/{run}/feedback"),
+            &json!({ "action": "budget", "usd": 5.0 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.to_string().contains("at most $2.00"), "{refused}");
+
+    socket
+        .send(json!({ "v": 1, "type": "feedback", "run_id": run, "data": { "action": "budget", "usd": 1.5 } }))
+        .await;
+    let again = next_question(&mut socket).await;
+    let text = again["text"].as_str().unwrap();
+    assert!(
+        !text.contains("leaves no room") && text.contains("of its $1.50 budget (100 %)"),
+        "the new budget pays for everything: {text}"
+    );
+    assert!(
+        (again["estimate"]["usd"].as_f64().unwrap() - 0.5 * scenes as f64).abs() < 1e-9,
+        "{again}"
+    );
+    assert_eq!(submitted.load(Ordering::SeqCst), 0);
+    let (_, view) = server.get(&format!("/api/runs/{run}")).await;
+    assert!(
+        !view["notices"].to_string().contains("leaves no room"),
+        "no stale word about the old budget: {}",
+        view["notices"]
+    );
+
+    let (status, _) = server
+        .post(
+            &format!("/api/runs/{run}/feedback"),
+            &json!({ "action": "accept" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let view = server.wait_status(&run, &["completed"]).await;
+    assert_eq!(submitted.load(Ordering::SeqCst), scenes);
+    assert!((view["cost"]["usd"].as_f64().unwrap() - 0.5 * scenes as f64).abs() < 1e-9);
 }

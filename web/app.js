@@ -685,6 +685,7 @@ function renderFeedback() {
   $("label-accept").textContent = storyboard ? "Approve: make the pictures" : "Accept the suggested fixes";
   $("label-regenerate").textContent = storyboard ? "Rewrite chosen scenes' prompts" : "Make chosen scenes again";
   $("choice-skip").hidden = storyboard;
+  $("choice-budget").hidden = !storyboard;
   $("feedback-text").textContent = question.text;
   $("feedback-issues").replaceChildren(
     ...(storyboard
@@ -720,6 +721,7 @@ function showAnswerFields() {
   const action = $("feedback-form").elements.action.value;
   $("answer-regenerate").hidden = action !== "regenerate";
   $("answer-edit").hidden = action !== "edit";
+  $("answer-budget").hidden = action !== "budget";
 }
 
 async function answer(event) {
@@ -734,6 +736,14 @@ async function answer(event) {
       $("feedback-error").textContent = "Choose the scenes to make again.";
       return;
     }
+  }
+  if (action === "budget") {
+    const usd = Number(form["budget-usd"].value);
+    if (form["budget-usd"].value === "" || !(usd >= 0)) {
+      $("feedback-error").textContent = "Give the most this video may spend, in US dollars.";
+      return;
+    }
+    answer.usd = usd;
   }
   if (action === "edit") {
     if (form["edit-pace"].value) answer.pace = form["edit-pace"].value;

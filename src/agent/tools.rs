@@ -45,9 +45,10 @@ pub fn specs() -> Vec<ToolSpec> {
         ),
         spec(
             "answer_feedback",
-            "Answer the open question on the current video: the critic's (accept its fixes, regenerate scenes, edit, skip to the final video) or the storyboard's (accept it, regenerate: rewrite chosen scenes' prompts, edit); cancel stops the video.",
+            "Answer the open question on the current video: the critic's (accept its fixes, regenerate scenes, edit, skip to the final video) or the storyboard's (accept it, regenerate: rewrite chosen scenes' prompts, edit, budget: hold the run to usd dollars); cancel stops the video.",
             json!({ "type": "object", "properties": {
-                "action": { "enum": ["accept", "regenerate", "edit", "skip", "cancel"] },
+                "action": { "enum": ["accept", "regenerate", "edit", "skip", "cancel", "budget"] },
+                "usd": { "type": "number", "minimum": 0 },
                 "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
                 "instruction": { "type": "string" } }, "required": ["action"] }),
         ),
@@ -225,6 +226,9 @@ pub async fn call(
                     "I'm rewriting those scenes' prompts; the storyboard comes back to you"
                 }
                 (Some("regenerate"), false) => "I'm making those scenes again",
+                (Some("budget"), _) => {
+                    "I've changed the run's budget; the storyboard comes back to you with what it pays for"
+                }
                 _ => "I've changed the plan",
             };
             Ok(done(format!("{what}; the run goes on.")))

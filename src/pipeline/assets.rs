@@ -99,9 +99,19 @@ pub async fn asset(
             let mut request = image_request(intent, prompt);
             // The budget left this scene to the local renderer (decided before the round).
             let local: Arc<dyn ImageModel> = Arc::new(montage_models::local::LocalImage);
-            let image = match state.over_budget.contains(&k) {
-                true => &local,
-                false => &services.models.configured().image,
+            let configured = &services.models.configured().image;
+            let stepped_down = state.image_tiers.get(&k).and_then(|&tier| {
+                let chain = configured.stand_ins()?.get(tier..)?.to_vec();
+                let model: Arc<dyn ImageModel> = match chain.len() {
+                    1 => chain.into_iter().next()?,
+                    _ => Arc::new(montage_models::remote::media::FallbackImage::new(chain).ok()?),
+                };
+                Some(model)
+            });
+            let image = match (state.over_budget.contains(&k), &stepped_down) {
+                (true, _) => &local,
+                (false, Some(stepped)) => stepped,
+                (false, None) => configured,
             };
             let model = image.id();
             let hash = request_hash(state.owner.as_deref(), "image", &model, &request);

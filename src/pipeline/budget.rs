@@ -11,7 +11,7 @@ use super::state::{
     Allocation, Estimate, EstimateItem, MonthlyBudget, RunState, ScenePrompt, SceneSource,
 };
 use montage_graph::NodeError;
-use montage_models::{ModelId, clip_length};
+use montage_models::{ImageModel, ModelId, clip_length};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one scene of the round would cost.
@@ -19,19 +19,19 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct SceneCost {
     /// The scene.
     pub scene: usize,
-    /// Its picture, by the run's image model.
-    pub image_usd: f64,
+    /// Its picture: what each model of the run's image chain would cost, starting there
+    /// (a chain is priced at the dearest model from that one on), first choice first;
+    /// empty when it is free (the cache has it, or the model is local).
+    pub image: Vec<(ModelId, f64)>,
     /// Its clip, by the run's clip model.
     pub clip_usd: f64,
     /// Its narration, by the run's speech model.
     pub speech_usd: f64,
 }
 
-/// The models a round's calls would be paid to.
+/// The models a round's clips and narration would be paid to.
 #[derive(Debug, Clone, Copy)]
 pub struct Payees<'a> {
-    /// Stills.
-    pub image: &'a ModelId,
     /// Clips, when the run makes them.
     pub clip: Option<&'a ModelId>,
     /// Narration, when the run has it.
@@ -80,13 +80,28 @@ pub fn allocate(
         model: model.clone(),
         usd,
     };
+    let mut image_tiers = BTreeMap::new();
     for scene in scenes {
-        if scene.image_usd > 0.0 {
-            if fits(committed, scene.image_usd) {
-                committed += scene.image_usd;
-                items.push(item(scene.scene, "image", payees.image, scene.image_usd));
-            } else {
-                local_stills.insert(scene.scene);
+        if !scene.image.is_empty() {
+            // The first model of the chain the budget has room for; none: the local renderer.
+            match scene
+                .image
+                .iter()
+                .position(|(_, usd)| fits(committed, *usd))
+            {
+                Some(tier) => {
+                    let (model, usd) = &scene.image[tier];
+                    if *usd > 0.0 {
+                        committed += usd;
+                        items.push(item(scene.scene, "image", model, *usd));
+                    }
+                    if tier > 0 {
+                        image_tiers.insert(scene.scene, (tier, model.clone()));
+                    }
+                }
+                None => {
+                    local_stills.insert(scene.scene);
+                }
             }
         }
         if scene.speech_usd > 0.0
@@ -120,6 +135,8 @@ pub fn allocate(
         },
         local_stills,
         stills_only,
+        image_tiers,
+        notices: Vec::new(),
     }
 }
 
@@ -157,8 +174,8 @@ pub async fn round(
         let image_usd = match image.price() > 0.0
             && !cached(request_hash(owner, "image", &image.id(), &request)).await?
         {
-            true => image.price(),
-            false => 0.0,
+            true => chain_prices(image.as_ref()),
+            false => Vec::new(),
         };
         // Whether a clip was made before depends on the still it starts from, which is not
         // made yet: a clip is counted at its price unless the scene already has it.
@@ -186,7 +203,7 @@ pub async fn round(
         }
         scenes.push(SceneCost {
             scene,
-            image_usd,
+            image: image_usd,
             clip_usd,
             speech_usd,
         });
@@ -196,17 +213,52 @@ pub async fn round(
         run: state.config.pipeline.budget_usd,
         monthly: monthly(state, services, run).await?,
     };
-    let (image_id, clip_id, speech_id) = (image.id(), clip.map(|c| c.id()), speech.map(|s| s.id()));
+    let (clip_id, speech_id) = (clip.map(|c| c.id()), speech.map(|s| s.id()));
     Ok(allocate(
         &scenes,
         Payees {
-            image: &image_id,
             clip: clip_id.as_ref(),
             speech: speech_id.as_ref(),
         },
         spent,
         limits,
     ))
+}
+
+/// The round's allocation (as [`round`]) with what the person should be told, held
+/// against the owner's monthly budget until the run ends and says what it spent.
+pub async fn reckon(
+    state: &RunState,
+    services: &Services,
+    ctx: &montage_graph::NodeContext,
+    prompts: &BTreeMap<usize, ScenePrompt>,
+    spending: f64,
+) -> Result<Allocation, NodeError> {
+    let run = ctx.thread().as_str();
+    let mut allocation = round(state, services, prompts, spending, run).await?;
+    let committed =
+        state.cost.iter().map(|c| c.usd).sum::<f64>() + spending + allocation.estimate.usd;
+    services
+        .database
+        .commit_spending(run, committed)
+        .await
+        .map_err(NodeError::transient)?;
+    allocation.notices = notices(&allocation, &services.models.configured().image.id());
+    Ok(allocation)
+}
+
+/// What a picture costs starting at each model of `image`'s chain: the dearest from that
+/// model on, since any of them may be the one paid.
+fn chain_prices(image: &dyn ImageModel) -> Vec<(ModelId, f64)> {
+    let Some(chain) = image.stand_ins() else {
+        return vec![(image.id(), image.price())];
+    };
+    (0..chain.len())
+        .map(|tier| {
+            let dearest = chain[tier..].iter().map(|m| m.price()).fold(0.0, f64::max);
+            (chain[tier].id(), dearest)
+        })
+        .collect()
 }
 
 /// The run owner's monthly budget and what their other runs this month committed, when
@@ -271,6 +323,17 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
             if over.len() == 1 { "it is" } else { "they are" },
         ));
     }
+    let mut stepped: BTreeMap<&ModelId, BTreeSet<usize>> = BTreeMap::new();
+    for (scene, (_, model)) in &allocation.image_tiers {
+        stepped.entry(model).or_default().insert(*scene);
+    }
+    for (model, scenes) in stepped {
+        said.push(format!(
+            "{whose} leaves no room for {image_model} to make {}; {model} makes {} instead",
+            listed(&scenes),
+            if scenes.len() == 1 { "it" } else { "them" },
+        ));
+    }
     let still = &allocation.stills_only;
     if !still.is_empty() {
         said.push(format!(
@@ -323,11 +386,18 @@ fn allocation_run_limit(estimate: &Estimate) -> Option<f64> {
 mod tests {
     use super::*;
 
+    fn flux() -> ModelId {
+        ModelId::new("replicate", "black-forest-labs/flux-schnell")
+    }
+
     fn scenes(n: usize, image: f64, clip: f64) -> Vec<SceneCost> {
         (0..n)
             .map(|scene| SceneCost {
                 scene,
-                image_usd: image,
+                image: match image > 0.0 {
+                    true => vec![(flux(), image)],
+                    false => Vec::new(),
+                },
                 clip_usd: clip,
                 speech_usd: 0.0,
             })
@@ -341,9 +411,8 @@ mod tests {
         }
     }
 
-    fn stills(image: &ModelId) -> Payees<'_> {
+    fn stills() -> Payees<'static> {
         Payees {
-            image,
             clip: None,
             speech: None,
         }
@@ -352,12 +421,7 @@ mod tests {
     #[test]
     fn the_budget_pays_for_the_scenes_it_can_and_no_more() {
         let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
-        let allocation = allocate(
-            &scenes(5, 0.003, 0.0),
-            stills(&flux),
-            0.001,
-            run_limit(0.010),
-        );
+        let allocation = allocate(&scenes(5, 0.003, 0.0), stills(), 0.001, run_limit(0.010));
         let estimate = &allocation.estimate;
         assert_eq!(estimate.items.len(), 3, "0.001 + 3 x 0.003 fits in 0.010");
         assert!((estimate.usd - 0.009).abs() < 1e-12);
@@ -372,21 +436,11 @@ mod tests {
             "{said:?}"
         );
 
-        let free = allocate(
-            &scenes(5, 0.003, 0.0),
-            stills(&flux),
-            0.0,
-            Limits::default(),
-        );
+        let free = allocate(&scenes(5, 0.003, 0.0), stills(), 0.0, Limits::default());
         assert!(free.local_stills.is_empty() && (free.estimate.usd - 0.015).abs() < 1e-12);
         assert!(notices(&free, &flux).is_empty());
         let local_model = ModelId::new("local", "procedural-1");
-        let local = allocate(
-            &scenes(5, 0.0, 0.0),
-            stills(&local_model),
-            0.0,
-            run_limit(0.0),
-        );
+        let local = allocate(&scenes(5, 0.0, 0.0), stills(), 0.0, run_limit(0.0));
         assert!(local.estimate.items.is_empty() && local.estimate.usd == 0.0);
     }
 
@@ -400,7 +454,7 @@ mod tests {
                 committed_elsewhere,
             }),
         };
-        let allocation = allocate(&scenes(3, 0.003, 0.0), stills(&flux), 0.0, monthly(0.004));
+        let allocation = allocate(&scenes(3, 0.003, 0.0), stills(), 0.0, monthly(0.004));
         assert_eq!(allocation.estimate.budget, Some(0.006));
         assert_eq!(allocation.local_stills, BTreeSet::from([2]));
         let said = notices(&allocation, &flux);
@@ -418,7 +472,7 @@ mod tests {
             2,
             "the run's own budget does not bind: {said:?}"
         );
-        let spent = allocate(&scenes(3, 0.003, 0.0), stills(&flux), 0.0, monthly(0.012));
+        let spent = allocate(&scenes(3, 0.003, 0.0), stills(), 0.0, monthly(0.012));
         assert_eq!(
             spent.estimate.budget,
             Some(0.0),
@@ -428,11 +482,55 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_steps_down_the_image_chain_before_drawing_locally() {
+        let pro = ModelId::new("replicate", "black-forest-labs/flux-1.1-pro");
+        let local = ModelId::new("local", "procedural-1");
+        let chain = vec![(pro.clone(), 0.05), (flux(), 0.003), (local.clone(), 0.0)];
+        let scenes: Vec<SceneCost> = (0..4)
+            .map(|scene| SceneCost {
+                scene,
+                image: chain.clone(),
+                clip_usd: 0.0,
+                speech_usd: 0.0,
+            })
+            .collect();
+        let roomy = allocate(&scenes, stills(), 0.0, run_limit(0.06));
+        let tiers: Vec<(usize, usize)> = roomy
+            .image_tiers
+            .iter()
+            .map(|(k, (t, _))| (*k, *t))
+            .collect();
+        assert_eq!(
+            tiers,
+            [(1, 1), (2, 1), (3, 1)],
+            "the first pro, then schnell"
+        );
+        assert!(roomy.local_stills.is_empty());
+        assert!((roomy.estimate.usd - 0.059).abs() < 1e-9);
+        let said = notices(&roomy, &pro);
+        assert!(
+            said[0].contains("no room for replicate/black-forest-labs/flux-1.1-pro to make scenes 2, 3, 4; replicate/black-forest-labs/flux-schnell makes them instead"),
+            "{said:?}"
+        );
+        let tight = allocate(&scenes, stills(), 0.0, run_limit(0.052));
+        let tiers: Vec<(usize, usize)> = tight
+            .image_tiers
+            .iter()
+            .map(|(k, (t, _))| (*k, *t))
+            .collect();
+        assert_eq!(
+            tiers,
+            [(1, 2), (2, 2), (3, 2)],
+            "then the chain's own local renderer"
+        );
+        assert!(notices(&tight, &pro)[0].contains("local/procedural-1 makes them instead"));
+    }
+
+    #[test]
     fn every_paid_still_comes_before_any_clip() {
         let flux = ModelId::new("replicate", "black-forest-labs/flux-schnell");
         let kling = ModelId::new("replicate", "kwaivgi/kling-v2.1");
         let payees = Payees {
-            image: &flux,
             clip: Some(&kling),
             speech: None,
         };

@@ -126,7 +126,7 @@ impl Pipeline {
             .add_conditional_edges(
                 "storyboard",
                 |state, _| storyboard::after_storyboard(state),
-                ["assets", "prompts", "plan"],
+                ["assets", "prompts", "plan", "storyboard"],
             )
             .add_edge("assets", "critic")
             .add_conditional_edges(

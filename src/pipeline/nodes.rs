@@ -674,6 +674,11 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
                 "a cancel stops the run: it is not an answer the run goes on from",
             ));
         }
+        FeedbackAnswer::Budget { .. } => {
+            return Err(NodeError::permanent(
+                "a budget is changed at the storyboard, before the pictures are made",
+            ));
+        }
     }
     update.answer = Some(answer);
     Ok(update)
@@ -717,7 +722,10 @@ pub(super) fn edited_intent(
 /// Where the run goes after an answer.
 pub fn after_feedback(state: &RunState) -> &'static str {
     match state.answers.last() {
-        Some(FeedbackAnswer::Skip {} | FeedbackAnswer::Cancel {}) | None => "compose",
+        Some(
+            FeedbackAnswer::Skip {} | FeedbackAnswer::Cancel {} | FeedbackAnswer::Budget { .. },
+        )
+        | None => "compose",
         Some(FeedbackAnswer::Edit { .. }) => "plan",
         Some(_) => "prompts",
     }

@@ -275,20 +275,8 @@ pub async fn prompts(
             round_prompts.insert(*k, kept.clone());
         }
     }
-    let run = ctx.thread().as_str();
-    let allocation = super::budget::round(&state, &services, &round_prompts, spending, run).await?;
-    // Held against the owner's monthly budget until the run ends and says what it spent.
-    let committed =
-        state.cost.iter().map(|c| c.usd).sum::<f64>() + spending + allocation.estimate.usd;
-    services
-        .database
-        .commit_spending(run, committed)
-        .await
-        .map_err(super::nodes::database_error)?;
-    notices.extend(super::budget::notices(
-        &allocation,
-        &services.models.configured().image.id(),
-    ));
+    let allocation =
+        super::budget::reckon(&state, &services, &ctx, &round_prompts, spending).await?;
     let estimate = &allocation.estimate;
     if estimate.usd > 0.0 {
         ctx.emit(

@@ -217,7 +217,7 @@ impl RunRecord {
                 entries: state.cost.clone(),
                 estimate: state.estimate.clone().filter(|e| e.usd > 0.0),
             },
-            notices: state.notices.clone(),
+            notices: state.all_notices(),
             outputs,
             timings: timings.passes().to_vec(),
             node_totals,

@@ -384,6 +384,13 @@ pub struct Allocation {
     pub local_stills: BTreeSet<usize>,
     /// Scenes that keep their still (with camera motion) instead of a clip.
     pub stills_only: BTreeSet<usize>,
+    /// Scenes whose pictures a model further down the image chain makes: its place in the
+    /// chain, and which it is. The budget had no room for the first.
+    #[serde(default)]
+    pub image_tiers: BTreeMap<usize, (usize, ModelId)>,
+    /// What the person should be told about the budget for this round.
+    #[serde(default)]
+    pub notices: Vec<String>,
 }
 
 /// One expected paid call.
@@ -540,6 +547,13 @@ pub enum FeedbackAnswer {
     Skip {},
     /// Stop the run here: nothing more is made or paid for.
     Cancel {},
+    /// The storyboard's: hold the run to this budget instead (at most what the server lets
+    /// a run spend), and show the storyboard again with what it pays for.
+    Budget {
+        /// US dollars.
+        #[schema(minimum = 0, maximum = 1000000)]
+        usd: f64,
+    },
 }
 
 /// A rendered video.
@@ -625,9 +639,21 @@ pub struct RunState {
     /// Scenes of the current round the budget leaves without a clip (stills with motion).
     #[serde(default)]
     pub stills_only: BTreeSet<usize>,
+    /// Scenes of the current round whose pictures the budget leaves to a model further down
+    /// the image chain, by its place.
+    #[serde(default)]
+    pub image_tiers: BTreeMap<usize, usize>,
+    /// What the current round's budget leaves out, said (replaced with each estimate, so a
+    /// budget changed since leaves no stale word behind).
+    #[serde(default)]
+    pub budget_notices: Vec<String>,
     /// The storyboard, once shown.
     #[serde(default)]
     pub storyboard: Option<Storyboard>,
+    /// The most a run of this server may be allowed to spend (its configured budget), which
+    /// a person's answer cannot raise the run's budget past.
+    #[serde(default)]
+    pub budget_ceiling: Option<f64>,
     /// The pending scenes whose prompts the next prompts pass writes (a storyboard
     /// revision); empty: all of them.
     #[serde(default)]
@@ -672,7 +698,10 @@ impl RunState {
             estimate: None,
             over_budget: BTreeSet::new(),
             stills_only: BTreeSet::new(),
+            image_tiers: BTreeMap::new(),
+            budget_notices: Vec::new(),
             storyboard: None,
+            budget_ceiling: None,
             rewrite: Vec::new(),
             notices,
             outputs: None,
@@ -729,6 +758,8 @@ pub struct Update {
     pub storyboard: Option<Storyboard>,
     /// The scenes the next prompts pass writes (empty: every pending one).
     pub rewrite: Option<Vec<usize>>,
+    /// A new budget for the run (none: no limit of its own).
+    pub budget: Option<Option<f64>>,
     /// Notices.
     pub notices: Vec<String>,
     /// The videos.
@@ -751,6 +782,16 @@ fn set<T>(
     Ok(())
 }
 
+impl RunState {
+    /// Everything the person should know about the run: its notices, then what the
+    /// budget leaves out of the current round.
+    pub fn all_notices(&self) -> Vec<String> {
+        let mut all = self.notices.clone();
+        all.extend(self.budget_notices.iter().cloned());
+        all
+    }
+}
+
 impl State for RunState {
     type Update = Update;
 
@@ -767,6 +808,8 @@ impl State for RunState {
             self.estimate = None;
             self.over_budget.clear();
             self.stills_only.clear();
+            self.image_tiers.clear();
+            self.budget_notices.clear();
             self.storyboard = None;
             self.rewrite.clear();
             self.outputs = None;
@@ -831,12 +874,24 @@ impl State for RunState {
             self.estimate = Some(allocation.estimate);
             self.over_budget = allocation.local_stills;
             self.stills_only = allocation.stills_only;
+            self.image_tiers = allocation
+                .image_tiers
+                .into_iter()
+                .map(|(scene, (tier, _))| (scene, tier))
+                .collect();
+            self.budget_notices = allocation.notices;
         }
         if let Some(storyboard) = update.storyboard {
             writes.claim("storyboard")?;
             self.storyboard = Some(storyboard);
         }
         set(&mut self.rewrite, update.rewrite, "rewrite", writes)?;
+        set(
+            &mut self.config.pipeline.budget_usd,
+            update.budget,
+            "budget",
+            writes,
+        )?;
         for notice in update.notices {
             if !self.notices.contains(&notice) {
                 self.notices.push(notice);

@@ -5,14 +5,18 @@
 //! runs that ask their questions, and by default only when the pictures would be paid for.
 
 use super::assets::image_request;
+use super::budget;
 use super::nodes::{NodeResult, Services, missing, model_error, store_error, template_error};
-use super::state::{FeedbackAnswer, MAX_INSTRUCTION_CHARS, RunState, SceneSource, Update};
-use crate::config::{FeedbackPolicy, StoryboardPolicy};
+use super::state::{
+    FeedbackAnswer, MAX_INSTRUCTION_CHARS, RunState, ScenePrompt, SceneSource, Update,
+};
+use crate::config::{FeedbackPolicy, OverBudget, StoryboardPolicy};
 use crate::server::protocol::asset_url;
 use minijinja::context;
 use montage_graph::{Command, NodeContext, NodeError};
 use montage_models::ImageModel;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Sketches are drawn at this fraction of the canvas: enough to judge a composition.
@@ -33,10 +37,16 @@ pub fn wanted(state: &RunState) -> bool {
         StoryboardPolicy::Never => false,
         StoryboardPolicy::Always => true,
         StoryboardPolicy::Paid => paid(),
-    };
+    } || (pipeline.over_budget == OverBudget::Ask && degraded(state));
     let before_any_picture =
         state.storyboard.as_ref().is_none_or(|s| !s.approved) && state.assets.is_empty();
     policy && pipeline.feedback == FeedbackPolicy::Ask && before_any_picture
+}
+
+/// Whether the round's budget leaves anything out: a picture drawn locally or by a model
+/// further down the chain, a clip not made.
+fn degraded(state: &RunState) -> bool {
+    !(state.over_budget.is_empty() && state.stills_only.is_empty() && state.image_tiers.is_empty())
 }
 
 /// Where the run goes after its prompts.
@@ -64,6 +74,13 @@ pub async fn storyboard(
     let mut board = state.storyboard.clone().unwrap_or_default();
     board.approved = false;
     board.sketches.retain(|k, _| state.prompts.contains_key(k));
+    // Reckoned again: an answer may have changed the budget.
+    let round: BTreeMap<usize, ScenePrompt> = state
+        .pending
+        .iter()
+        .filter_map(|k| state.prompts.get(k).map(|p| (*k, p.clone())))
+        .collect();
+    let allocation = budget::reckon(&state, &services, &ctx, &round, 0.0).await?;
     for &k in &state.pending {
         let Some(prompt) = state.prompts.get(&k) else {
             continue;
@@ -91,7 +108,7 @@ pub async fn storyboard(
     if let Some(clip) = &providers.clip {
         makers.push_str(&format!(" and {} the clips", clip.id()));
     }
-    let estimate = state.estimate.clone().unwrap_or_default();
+    let estimate = allocation.estimate.clone();
     let mut by_capability = std::collections::BTreeMap::<&str, (usize, f64)>::new();
     for item in &estimate.items {
         let entry = by_capability.entry(item.capability.as_str()).or_default();
@@ -114,6 +131,7 @@ pub async fn storyboard(
                 usd => (estimate.usd > 0.0).then(|| format!("{:.2}", estimate.usd)),
                 budget => estimate.budget.map(|b| format!("{b:.2}")),
                 breakdown => breakdown.join(", "),
+                budget_notices => allocation.notices.clone(),
             },
         )
         .map_err(template_error)?;
@@ -151,6 +169,7 @@ pub async fn storyboard(
     Ok(Command::update(Update {
         templates: vec![template],
         storyboard: Some(board),
+        estimate: Some(allocation),
         ..Update::default()
     })
     .interrupt(question))
@@ -227,6 +246,20 @@ pub fn answer(state: &RunState, answer: Value) -> Result<Update, NodeError> {
                 "a cancel stops the run: it is not an answer the run goes on from",
             ));
         }
+        FeedbackAnswer::Budget { usd } => {
+            if !usd.is_finite() || *usd < 0.0 {
+                return Err(NodeError::permanent("a budget is an amount of US dollars"));
+            }
+            if let Some(ceiling) = state.budget_ceiling
+                && *usd > ceiling + 1e-9
+            {
+                return Err(NodeError::permanent(format!(
+                    "this server lets a run spend at most ${ceiling:.2}"
+                )));
+            }
+            update.budget = Some(Some(*usd));
+            board.revisions += 1;
+        }
     }
     board.answered = Some(answer);
     update.storyboard = Some(board);
@@ -238,6 +271,7 @@ pub fn after_storyboard(state: &RunState) -> &'static str {
     match state.storyboard.as_ref().and_then(|s| s.answered.as_ref()) {
         Some(FeedbackAnswer::Accept {}) => "assets",
         Some(FeedbackAnswer::Regenerate { .. }) => "prompts",
+        Some(FeedbackAnswer::Budget { .. }) => "storyboard",
         _ => "plan",
     }
 }

@@ -182,13 +182,14 @@ fn job_config(
             settings.clip_input.clone(),
         ),
     };
+    let model = model.unwrap_or(named);
     JobModelConfig {
         service,
         base_url,
         key: std::env::var(&key_variable).ok().filter(|k| !k.is_empty()),
         key_variable,
-        model: model.unwrap_or(named),
-        prices,
+        prices: settings.model_prices.get(&model).copied().unwrap_or(prices),
+        model,
         policy: policy(
             settings.timeout_secs,
             settings.concurrency,

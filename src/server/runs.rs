@@ -504,7 +504,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
             .filter(|e| e.usd > 0.0)
             .and_then(|e| serde_json::to_value(e).ok()),
     };
-    view.notices = state.notices.clone();
+    view.notices = state.all_notices();
     view.music = state
         .music
         .as_ref()

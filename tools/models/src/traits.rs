@@ -59,6 +59,12 @@ pub trait ImageModel: Send + Sync {
     fn price(&self) -> f64 {
         0.0
     }
+
+    /// The models behind this one, first choice first, when it is a chain: a budget that
+    /// cannot pay for the first steps down to the next. A lone model has none.
+    fn stand_ins(&self) -> Option<&[std::sync::Arc<dyn ImageModel>]> {
+        None
+    }
     /// Stops the paid job the request with `job_key` started, if it still runs (the run
     /// it was for was cancelled): whether one was stopped. Local models have none.
     async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {

@@ -243,6 +243,19 @@ fn intent_of(said: &str, context: &Value) -> Option<(&'static str, Value)> {
         ) {
             return Some(("answer_feedback", json!({ "action": "cancel" })));
         }
+        if has(&text, &["budget", "spend"])
+            && let Some(usd) = said
+                .split_whitespace()
+                .filter_map(|word| {
+                    word.trim_start_matches('$')
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<f64>()
+                        .ok()
+                })
+                .find(|usd| usd.is_finite() && *usd >= 0.0)
+        {
+            return Some(("answer_feedback", json!({ "action": "budget", "usd": usd })));
+        }
         if has(&text, &["skip", "as it is", "just finish", "finish it"]) {
             return Some(("answer_feedback", json!({ "action": "skip" })));
         }
@@ -395,6 +408,13 @@ mod tests {
         assert_eq!(
             one(call("skip it", asking.clone())),
             ("answer_feedback".into(), json!({ "action": "skip" }))
+        );
+        assert_eq!(
+            one(call("raise the budget to $2.50", asking.clone())),
+            (
+                "answer_feedback".into(),
+                json!({ "action": "budget", "usd": 2.5 })
+            )
         );
         assert_eq!(
             one(call("never mind, cancel it", asking.clone())),

@@ -498,6 +498,10 @@ impl ImageModel for FallbackImage {
         self.chain.iter().map(|m| m.price()).fold(0.0, f64::max)
     }
 
+    fn stand_ins(&self) -> Option<&[Arc<dyn ImageModel>]> {
+        Some(&self.chain)
+    }
+
     /// Each model of the chain may be the one whose job runs.
     async fn cancel(&self, job_key: &str) -> Result<bool, ModelError> {
         let mut stopped = false;
