@@ -439,7 +439,6 @@ mod tests {
         let free = allocate(&scenes(5, 0.003, 0.0), stills(), 0.0, Limits::default());
         assert!(free.local_stills.is_empty() && (free.estimate.usd - 0.015).abs() < 1e-12);
         assert!(notices(&free, &flux).is_empty());
-        let local_model = ModelId::new("local", "procedural-1");
         let local = allocate(&scenes(5, 0.0, 0.0), stills(), 0.0, run_limit(0.0));
         assert!(local.estimate.items.is_empty() && local.estimate.usd == 0.0);
     }
