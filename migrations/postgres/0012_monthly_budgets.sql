@@ -2,3 +2,6 @@
 -- committed to spending: its estimate while it makes its pictures, what it spent once ended.
 ALTER TABLE users ADD COLUMN monthly_budget_usd DOUBLE PRECISION;
 ALTER TABLE runs ADD COLUMN committed_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
+-- When each spoken word of a cached narration line falls (JSON), for captions that follow
+-- the voice.
+ALTER TABLE generation_cache ADD COLUMN word_times TEXT;

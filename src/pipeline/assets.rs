@@ -15,7 +15,7 @@ use crate::store::CacheEntry;
 use montage_graph::{NodeContext, NodeError};
 use montage_models::{
     ClipModel, ClipRequest, EmbeddingModel, ImageModel, ImageRequest, Intent, ModelId,
-    SpeechRequest, clip_length,
+    SpeechRequest, SpokenWord, clip_length,
 };
 use serde_json::json;
 use std::future::Future;
@@ -121,7 +121,7 @@ pub async fn asset(
             let _stop = StopOnCancel::new(&ctx, Arc::clone(image), &hash, |model, key| {
                 model.cancel(key)
             });
-            let (object, _, made_by) = generate_cached(
+            let stored = generate_cached(
                 &services,
                 &mut update,
                 k,
@@ -140,6 +140,7 @@ pub async fn asset(
                         bytes: made.bytes,
                         model: made.model,
                         seconds: None,
+                        words: Vec::new(),
                         usd: made.cost_usd,
                         notices: made.notices,
                         wasted: made.wasted,
@@ -158,14 +159,14 @@ pub async fn asset(
                         scene: k,
                         model: clip,
                     };
-                    made.clip(prompt, &object, &mut update).await?
+                    made.clip(prompt, &stored.object, &mut update).await?
                 }
                 _ => None,
             };
             SceneAsset {
-                object,
+                object: stored.object,
                 request_hash: Some(hash),
-                model: Some(made_by),
+                model: Some(stored.model),
                 round: state.round,
                 clip,
             }
@@ -181,7 +182,7 @@ pub async fn asset(
             let request = speech_request(&line.text);
             let model = speech.id();
             let hash = request_hash(state.owner.as_deref(), "speech", &model, &request);
-            let (object, seconds, _) = generate_cached(
+            let stored = generate_cached(
                 &services,
                 &mut update,
                 k,
@@ -200,6 +201,7 @@ pub async fn asset(
                         bytes: said.wav,
                         model: said.model,
                         seconds: Some(said.seconds),
+                        words: said.words,
                         usd: said.cost_usd,
                         notices: Vec::new(),
                         wasted: Vec::new(),
@@ -207,13 +209,19 @@ pub async fn asset(
                 },
             )
             .await?;
-            let seconds = seconds.unwrap_or(0.0);
+            if stored.words.is_empty() {
+                update.notices.push(format!(
+                    "captions are timed by line: {} does not say when each word is spoken",
+                    stored.model
+                ));
+            }
             update.speech.insert(
                 index,
                 SpokenLine {
                     line: index,
-                    object,
-                    seconds,
+                    object: stored.object,
+                    seconds: stored.seconds.unwrap_or(0.0),
+                    words: stored.words,
                 },
             );
         }
@@ -236,6 +244,8 @@ struct Made {
     model: ModelId,
     /// Its length, for audio.
     seconds: Option<f64>,
+    /// When each word is spoken, for speech whose model says.
+    words: Vec<SpokenWord>,
     usd: f64,
     /// What the person should know about how it was made.
     notices: Vec<String>,
@@ -346,6 +356,7 @@ impl Clipping<'_> {
                 bytes: made.bytes,
                 model: made.model.clone(),
                 seconds: Some(made.seconds),
+                words: Vec::new(),
                 usd: made.cost_usd,
                 notices: Vec::new(),
                 wasted: Vec::new(),
@@ -411,10 +422,13 @@ fn check_clip(bytes: &[u8], shown: f64, canvas: (u32, u32)) -> Result<(), String
     Ok(())
 }
 
-/// What the generation cache holds for a request.
+/// An object made for a request, or found in the generation cache.
 struct Hit {
     object: ObjectRef,
+    /// Its length, for audio.
     seconds: Option<f64>,
+    /// When each word is spoken, for speech whose model says.
+    words: Vec<SpokenWord>,
     /// The model that made it (the request's, or one recorded with it).
     model: ModelId,
 }
@@ -437,6 +451,7 @@ async fn cache_hit(
         },
         object: hit.object,
         seconds: hit.seconds,
+        words: hit.words,
     }))
 }
 
@@ -464,6 +479,7 @@ async fn remember(
             object: object.clone(),
             model: made.model.to_string(),
             seconds: made.seconds,
+            words: made.words,
             embedding,
             embedding_model,
         };
@@ -479,8 +495,7 @@ async fn remember(
 /// The object the request hashed as `hash` makes: from the generation cache when the same
 /// request was made before, else made by `generate`, stored, and remembered with the
 /// embedding of `text`. Either way the call goes into the ledger, under the model that made
-/// the object (in a chain, perhaps not the first). Returns the object, for audio its length,
-/// and that model.
+/// the object (in a chain, perhaps not the first), which the answer names.
 #[allow(clippy::too_many_arguments)]
 async fn generate_cached<F, Fut>(
     services: &Services,
@@ -491,40 +506,46 @@ async fn generate_cached<F, Fut>(
     hash: &str,
     text: &str,
     generate: F,
-) -> Result<(ObjectRef, Option<f64>, ModelId), NodeError>
+) -> Result<Hit, NodeError>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Made, NodeError>>,
 {
-    let (object, seconds, cached, usd, model) =
-        match cache_hit(services, hash, model.clone()).await? {
-            Some(hit) => (hit.object, hit.seconds, true, 0.0, hit.model),
-            None => {
-                let made = generate().await?;
-                update.notices.extend(made.notices.iter().cloned());
-                update
-                    .cost
-                    .extend(CostEntry::wasted("assets", capability, &made.wasted).map(
-                        |mut entry| {
-                            entry.scene = Some(scene);
-                            entry
-                        },
-                    ));
-                let (seconds, usd, made_by) = (made.seconds, made.usd, made.model.clone());
-                let object = remember(services, update, scene, hash, text, made, &model).await?;
-                (object, seconds, false, usd, made_by)
-            }
-        };
+    let (stored, cached, usd) = match cache_hit(services, hash, model.clone()).await? {
+        Some(hit) => (hit, true, 0.0),
+        None => {
+            let made = generate().await?;
+            update.notices.extend(made.notices.iter().cloned());
+            update
+                .cost
+                .extend(
+                    CostEntry::wasted("assets", capability, &made.wasted).map(|mut entry| {
+                        entry.scene = Some(scene);
+                        entry
+                    }),
+                );
+            let (seconds, words, usd) = (made.seconds, made.words.clone(), made.usd);
+            let made_by = made.model.clone();
+            let object = remember(services, update, scene, hash, text, made, &model).await?;
+            let stored = Hit {
+                object,
+                seconds,
+                words,
+                model: made_by,
+            };
+            (stored, false, usd)
+        }
+    };
     update.cost.push(CostEntry {
         node: "assets".into(),
         scene: Some(scene),
         capability: capability.into(),
-        model: model.clone(),
+        model: stored.model.clone(),
         usd,
         tokens: Default::default(),
         cached,
     });
-    Ok((object, seconds, model))
+    Ok(stored)
 }
 
 /// The embedding of `text` for the cache, and the model that made it. A remote embedder that

@@ -327,6 +327,9 @@ pub struct SpokenLine {
     pub object: ObjectRef,
     /// Its length, seconds.
     pub seconds: f64,
+    /// When each word is spoken, seconds into the speech, when its model says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<montage_models::SpokenWord>,
 }
 
 /// One model call in the cost ledger.

@@ -23,6 +23,8 @@ pub struct CacheEntry {
     pub model: String,
     /// Length in seconds, for audio.
     pub seconds: Option<f64>,
+    /// When each word falls, for speech whose model says.
+    pub words: Vec<montage_models::SpokenWord>,
     /// The prompt's embedding.
     pub embedding: Vec<f32>,
     /// The model that made the embedding (`provider/model`): vectors of different models
@@ -40,6 +42,7 @@ type Row = (
     String,
     Option<f64>,
     String,
+    Option<String>,
 );
 /// A cache row with its embedding in the database's form.
 type RowWith<E> = (
@@ -51,6 +54,7 @@ type RowWith<E> = (
     String,
     Option<f64>,
     String,
+    Option<String>,
     E,
 );
 /// A Postgres cache row with its embedding as text and its similarity to a query.
@@ -63,12 +67,18 @@ type ScoredRow = (
     String,
     Option<f64>,
     String,
+    Option<String>,
     String,
     f64,
 );
 
 fn entry(row: Row, embedding: Vec<f32>) -> Result<CacheEntry, StoreError> {
-    let (request_hash, key, sha256, size, media_type, model, seconds, embedding_model) = row;
+    let (request_hash, key, sha256, size, media_type, model, seconds, embedding_model, words) = row;
+    let words = match words {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| super::damaged(format!("word times of {request_hash}: {e}")))?,
+        None => Vec::new(),
+    };
     Ok(CacheEntry {
         request_hash,
         object: ObjectRef {
@@ -79,6 +89,7 @@ fn entry(row: Row, embedding: Vec<f32>) -> Result<CacheEntry, StoreError> {
         },
         model,
         seconds,
+        words,
         embedding,
         embedding_model,
     })
@@ -126,8 +137,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if n > 0.0 { dot / n } else { 0.0 }
 }
 
-const COLUMNS: &str =
-    "request_hash, object_key, sha256, size, media_type, model, seconds, embedding_model";
+const COLUMNS: &str = "request_hash, object_key, sha256, size, media_type, model, seconds, embedding_model, word_times";
 
 impl Database {
     /// The cached generation of a request, if any.
@@ -140,8 +150,8 @@ impl Database {
                 .bind(request_hash)
                 .fetch_optional(pool)
                 .await?;
-                row.map(|(h, k, s, z, m, o, sec, em, e)| {
-                    entry((h, k, s, z, m, o, sec, em), from_blob(&e))
+                row.map(|(h, k, s, z, m, o, sec, em, w, e)| {
+                    entry((h, k, s, z, m, o, sec, em, w), from_blob(&e))
                 })
                 .transpose()
             }
@@ -154,8 +164,8 @@ impl Database {
                 .bind(request_hash)
                 .fetch_optional(pool)
                 .await?;
-                row.map(|(h, k, s, z, m, o, sec, em, e)| {
-                    entry((h, k, s, z, m, o, sec, em), from_pgvector(&e)?)
+                row.map(|(h, k, s, z, m, o, sec, em, w, e)| {
+                    entry((h, k, s, z, m, o, sec, em, w), from_pgvector(&e)?)
                 })
                 .transpose()
             }
@@ -177,15 +187,21 @@ impl Database {
         }
         let size = i64::try_from(entry.object.size).map_err(|e| super::damaged(e.to_string()))?;
         let now = super::runs::now_ms();
+        let words = match entry.words.is_empty() {
+            true => None,
+            false => Some(
+                serde_json::to_string(&entry.words).map_err(|e| super::damaged(e.to_string()))?,
+            ),
+        };
         // The same statement for both; only the embedding's form and SQL type differ.
         macro_rules! insert {
             ($pool:expr, $embedding_sql:literal, $embedding:expr) => {
                 sqlx::query(concat!(
                     "INSERT INTO generation_cache \
-                     (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms, embedding_model) \
+                     (request_hash, object_key, sha256, size, media_type, model, seconds, embedding, created_at_ms, embedding_model, word_times) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, ",
                     $embedding_sql,
-                    ", $9, $10) ON CONFLICT (request_hash) DO NOTHING"
+                    ", $9, $10, $11) ON CONFLICT (request_hash) DO NOTHING"
                 ))
                 .bind(&entry.request_hash)
                 .bind(&entry.object.key)
@@ -197,6 +213,7 @@ impl Database {
                 .bind($embedding)
                 .bind(now)
                 .bind(&entry.embedding_model)
+                .bind(&words)
                 .execute($pool)
                 .await
                 .map(|_| ())?
@@ -238,10 +255,11 @@ impl Database {
                 .await?;
                 let mut scored = rows
                     .into_iter()
-                    .map(|(h, k, s, z, m, o, sec, em, e)| {
+                    .map(|(h, k, s, z, m, o, sec, em, w, e)| {
                         let vector = from_blob(&e);
                         let similarity = cosine(embedding, &vector);
-                        entry((h, k, s, z, m, o, sec, em), vector).map(|entry| (entry, similarity))
+                        entry((h, k, s, z, m, o, sec, em, w), vector)
+                            .map(|entry| (entry, similarity))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -263,8 +281,8 @@ impl Database {
                 .fetch_all(pool)
                 .await?;
                 rows.into_iter()
-                    .map(|(h, k, s, z, m, o, sec, em, e, similarity)| {
-                        entry((h, k, s, z, m, o, sec, em), from_pgvector(&e)?)
+                    .map(|(h, k, s, z, m, o, sec, em, w, e, similarity)| {
+                        entry((h, k, s, z, m, o, sec, em, w), from_pgvector(&e)?)
                             .map(|entry| (entry, similarity as f32))
                     })
                     .collect()

@@ -119,7 +119,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ),
     (
         12,
-        "monthly budgets",
+        "monthly budgets, word times",
         include_str!("../../migrations/sqlite/0012_monthly_budgets.sql"),
         include_str!("../../migrations/postgres/0012_monthly_budgets.sql"),
     ),

@@ -339,6 +339,19 @@ pub struct Speech {
     pub seconds: f64,
     /// What it cost, in US dollars.
     pub cost_usd: f64,
+    /// When each word is spoken, from models that say (empty: they do not).
+    pub words: Vec<SpokenWord>,
+}
+
+/// One word of a narration and when it is spoken, in seconds into the audio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpokenWord {
+    /// The word, with its punctuation.
+    pub text: String,
+    /// When it starts.
+    pub start: f64,
+    /// When it ends.
+    pub end: f64,
 }
 
 /// A request for music.

@@ -791,6 +791,16 @@ mod elevenlabs {
         let reader = hound::WavReader::new(std::io::Cursor::new(&said.wav)).unwrap();
         assert_eq!(reader.spec().sample_rate, 24_000);
         assert!((said.cost_usd - 12.0 * 300.0 / 1e6).abs() < 1e-12);
+        let words: Vec<(&str, f64, f64)> = said
+            .words
+            .iter()
+            .map(|w| (w.text.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(
+            words,
+            [("Hello", 0.0, 0.43), ("there.", 0.511, 1.138)],
+            "each word from its first character's start to its last one's end"
+        );
         server.verify().await;
     }
 

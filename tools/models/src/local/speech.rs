@@ -102,6 +102,7 @@ impl SpeechModel for LocalSpeech {
             wav,
             seconds,
             cost_usd: 0.0,
+            words: Vec::new(),
         })
     }
 }

@@ -8,7 +8,7 @@ use super::openai::client;
 use super::policy::{Caller, Failure, Policy, PolicyConfig, explain};
 use crate::error::ModelError;
 use crate::traits::SpeechModel;
-use crate::types::{ModelId, Speech, SpeechRequest};
+use crate::types::{ModelId, Speech, SpeechRequest, SpokenWord};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -207,6 +207,49 @@ impl SpeechModel for ElevenLabsSpeech {
             wav,
             seconds,
             cost_usd: self.price(&request.text),
+            words: spoken_words(&answer["alignment"]),
         })
     }
+}
+
+/// The words of ElevenLabs' character alignment, each from its first character's start to
+/// its last one's end; none when the alignment is missing or its lists disagree in length.
+fn spoken_words(alignment: &Value) -> Vec<SpokenWord> {
+    let list = |key: &str| alignment[key].as_array().cloned().unwrap_or_default();
+    let (characters, starts, ends) = (
+        list("characters"),
+        list("character_start_times_seconds"),
+        list("character_end_times_seconds"),
+    );
+    if characters.len() != starts.len() || characters.len() != ends.len() {
+        return Vec::new();
+    }
+    let mut words: Vec<SpokenWord> = Vec::new();
+    let mut current: Option<SpokenWord> = None;
+    for ((character, start), end) in characters.iter().zip(&starts).zip(&ends) {
+        let (Some(character), Some(start), Some(end)) =
+            (character.as_str(), start.as_f64(), end.as_f64())
+        else {
+            return Vec::new();
+        };
+        if character.trim().is_empty() {
+            words.extend(current.take());
+            continue;
+        }
+        match &mut current {
+            Some(word) => {
+                word.text.push_str(character);
+                word.end = end;
+            }
+            None => {
+                current = Some(SpokenWord {
+                    text: character.to_owned(),
+                    start,
+                    end,
+                })
+            }
+        }
+    }
+    words.extend(current);
+    words
 }

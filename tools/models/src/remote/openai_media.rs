@@ -281,6 +281,7 @@ impl SpeechModel for OpenAiSpeech {
             wav,
             seconds,
             cost_usd: self.price(&request.text),
+            words: Vec::new(),
         })
     }
 }
