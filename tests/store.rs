@@ -182,6 +182,7 @@ async fn generation_cache(database: &Database) {
         },
         model: "local/procedural-1".into(),
         seconds: None,
+        words: Vec::new(),
         embedding: embed_text(prompt),
         embedding_model: "local/hashing-256".into(),
     };
@@ -210,6 +211,30 @@ async fn generation_cache(database: &Database) {
         .unwrap();
     assert_eq!(got.object, city.object);
     assert_eq!(got.model, "local/procedural-1", "the first entry stays");
+    assert!(got.words.is_empty());
+    let said = CacheEntry {
+        seconds: Some(1.2),
+        words: vec![
+            montage_models::SpokenWord {
+                text: "Hello".into(),
+                start: 0.0,
+                end: 0.43,
+            },
+            montage_models::SpokenWord {
+                text: "there.".into(),
+                start: 0.51,
+                end: 1.14,
+            },
+        ],
+        ..entry(&format!("speech-{suffix}"), "Hello there.")
+    };
+    database.cache_put(&said).await.unwrap();
+    let heard = database
+        .cache_get(&said.request_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard.words, said.words, "a line's word times come back with it");
     assert!(
         got.embedding
             .iter()
