@@ -5,10 +5,10 @@ use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
-use crate::providers::{ProviderError, Providers, Registry, ResolvedModels};
+use crate::providers::{JobServices, ProviderError, Providers, Registry, ResolvedModels};
 use crate::store::jobs::DatabaseJournal;
 use crate::store::{AssetRow, Database, LedgerRow, StoreError};
-use montage_models::remote::jobs::JobJournal;
+use montage_models::remote::jobs::Wakeups;
 use std::sync::Arc;
 
 /// Why Montage could not open its services.
@@ -51,6 +51,8 @@ pub struct App {
     pub providers: Providers,
     /// The models of every run.
     registry: Arc<Registry>,
+    /// Paid jobs waiting for their provider's webhook.
+    pub wakeups: Arc<Wakeups>,
 }
 
 impl App {
@@ -59,14 +61,18 @@ impl App {
         let data = config.storage.data_dir.clone();
         let objects = open_objects(&config)?;
         let database = open_database(&config).await?;
-        let journal: Arc<dyn JobJournal> = Arc::new(DatabaseJournal(database.clone()));
-        let (providers, notices) = Providers::resolve(&config.models, &journal).await?;
+        let jobs = JobServices {
+            journal: Arc::new(DatabaseJournal(database.clone())),
+            wakeups: Arc::new(Wakeups::default()),
+        };
+        let (providers, notices) = Providers::resolve(&config.models, &jobs).await?;
         let models = providers.resolved();
         let text = Arc::clone(&providers.text);
+        let wakeups = Arc::clone(&jobs.wakeups);
         let registry = Arc::new(Registry::new(
             config.models.clone(),
             providers.clone(),
-            journal,
+            jobs,
         ));
         let services = Services {
             models: Arc::clone(&registry),
@@ -92,6 +98,7 @@ impl App {
             text,
             providers,
             registry,
+            wakeups,
         })
     }
 

@@ -305,9 +305,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let config = crate::config::Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
             let reports = runtime.block_on(async {
-                let journal: std::sync::Arc<dyn montage_models::remote::jobs::JobJournal> =
-                    std::sync::Arc::new(montage_models::remote::jobs::MemoryJournal::default());
-                let (providers, _) = crate::providers::Providers::resolve(&config.models, &journal)
+                // Checks pay for nothing, so nothing is written down.
+                let jobs = crate::providers::JobServices {
+                    journal: std::sync::Arc::new(
+                        montage_models::remote::jobs::MemoryJournal::default(),
+                    ),
+                    wakeups: Default::default(),
+                };
+                let (providers, _) = crate::providers::Providers::resolve(&config.models, &jobs)
                     .await
                     .map_err(crate::app::OpenError::from)?;
                 Ok::<_, CliError>(providers.report().await)

@@ -241,6 +241,11 @@ pub struct JobServiceSettings {
     /// Inputs sent with every clip request, over Montage's (`{ mode = "pro" }` for Kling's
     /// 1080p).
     pub clip_input: serde_json::Map<String, serde_json::Value>,
+    /// Replicate only: the URL Replicate calls when a prediction finishes (Montage's
+    /// `/api/webhooks/replicate` as Replicate reaches it, such as
+    /// `https://montage.example.com/api/webhooks/replicate`); unset: jobs are polled. Needs the
+    /// account's signing secret in `REPLICATE_WEBHOOK_SECRET`.
+    pub webhook_url: Option<String>,
     /// Prices of models by name (`"black-forest-labs/flux-1.1-pro" = { per_output = 0.04 }`),
     /// over the capability's prices: what a chain of this service's models steps down by.
     pub model_prices:
@@ -272,6 +277,7 @@ impl Default for JobServiceSettings {
             clip_prices: None,
             clip_input: serde_json::Map::new(),
             model_prices: std::collections::BTreeMap::new(),
+            webhook_url: None,
             timeout_secs: 90,
             deadline_secs: 900,
             first_poll_ms: 500,

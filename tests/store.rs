@@ -234,7 +234,10 @@ async fn generation_cache(database: &Database) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(heard.words, said.words, "a line's word times come back with it");
+    assert_eq!(
+        heard.words, said.words,
+        "a line's word times come back with it"
+    );
     assert!(
         got.embedding
             .iter()

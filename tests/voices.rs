@@ -61,7 +61,9 @@ async fn captions_follow_the_words_as_the_voice_speaks_them() {
     let dir = tempfile::tempdir().unwrap();
     let voice = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path_regex(r"^/v1/text-to-speech/[A-Za-z0-9]+/with-timestamps$"))
+        .and(path_regex(
+            r"^/v1/text-to-speech/[A-Za-z0-9]+/with-timestamps$",
+        ))
         .respond_with(|request: &Request| {
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             ResponseTemplate::new(200).set_body_json(spoken(body["text"].as_str().unwrap()))
@@ -105,7 +107,10 @@ async fn captions_follow_the_words_as_the_voice_speaks_them() {
     let (start, end, text) = &cues[0];
     let spoken_for = (text.chars().count() as f64) * PER_CHARACTER;
     assert!(*start < 1.0, "{srt}");
-    assert!((end - start - spoken_for).abs() < 0.15, "{text:?} {start} {end}");
+    assert!(
+        (end - start - spoken_for).abs() < 0.15,
+        "{text:?} {start} {end}"
+    );
     let notices = view["notices"].to_string();
     assert!(!notices.contains("captions are timed by line"), "{notices}");
     assert!(!serde_json::to_string(&view).unwrap().contains(KEY));

@@ -4,13 +4,14 @@
 //! image-to-video model; speech from an OpenAI-compatible endpoint or ElevenLabs.
 
 use super::{
-    ModelReport, ProviderError, UnknownProvider, local_report, policy, provider_and_model,
+    JobServices, ModelReport, ProviderError, UnknownProvider, local_report, policy,
+    provider_and_model,
 };
 use crate::config::{JobServiceSettings, ModelsConfig};
 use montage_models::local::LocalImage;
 use montage_models::remote::clips::JobClip;
 use montage_models::remote::elevenlabs::{ElevenLabsConfig, ElevenLabsSpeech};
-use montage_models::remote::jobs::{JobJournal, Waiting};
+use montage_models::remote::jobs::{JobWebhook, Waiting};
 use montage_models::remote::media::{
     FallbackImage, JobImage, JobModelConfig, JobMusic, JobService, MediaPrices,
 };
@@ -134,6 +135,7 @@ enum Made {
 /// The job model `model` (or the service's default) of `service` for `made`.
 fn job_config(
     config: &ModelsConfig,
+    jobs: &JobServices,
     service: JobService,
     made: Made,
     model: Option<String>,
@@ -200,6 +202,14 @@ fn job_config(
             deadline: Duration::from_secs(settings.deadline_secs.max(1)),
         },
         extra_input,
+        // Only Replicate signs its webhooks in a scheme Montage verifies.
+        webhook: match service {
+            JobService::Replicate => settings.webhook_url.clone().map(|url| JobWebhook {
+                url,
+                wakeups: Arc::clone(&jobs.wakeups),
+            }),
+            JobService::Fal => None,
+        },
     }
 }
 
@@ -207,7 +217,7 @@ fn job_config(
 /// (`replicate[:owner/name:version]`, `fal[:owner/app]`).
 pub(super) fn music_model(
     config: &ModelsConfig,
-    journal: &Arc<dyn JobJournal>,
+    jobs: &JobServices,
 ) -> Result<Arc<dyn MusicModel>, ProviderError> {
     let (name, model) = provider_and_model(config.music.trim());
     let service = match name {
@@ -224,8 +234,8 @@ pub(super) fn music_model(
         }
     };
     let made = JobMusic::connect(
-        job_config(config, service, Made::Music, model),
-        Arc::clone(journal),
+        job_config(config, jobs, service, Made::Music, model),
+        Arc::clone(&jobs.journal),
     )
     .map_err(|source| ProviderError::Remote {
         capability: "music",
@@ -238,7 +248,7 @@ pub(super) fn music_model(
 /// job API's image-to-video model (`replicate[:owner/name]`, `fal[:owner/app/path]`).
 pub(super) fn clip_model(
     config: &ModelsConfig,
-    journal: &Arc<dyn JobJournal>,
+    jobs: &JobServices,
 ) -> Result<Option<Arc<dyn ClipModel>>, ProviderError> {
     let (name, model) = provider_and_model(config.clip.trim());
     let service = match name {
@@ -255,8 +265,8 @@ pub(super) fn clip_model(
         }
     };
     let made = JobClip::connect(
-        job_config(config, service, Made::Clip, model),
-        Arc::clone(journal),
+        job_config(config, jobs, service, Made::Clip, model),
+        Arc::clone(&jobs.journal),
     )
     .map_err(|source| ProviderError::Remote {
         capability: "clip",
@@ -270,7 +280,7 @@ pub(super) fn clip_model(
 /// generated picture). Paid jobs are written down in `journal`.
 pub(super) fn image_chain(
     config: &ModelsConfig,
-    journal: &Arc<dyn JobJournal>,
+    jobs: &JobServices,
 ) -> Result<(Arc<dyn ImageModel>, Vec<ImageEntry>), ProviderError> {
     let mut chain: Vec<Arc<dyn ImageModel>> = Vec::new();
     let mut entries = Vec::new();
@@ -321,9 +331,9 @@ pub(super) fn image_chain(
                 .into());
             }
         };
-        let job = job_config(config, service, Made::Image, model);
+        let job = job_config(config, jobs, service, Made::Image, model);
         let (base_url, key_variable) = (job.base_url.clone(), job.key_variable.clone());
-        let made = JobImage::connect(job, Arc::clone(journal)).map_err(|source| {
+        let made = JobImage::connect(job, Arc::clone(&jobs.journal)).map_err(|source| {
             ProviderError::Remote {
                 capability: "image",
                 source,

@@ -16,7 +16,7 @@ pub use registry::Registry;
 use crate::config::{ModelsConfig, OpenAiSettings, VendorSettings};
 use montage_models::local::{HashingEmbedder, LocalSpeech, LocalText};
 use montage_models::remote::embeddings::OpenAiEmbeddings;
-use montage_models::remote::jobs::JobJournal;
+use montage_models::remote::jobs::{JobJournal, Wakeups};
 use montage_models::remote::openai::{OpenAiConfig, OpenAiText};
 use montage_models::remote::policy::PolicyConfig;
 use montage_models::remote::vendor::{VendorConfig, VendorText};
@@ -444,20 +444,30 @@ fn openai_config(settings: &OpenAiSettings, model: Option<String>) -> OpenAiConf
     }
 }
 
+/// What paid job providers share: the journal their jobs are written down in, and who is
+/// woken when a provider calls back to say a job finished.
+#[derive(Clone)]
+pub struct JobServices {
+    /// The journal of paid jobs.
+    pub journal: Arc<dyn JobJournal>,
+    /// The jobs waiting for a provider's webhook.
+    pub wakeups: Arc<Wakeups>,
+}
+
 impl Providers {
-    /// Resolves the configured providers; paid jobs are written down in `journal`. Returns
-    /// notices for capabilities that are off.
+    /// Resolves the configured providers; paid jobs are written down in `jobs`' journal.
+    /// Returns notices for capabilities that are off.
     pub async fn resolve(
         config: &ModelsConfig,
-        journal: &Arc<dyn JobJournal>,
+        jobs: &JobServices,
     ) -> Result<(Providers, Vec<String>), ProviderError> {
         let mut notices = Vec::new();
         let (text, text_chain) = text_chain(config).await?;
-        let (image, image_chain) = media::image_chain(config, journal)?;
-        let music = media::music_model(config, journal)?;
+        let (image, image_chain) = media::image_chain(config, jobs)?;
+        let music = media::music_model(config, jobs)?;
         let (vision, vision_remote) = vision_model(config).await?;
         let (embeddings, embeddings_remote) = embedding_model(config).await?;
-        let clip = media::clip_model(config, journal)?;
+        let clip = media::clip_model(config, jobs)?;
         let (speech_name, speech_model) = provider_and_model(config.speech.trim());
         let speech: Option<Arc<dyn SpeechModel>> = match speech_name {
             "none" => None,

@@ -1,33 +1,27 @@
 //! The models of each run: the server's own, or those a run chose (among the choices the
 //! server allows), connected once per distinct choice and shared by the runs that make it.
 
-use super::{ProviderError, Providers};
+use super::{JobServices, ProviderError, Providers};
 use crate::config::ModelsConfig;
-use montage_models::remote::jobs::JobJournal;
 use std::collections::HashMap;
-use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// The models of the server's configuration, and of every other choice runs made.
 pub struct Registry {
     configured: ModelsConfig,
     default: Providers,
-    journal: Arc<dyn JobJournal>,
+    jobs: JobServices,
     chosen: Mutex<HashMap<String, Providers>>,
 }
 
 impl Registry {
     /// The registry of a server whose `configured` models resolved to `default`, paid jobs
-    /// written down in `journal`.
-    pub fn new(
-        configured: ModelsConfig,
-        default: Providers,
-        journal: Arc<dyn JobJournal>,
-    ) -> Registry {
+    /// shared through `jobs`.
+    pub fn new(configured: ModelsConfig, default: Providers, jobs: JobServices) -> Registry {
         Registry {
             configured,
             default,
-            journal,
+            jobs,
             chosen: Mutex::new(HashMap::new()),
         }
     }
@@ -49,7 +43,7 @@ impl Registry {
         }
         // Connected without holding the lock (it may ask endpoints which models they
         // serve); two runs making the same new choice at once keep the first connection.
-        let (providers, _) = Providers::resolve(models, &self.journal).await?;
+        let (providers, _) = Providers::resolve(models, &self.jobs).await?;
         Ok(self
             .chosen
             .lock()

@@ -9,6 +9,7 @@
 //! - [`web`]: the web UI at `/`.
 //! - [`auth`]: who is asking; [`session`]: the browser's cookie for assets; [`guard`]: which
 //!   sites may ask.
+//! - [`webhooks`]: providers saying a job finished (`/api/webhooks/replicate`).
 
 pub mod auth;
 pub mod chats;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod session;
 pub mod uploads;
 pub mod web;
+pub mod webhooks;
 pub mod ws;
 
 use crate::app::{App, OpenError};
@@ -53,6 +55,8 @@ pub struct Shared {
     pub stopping: tokio_util::sync::CancellationToken,
     /// The hosts and sites the server answers.
     pub hosts: Arc<guard::Hosts>,
+    /// Checks Replicate's webhook deliveries, when they are configured.
+    pub replicate_webhook: Option<Arc<standardwebhooks::Webhook>>,
 }
 
 /// Why the server could not start.
@@ -82,6 +86,9 @@ pub enum ServeError {
          or listen on 127.0.0.1"
     )]
     Unprotected(SocketAddr),
+    /// Webhooks are configured without what verifies them.
+    #[error("{0}")]
+    Webhooks(String),
 }
 
 /// The OpenAPI document of the REST API.
@@ -140,6 +147,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/chats/{id}", get(chats::get_chat))
         .route("/api/chats/{id}/messages", post(chats::post_message))
         .route("/api/ws", get(ws::upgrade))
+        .route("/api/webhooks/replicate", post(webhooks::replicate))
         .route(
             "/api/session",
             post(session::open_session).delete(session::close_session),
@@ -261,6 +269,7 @@ pub async fn serve(
         AuthMode::Local => return Err(ServeError::Unprotected(addr)),
     };
     let config_hosts = config.server.allowed_hosts.clone();
+    let replicate_webhook = webhooks::replicate_verifier(&config).map_err(ServeError::Webhooks)?;
     let app = App::open(config).await?;
     let local = match local {
         true => Some(app.database.local_user().await?),
@@ -289,6 +298,7 @@ pub async fn serve(
         chats: Arc::new(chats::ChatHub::default()),
         stopping: stopping.clone(),
         hosts,
+        replicate_webhook: replicate_webhook.map(Arc::new),
     };
     let metrics = Arc::clone(shared.workers.metrics());
     let server = axum::serve(listener, router(shared))

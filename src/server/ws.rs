@@ -465,6 +465,7 @@ mod tests {
             local,
             chats: std::sync::Arc::default(),
             stopping: tokio_util::sync::CancellationToken::new(),
+            replicate_webhook: None,
             hosts: std::sync::Arc::new(super::super::guard::Hosts::new(
                 "127.0.0.1:8080".parse().unwrap(),
                 &[],

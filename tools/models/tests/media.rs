@@ -76,6 +76,7 @@ fn config(service: JobService, server: &MockServer) -> JobModelConfig {
             deadline: Duration::from_secs(10),
         },
         extra_input: Default::default(),
+        webhook: None,
     }
 }
 

@@ -154,12 +154,70 @@ pub(crate) struct Finished {
     pub notices: Vec<String>,
 }
 
+/// Jobs waiting for their provider's webhook, by job id: a delivery wakes the one waiting
+/// so it polls at once instead of at its next pause. Deliveries for jobs nobody here waits
+/// for (another process's, a repeat) change nothing.
+#[derive(Debug, Default)]
+pub struct Wakeups {
+    waiting: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+}
+
+impl Wakeups {
+    /// Wakes whoever waits for `job`: whether someone did.
+    pub fn wake(&self, job: &str) -> bool {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        match waiting.get(job) {
+            Some(waiter) => {
+                waiter.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn waiter(&self, job: &str) -> Arc<tokio::sync::Notify> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(waiting.entry(job.to_owned()).or_default())
+    }
+
+    fn forget(&self, job: &str) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(job);
+    }
+}
+
+/// Where the provider sends word that a job finished, and who is told.
+#[derive(Debug, Clone)]
+pub struct JobWebhook {
+    /// The URL the provider calls (Montage's `/api/webhooks/replicate`, as the world sees it).
+    pub url: String,
+    /// The jobs waiting for it.
+    pub wakeups: Arc<Wakeups>,
+}
+
 /// Runs jobs on one API, each submitted once per key.
 pub(crate) struct Jobs {
     pub api: Arc<dyn JobApi>,
     pub journal: Arc<dyn JobJournal>,
     pub waiting: Waiting,
     pub model: ModelId,
+    /// Set when the provider calls back: polls are then a fallback, rarer.
+    pub wakeups: Option<Arc<Wakeups>>,
+}
+
+/// Forgets a job's waiter when its wait ends, however it ends.
+struct Waiter<'a> {
+    wakeups: &'a Wakeups,
+    job: String,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.wakeups.forget(&self.job);
+    }
 }
 
 impl Jobs {
@@ -234,6 +292,16 @@ impl Jobs {
         };
         let started = tokio::time::Instant::now();
         let mut pause = self.waiting.first_poll;
+        let waiter = self.wakeups.as_deref().map(|wakeups| Waiter {
+            wakeups,
+            notify: wakeups.waiter(&job),
+            job: job.clone(),
+        });
+        // A webhook says when the job is done; polls only cover a delivery that never comes.
+        let longest_pause = match waiter {
+            Some(_) => Duration::from_secs(30),
+            None => Duration::from_secs(5),
+        };
         loop {
             match state {
                 JobState::Waiting => {}
@@ -269,8 +337,16 @@ impl Jobs {
                     seconds: self.waiting.deadline.as_secs_f64(),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 3 / 2).min(Duration::from_secs(5));
+            match &waiter {
+                Some(waiter) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = waiter.notify.notified() => {}
+                    }
+                }
+                None => tokio::time::sleep(pause).await,
+            }
+            pause = (pause * 3 / 2).min(longest_pause);
             state = self
                 .api
                 .poll(&self.model.model, &job)
@@ -572,6 +648,7 @@ mod tests {
         Jobs {
             api,
             journal,
+            wakeups: None,
             waiting: Waiting {
                 first_poll: Duration::from_millis(1),
                 deadline: Duration::from_millis(deadline_ms),

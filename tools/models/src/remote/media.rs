@@ -69,6 +69,8 @@ pub struct JobModelConfig {
     pub waiting: Waiting,
     /// Inputs set for every request, over Montage's (a model's own options).
     pub extra_input: Map<String, Value>,
+    /// Where Replicate says a job finished, when Montage is reachable from it.
+    pub webhook: Option<super::jobs::JobWebhook>,
 }
 
 impl std::fmt::Debug for JobModelConfig {
@@ -126,6 +128,7 @@ impl JobModel {
                     Answer::Soon => (config.policy.timeout.as_secs() * 2 / 3).min(60) as u32,
                     Answer::Later => 0,
                 },
+                webhook: config.webhook.as_ref().map(|w| w.url.clone()),
             }),
             JobService::Fal => Arc::new(Fal {
                 base_url: config.base_url.clone(),
@@ -140,6 +143,7 @@ impl JobModel {
                 journal,
                 waiting: config.waiting,
                 model: ModelId::new(config.service.name(), config.model.clone()),
+                wakeups: config.webhook.as_ref().map(|w| Arc::clone(&w.wakeups)),
             },
             downloads: Policy::new(config.policy.clone()),
             http,

@@ -15,6 +15,8 @@ pub(crate) struct Replicate {
     pub policy: Policy,
     /// Seconds a submission may wait for its prediction to finish (`Prefer: wait`; 0: not).
     pub wait_seconds: u32,
+    /// Where Replicate is asked to say a prediction finished.
+    pub webhook: Option<String>,
 }
 
 impl Replicate {
@@ -68,6 +70,11 @@ impl JobApi for Replicate {
                 json!({ "input": input }),
             ),
         };
+        let mut body = body;
+        if let Some(url) = &self.webhook {
+            body["webhook"] = json!(url);
+            body["webhook_events_filter"] = json!(["completed"]);
+        }
         let prediction = self
             .policy
             .call_unrepeated(|| {
