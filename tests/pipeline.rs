@@ -56,9 +56,11 @@ async fn start(
     let mut config = Config::default();
     config.storage.data_dir = dir.to_owned();
     config.pipeline.max_iterations = max_iterations;
-    let journal: Arc<dyn montage_models::remote::jobs::JobJournal> =
-        Arc::new(montage_models::remote::jobs::MemoryJournal::default());
-    let (mut providers, notices) = Providers::resolve(&config.models, &journal).await.unwrap();
+    let jobs = montage::providers::JobServices {
+        journal: Arc::new(montage_models::remote::jobs::MemoryJournal::default()),
+        wakeups: Default::default(),
+    };
+    let (mut providers, notices) = Providers::resolve(&config.models, &jobs).await.unwrap();
     models(&mut providers);
     let objects = Objects::local(&dir.join("objects")).unwrap();
     let draft = Draft {
@@ -69,7 +71,7 @@ async fn start(
     let run_request = request::prepare(draft, &objects).await.unwrap();
     let models = providers.resolved();
     let services = Services {
-        models: Arc::new(Registry::new(config.models.clone(), providers, journal)),
+        models: Arc::new(Registry::new(config.models.clone(), providers, jobs)),
         objects,
         database: montage::store::Database::open_default(dir).await.unwrap(),
         templates: Templates::embedded(),
