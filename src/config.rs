@@ -508,6 +508,15 @@ pub struct PipelineConfig {
     /// What a run does when its budget has no room for what it would make.
     #[serde(default)]
     pub over_budget: OverBudget,
+    /// Clips of scenes the story marks as carrying on the shot before start from that
+    /// clip's last frame (made one after another, for continuity); off: every clip starts
+    /// from its own scene's still.
+    #[serde(default = "yes")]
+    pub clip_continuation: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What a run does when its budget (its own, or its owner's monthly) has no room for what
@@ -602,6 +611,7 @@ impl Default for Config {
                 monthly_budget_usd: None,
                 storyboard: StoryboardPolicy::Paid,
                 over_budget: OverBudget::StepDown,
+                clip_continuation: true,
             },
             storage: StorageConfig {
                 data_dir: "montage-data".into(),

@@ -26,6 +26,8 @@ struct Seen {
     uploads: usize,
     /// Kling's inputs, by prediction id.
     clips: BTreeMap<String, Value>,
+    /// The pictures uploaded, by the URL their file is known by.
+    frames: BTreeMap<String, Vec<u8>>,
 }
 
 /// A still of `width` x `height` whose blue is 120 everywhere, as a PNG.
@@ -93,8 +95,8 @@ fn authorized(request: &Request) -> bool {
 }
 
 /// A fake Replicate: FLUX answers within the request, Kling at the first poll, and the
-/// first clip it makes is cut short.
-async fn fake_replicate(seen: Arc<Mutex<Seen>>, dir: &Path) -> MockServer {
+/// first clip it makes is cut short when `damage_first`.
+async fn fake_replicate(seen: Arc<Mutex<Seen>>, dir: &Path, damage_first: bool) -> MockServer {
     let server = MockServer::start().await;
     let base = server.uri();
     let at = base.clone();
@@ -134,6 +136,9 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, dir: &Path) -> MockServer {
             let mut seen = uploads.lock().unwrap();
             seen.uploads += 1;
             let id = format!("f{}", seen.uploads);
+            let from = body.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]).unwrap();
+            let to = body.windows(2).rposition(|w| w == [0xFF, 0xD9]).unwrap() + 2;
+            seen.frames.insert(format!("{at}/v1/files/{id}"), body[from..to].to_vec());
             ResponseTemplate::new(201).set_body_json(json!({
                 "id": id, "name": "start-frame.jpeg", "content_type": "image/jpeg", "size": body.len(),
                 "urls": { "get": format!("{at}/v1/files/{id}") },
@@ -187,12 +192,14 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, dir: &Path) -> MockServer {
         .await;
     for seconds in [5, 10] {
         let clip = lime_clip(dir, seconds);
-        let cut = clip[..clip.len() / 3].to_vec();
-        Mock::given(method("GET"))
-            .and(path(format!("/files/c0000kling/clip-{seconds}.mp4")))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(cut, "video/mp4"))
-            .mount(&server)
-            .await;
+        if damage_first {
+            let cut = clip[..clip.len() / 3].to_vec();
+            Mock::given(method("GET"))
+                .and(path(format!("/files/c0000kling/clip-{seconds}.mp4")))
+                .respond_with(ResponseTemplate::new(200).set_body_raw(cut, "video/mp4"))
+                .mount(&server)
+                .await;
+        }
         Mock::given(method("GET"))
             .and(path_regex(format!(
                 r"^/files/c[0-9]+kling/clip-{seconds}\.mp4$"
@@ -238,7 +245,7 @@ fn colour_at(video: &[u8], seconds: f64, dir: &Path) -> [f64; 3] {
 async fn each_scene_plays_a_clip_made_from_its_still_and_a_broken_clip_leaves_the_still() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let replicate = fake_replicate(Arc::clone(&seen), dir.path()).await;
+    let replicate = fake_replicate(Arc::clone(&seen), dir.path(), true).await;
     let settings = [
         ("MONTAGE_MODELS__IMAGE", "replicate".to_owned()),
         ("MONTAGE_MODELS__CLIP", "replicate".to_owned()),
@@ -254,6 +261,7 @@ async fn each_scene_plays_a_clip_made_from_its_still_and_a_broken_clip_leaves_th
             "prompt": "a lighthouse on a cliff, waves rolling in",
             "formats": ["1:1"],
             "duration": 8,
+            "pace": "medium",
             "max_iterations": 0,
         }))
         .await;
@@ -353,4 +361,61 @@ async fn each_scene_plays_a_clip_made_from_its_still_and_a_broken_clip_leaves_th
         }
     }
     assert!(!serde_json::to_string(&view).unwrap().contains(TOKEN));
+}
+
+/// At a slow pace every cut melts into the next, and the story carries the shots on within
+/// each part of the song: those scenes' clips start from the last frame of the clip before
+/// (lime, as the fake's clips are), the others from their own stills.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_carried_on_scene_starts_from_the_last_frame_of_the_clip_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let replicate = fake_replicate(Arc::clone(&seen), dir.path(), false).await;
+    let settings = [
+        ("MONTAGE_MODELS__IMAGE", "replicate".to_owned()),
+        ("MONTAGE_MODELS__CLIP", "replicate".to_owned()),
+        ("REPLICATE_BASE_URL", format!("{}/v1", replicate.uri())),
+        ("REPLICATE_API_TOKEN", TOKEN.to_owned()),
+        ("MONTAGE_MODELS__REPLICATE__FIRST_POLL_MS", "50".to_owned()),
+        ("MONTAGE_PIPELINE__FEEDBACK", "accept".to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(dir.path(), &Backend::Sqlite, &pairs).await;
+    let run = server
+        .create(json!({
+            "prompt": "a foggy forest at dawn, light through the trees",
+            "formats": ["1:1"],
+            "duration": 12,
+            "pace": "slow",
+            "max_iterations": 0,
+        }))
+        .await;
+    let view = server.wait_status(&run, &["completed"]).await;
+    let scenes = view["plan"]["scenes"].as_array().unwrap().len();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.clips.len(), scenes, "every scene has its clip");
+    let lime = |jpeg: &[u8]| {
+        let picture = image::load_from_memory(jpeg).unwrap().to_rgb8();
+        let n = f64::from(picture.width() * picture.height());
+        let mean = |c: usize| picture.pixels().map(|p| f64::from(p[c])).sum::<f64>() / n;
+        mean(1) > 200.0 && mean(2) < 60.0
+    };
+    let started_from_clips = seen
+        .clips
+        .values()
+        .filter(|input| lime(&seen.frames[input["start_image"].as_str().unwrap()]))
+        .count();
+    assert!(
+        started_from_clips > 0 && started_from_clips < scenes,
+        "some scenes carry on the clip before, the first of each part does not: {started_from_clips} of {scenes}"
+    );
+    assert!(
+        view["plan"]["scenes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["clip_model"] == "replicate/kwaivgi/kling-v2.1"),
+        "{}",
+        view["plan"]
+    );
 }

@@ -150,7 +150,9 @@ pub async fn asset(
             .await?;
             let clip = match &services.models.configured().clip {
                 Some(clip)
-                    if !state.over_budget.contains(&k) && !state.stills_only.contains(&k) =>
+                    if !state.over_budget.contains(&k)
+                        && !state.stills_only.contains(&k)
+                        && !carried_on(&state, k) =>
                 {
                     let made = Clipping {
                         services: &services,
@@ -253,19 +255,39 @@ struct Made {
     wasted: Vec<montage_models::Wasted>,
 }
 
+/// Whether scene `k`'s clip carries on the one before it (the story says it continues the
+/// shot, and both scenes are generated): it is made after the others, from the last frame
+/// of the clip before, by the continuity node.
+pub(super) fn carried_on(state: &RunState, k: usize) -> bool {
+    let (Some(plan), Some(story)) = (&state.plan, &state.story) else {
+        return false;
+    };
+    let generated = |k: usize| {
+        plan.scenes
+            .get(k)
+            .is_some_and(|s| s.source == SceneSource::Generated)
+    };
+    state.config.pipeline.clip_continuation
+        && k > 0
+        && story.scenes.get(k).is_some_and(|s| s.continues)
+        && generated(k)
+        && generated(k - 1)
+}
+
 /// What makes one scene's clip.
-struct Clipping<'a> {
-    services: &'a Services,
-    state: &'a RunState,
-    ctx: &'a NodeContext,
-    scene: usize,
-    model: &'a Arc<dyn ClipModel>,
+pub(super) struct Clipping<'a> {
+    pub services: &'a Services,
+    pub state: &'a RunState,
+    pub ctx: &'a NodeContext,
+    pub scene: usize,
+    pub model: &'a Arc<dyn ClipModel>,
 }
 
 impl Clipping<'_> {
-    /// The clip of the scene whose still is `still`, from the cache or the clip model, or
-    /// none (the scene keeps its still, and the run is told why).
-    async fn clip(
+    /// The clip of the scene that starts from the picture `still` (its own still, or the
+    /// last frame of the clip before), from the cache or the clip model, or none (the scene
+    /// keeps its still, and the run is told why).
+    pub async fn clip(
         &self,
         prompt: &ScenePrompt,
         still: &ObjectRef,

@@ -1,18 +1,16 @@
 //! The video pipeline: the state graph of DESIGN.md wired with the tools.
 //!
 //! ```text
-//! START → intent → analyze → plan → story → prompts ─┬────────────────────→ assets → critic ─┬─(nothing to fix)──→ compose → END
-//!                              ▲   ▲            ▲      └─→ storyboard ─(accept)─┘       ▲       └─→ feedback ─(skip / at the bound)─┘
-//!                              │   │            └──────────(regenerate)──┘              └──(accept / regenerate)──┘   │
-//!                              │   └──────────────────────(edit)────┘                                                 │
-//!                              └──────────────────────────────────────────(edit)──────────────────────────────────────┘
+//! START → intent → analyze → plan → story → prompts ─┬──────────────────────→ assets → continuity → critic ─┬─(nothing to fix)──→ compose → END
+//!                                                   └─→ storyboard ─(accept)─┘                           └─→ feedback ─(skip / at the bound)─→ compose
+//! storyboard ─ regenerate → prompts, edit → plan, budget → storyboard
+//! feedback   ─ accept / regenerate → prompts, edit → plan
 //! ```
-//!
-//! (The storyboard's and the critic's edits both plan again: the arrows are one edge.)
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
 //! - `nodes`: the nodes and routers.
-//! - `assets`: each scene's picture and narration, through the generation cache.
+//! - `assets`: each scene's picture, clip and narration, through the generation cache.
+//! - `continuity`: the clips that carry on the shot before, from its last frame.
 //! - `story`: what happens in each scene, the title and hashtags, the script.
 //! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
 //! - `budget`: what a round is expected to cost, and which scenes the budget lets paid models make.
@@ -25,6 +23,7 @@
 
 mod assets;
 mod budget;
+mod continuity;
 mod nodes;
 pub mod plan;
 mod prompts;
@@ -98,6 +97,12 @@ impl Pipeline {
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
         graph
+            .add_node("continuity", move |state, ctx| {
+                continuity::continuity(state, ctx, Arc::clone(&s))
+            })
+            .retry(RetryPolicy::exponential(attempts));
+        let s = Arc::clone(&services);
+        graph
             .add_node("critic", move |state, ctx| {
                 nodes::critic(state, ctx, Arc::clone(&s))
             })
@@ -128,7 +133,8 @@ impl Pipeline {
                 |state, _| storyboard::after_storyboard(state),
                 ["assets", "prompts", "plan", "storyboard"],
             )
-            .add_edge("assets", "critic")
+            .add_edge("assets", "continuity")
+            .add_edge("continuity", "critic")
             .add_conditional_edges(
                 "critic",
                 |state, _| nodes::after_critic(state),

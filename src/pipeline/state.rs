@@ -235,6 +235,10 @@ pub struct StoryScene {
     pub on_screen_text: Option<String>,
     /// The spoken line that starts in this scene (only when the video is narrated).
     pub narration: Option<String>,
+    /// Whether it carries on the shot before it (the same place, the same moment): its clip
+    /// then starts from the last frame of the one before.
+    #[serde(default)]
+    pub continues: bool,
 }
 
 /// One line of the script: captions always, narration when it is on.

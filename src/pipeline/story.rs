@@ -54,6 +54,9 @@ struct WrittenScene {
     /// The spoken line, or "".
     #[schemars(length(max = 240))]
     narration: String,
+    /// Whether this scene carries on the shot before it: the same place, the same moment.
+    #[serde(default)]
+    continues: bool,
 }
 
 /// The schema of the answer for a plan of `scenes` scenes.
@@ -254,10 +257,13 @@ fn story_of(written: Written, model: ModelId, narrated: bool) -> Story {
         scenes: written
             .scenes
             .into_iter()
-            .map(|scene| StoryScene {
+            .enumerate()
+            .map(|(k, scene)| StoryScene {
                 action: scene.action.trim().to_owned(),
                 on_screen_text: some_text(scene.on_screen_text),
                 narration: some_text(scene.narration).filter(|_| narrated),
+                // The first scene has nothing before it to carry on.
+                continues: scene.continues && k > 0,
             })
             .collect(),
     }
@@ -315,10 +321,16 @@ pub fn by_templates(
     let mut scenes: Vec<StoryScene> = plan
         .scenes
         .iter()
-        .map(|_| StoryScene {
+        .enumerate()
+        .map(|(k, scene)| StoryScene {
             action: intent.subject.clone(),
             on_screen_text: None,
             narration: None,
+            // Without a writer, a scene melting into the one before within a part of the
+            // song carries it on.
+            continues: k > 0
+                && !scene.section_start
+                && plan.scenes[k - 1].cut_after == super::state::Cut::Crossfade,
         })
         .collect();
     let mut used = Vec::new();

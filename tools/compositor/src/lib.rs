@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 pub use captions::{to_srt, to_vtt};
 pub use error::{CompositorError, Item};
-pub use media::{ClipProbe, probe_clip};
+pub use media::{ClipProbe, LastPicture, last_picture, probe_clip};
 
 use error::Context;
 pub use timeline::*;

@@ -350,6 +350,44 @@ pub fn probe_clip(path: &Path) -> Result<ClipProbe, String> {
     })
 }
 
+/// A clip's last picture, as RGBA rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastPicture {
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Four bytes a pixel, row after row.
+    pub rgba: Vec<u8>,
+}
+
+/// The last picture of the clip at `path`: where a clip that continues it starts.
+pub fn last_picture(path: &Path) -> Result<LastPicture, String> {
+    let mut reader = ClipReader::open(path)?;
+    let mut last = None;
+    loop {
+        reader.decode_next()?;
+        match reader.upcoming.take() {
+            Some((_, frame)) => last = Some(frame),
+            None if reader.finished => break,
+            None => {}
+        }
+    }
+    let frame = last.ok_or("no picture could be decoded")?;
+    let picture = rgba_from_frame(
+        &frame,
+        frame.width(),
+        frame.height(),
+        scaling::Flags::BILINEAR,
+    )
+    .map_err(describe)?;
+    Ok(LastPicture {
+        width: picture.width,
+        height: picture.height,
+        rgba: picture.data,
+    })
+}
+
 /// Decoded audio: interleaved stereo float at 48 kHz.
 pub(crate) struct StereoAudio {
     pub samples: Vec<f32>,

@@ -291,3 +291,44 @@ fn a_probe_reads_a_clip_to_its_end_and_refuses_a_damaged_one() {
         "a picture is no clip: {picture:?}"
     );
 }
+
+#[test]
+fn a_clips_last_picture_is_the_one_it_ends_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("red-then-blue.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=160x96:r=25:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=160x96:r=25:d=1",
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().unwrap(),
+    ]);
+    let last = montage_compositor::last_picture(&clip).unwrap();
+    assert_eq!((last.width, last.height), (160, 96));
+    let pixels = last.rgba.len() / 4;
+    let mean = |c: usize| {
+        last.rgba
+            .iter()
+            .skip(c)
+            .step_by(4)
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / pixels as f64
+    };
+    assert!(
+        mean(2) > 200.0 && mean(0) < 60.0,
+        "blue, not red: {} {}",
+        mean(0),
+        mean(2)
+    );
+}
