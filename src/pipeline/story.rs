@@ -492,6 +492,7 @@ mod tests {
                     action: "a car passes".into(),
                     on_screen_text: String::new(),
                     narration: (*line).into(),
+                    continues: true,
                 })
                 .collect(),
         }
@@ -505,6 +506,12 @@ mod tests {
         assert_eq!(story.hashtags, ["#nightdrive", "#City", "#city"]);
         assert_eq!(story.scenes[1].narration, None);
         assert_eq!(story.scenes[2].narration.as_deref(), Some("Three."));
+        let carried: Vec<bool> = story.scenes.iter().map(|s| s.continues).collect();
+        assert_eq!(
+            carried,
+            [false, true, true],
+            "the first scene carries nothing on"
+        );
         let silent = story_of(written(["One.", "", "Three."]), model, false);
         assert!(silent.scenes.iter().all(|s| s.narration.is_none()));
     }
