@@ -13,6 +13,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[macro_use]
 mod common;
 
+use common::fakes::{mp4, png, prediction};
 use common::server::*;
 
 const TOKEN: &str = "r8_clip-token-PLANTED0123456789";
@@ -28,63 +29,6 @@ struct Seen {
     clips: BTreeMap<String, Value>,
     /// The pictures uploaded, by the URL their file is known by.
     frames: BTreeMap<String, Vec<u8>>,
-}
-
-/// A still of `width` x `height` whose blue is 120 everywhere, as a PNG.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    let pixels: Vec<u8> = (0..width * height)
-        .flat_map(|i| [(i % 251) as u8, (i / width % 241) as u8, 120])
-        .collect();
-    writer.write_image_data(&pixels).unwrap();
-    drop(writer);
-    bytes
-}
-
-/// A lime-green clip of `seconds` at 24 fps, as an MP4 (its index at the end, as FFmpeg
-/// writes it by default: cut short, it cannot be opened).
-fn lime_clip(dir: &Path, seconds: u32) -> Vec<u8> {
-    let path = dir.join(format!("lime-{seconds}.mp4"));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c=0x00FF00:s=720x720:r=24:d={seconds}"))
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(path).unwrap()
-}
-
-fn prediction(base: &str, id: &str, model: &str, status: &str, output: Value) -> Value {
-    json!({
-        "id": id,
-        "model": model,
-        "version": "hidden",
-        "input": {},
-        "logs": "",
-        "output": output,
-        "data_removed": false,
-        "error": null,
-        "status": status,
-        "created_at": "2026-12-02T07:10:21.201Z",
-        "urls": {
-            "cancel": format!("{base}/v1/predictions/{id}/cancel"),
-            "get": format!("{base}/v1/predictions/{id}"),
-            "web": format!("https://replicate.com/p/{id}"),
-        },
-        "metrics": if status == "succeeded" { json!({ "predict_time": 41.2 }) } else { json!({}) },
-    })
 }
 
 fn authorized(request: &Request) -> bool {
@@ -191,7 +135,7 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, dir: &Path, damage_first: bool) 
         .mount(&server)
         .await;
     for seconds in [5, 10] {
-        let clip = lime_clip(dir, seconds);
+        let clip = mp4(dir, "color=c=0x00FF00:s=720x720:r=24", seconds);
         if damage_first {
             let cut = clip[..clip.len() / 3].to_vec();
             Mock::given(method("GET"))

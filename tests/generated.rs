@@ -14,54 +14,12 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[macro_use]
 mod common;
 
+use common::fakes::{mp4, png, prediction};
 use common::server::*;
 
 const TOKEN: &str = "r8_generated-token-PLANTED012345";
 const VOICE_KEY: &str = "sk_generated-voice-PLANTED0123456";
 const MUSICGEN: &str = "671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb";
-
-fn prediction(base: &str, id: &str, model: &str, status: &str, output: Value) -> Value {
-    json!({
-        "id": id, "model": model, "version": "hidden", "input": {}, "logs": "", "output": output,
-        "data_removed": false, "error": null, "status": status,
-        "created_at": "2026-12-02T07:40:00.000Z",
-        "urls": { "get": format!("{base}/v1/predictions/{id}"), "cancel": format!("{base}/v1/predictions/{id}/cancel") },
-        "metrics": if status == "succeeded" { json!({ "predict_time": 20.0 }) } else { json!({}) },
-    })
-}
-
-fn still() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, 1344, 768);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    let pixels: Vec<u8> = (0..1344 * 768)
-        .flat_map(|i: u32| [(i % 233) as u8, (i / 1344 % 200) as u8, 150])
-        .collect();
-    writer.write_image_data(&pixels).unwrap();
-    drop(writer);
-    bytes
-}
-
-fn clip(dir: &Path, seconds: u32) -> Vec<u8> {
-    let path = dir.join(format!("clip-{seconds}.mp4"));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=s=1280x720:r=24:d={seconds}"))
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(path).unwrap()
-}
 
 /// Replicate: FLUX and MusicGen answer within the request, Kling at its first poll; counts
 /// what it is paid for.
@@ -149,7 +107,7 @@ async fn replicate(dir: &Path, paid: Arc<AtomicUsize>) -> MockServer {
         .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/files/img[0-9]+/out-0\.png$"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(still(), "image/png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png(1344, 768), "image/png"))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -162,7 +120,10 @@ async fn replicate(dir: &Path, paid: Arc<AtomicUsize>) -> MockServer {
             .and(path_regex(format!(
                 r"^/files/kling[0-9]+s{seconds}/clip-{seconds}\.mp4$"
             )))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(clip(dir, seconds), "video/mp4"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(mp4(dir, "testsrc=s=1280x720:r=24", seconds), "video/mp4"),
+            )
             .mount(&server)
             .await;
     }

@@ -14,10 +14,12 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[macro_use]
 mod common;
 
+use common::fakes::{png, prediction};
 use common::server::*;
 
 const TOKEN: &str = "r8_test-token-PLANTED0123456789";
 const FLUX: &str = "/v1/models/black-forest-labs/flux-schnell/predictions";
+const FLUX_MODEL: &str = "black-forest-labs/flux-schnell";
 
 /// What the fake Replicate saw.
 #[derive(Default)]
@@ -28,43 +30,6 @@ struct Seen {
     polled: std::collections::BTreeSet<String>,
     /// Predictions Montage asked to cancel.
     cancelled: std::collections::BTreeSet<String>,
-}
-
-/// A still of `width` x `height`, as a PNG.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    let pixels: Vec<u8> = (0..width * height)
-        .flat_map(|i| [(i % 251) as u8, (i / width % 241) as u8, 120])
-        .collect();
-    writer.write_image_data(&pixels).unwrap();
-    drop(writer);
-    bytes
-}
-
-/// A prediction in Replicate's shape.
-fn prediction(base: &str, id: &str, status: &str, output: Value) -> Value {
-    json!({
-        "id": id,
-        "model": "black-forest-labs/flux-schnell",
-        "version": "dp-4d0bcc010b3049749a251855f12800be",
-        "input": {},
-        "logs": "",
-        "output": output,
-        "data_removed": false,
-        "error": null,
-        "status": status,
-        "created_at": "2026-12-02T04:10:21.201Z",
-        "urls": {
-            "cancel": format!("{base}/v1/predictions/{id}/cancel"),
-            "get": format!("{base}/v1/predictions/{id}"),
-            "stream": format!("https://stream.replicate.com/v1/files/{id}"),
-            "web": format!("https://replicate.com/p/{id}"),
-        },
-        "metrics": if status == "succeeded" { json!({ "predict_time": 0.62, "total_time": 1.4 }) } else { json!({}) },
-    })
 }
 
 /// A fake Replicate whose jobs run until `finish` is set.
@@ -92,7 +57,7 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
                 id.clone(),
                 body["input"]["prompt"].as_str().unwrap_or("").to_owned(),
             );
-            ResponseTemplate::new(201).set_body_json(prediction(&at, &id, "starting", Value::Null))
+            ResponseTemplate::new(201).set_body_json(prediction(&at, &id, FLUX_MODEL, "starting", Value::Null))
         })
         .mount(&server)
         .await;
@@ -103,7 +68,13 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
         .respond_with(move |request: &Request| {
             let id = request.url.path().split('/').nth(3).unwrap().to_owned();
             cancels.lock().unwrap().cancelled.insert(id.clone());
-            ResponseTemplate::new(200).set_body_json(prediction(&at, &id, "canceled", Value::Null))
+            ResponseTemplate::new(200).set_body_json(prediction(
+                &at,
+                &id,
+                FLUX_MODEL,
+                "canceled",
+                Value::Null,
+            ))
         })
         .mount(&server)
         .await;
@@ -122,10 +93,11 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>, finish: Arc<AtomicBool>) -> Mock
                 true => prediction(
                     &at,
                     &id,
+                    FLUX_MODEL,
                     "succeeded",
                     json!([format!("{at}/files/{id}/out-0.png")]),
                 ),
-                false => prediction(&at, &id, "processing", Value::Null),
+                false => prediction(&at, &id, FLUX_MODEL, "processing", Value::Null),
             };
             seen.polled.insert(id);
             ResponseTemplate::new(200).set_body_json(body)
@@ -292,13 +264,13 @@ async fn a_budget_steps_down_the_image_chain() {
         ))
         .respond_with(move |_: &Request| {
             let id = format!("pro{}qz5k2rmc0cr8", made.fetch_add(1, Ordering::SeqCst));
-            let mut done = prediction(
+            let done = prediction(
                 &at,
                 &id,
+                "black-forest-labs/flux-1.1-pro",
                 "succeeded",
                 json!([format!("{at}/files/{id}/out-0.png")]),
             );
-            done["model"] = json!("black-forest-labs/flux-1.1-pro");
             ResponseTemplate::new(201).set_body_json(done)
         })
         .mount(&replicate)

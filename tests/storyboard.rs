@@ -13,41 +13,29 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[macro_use]
 mod common;
 
+use common::fakes::{png, prediction};
 use common::server::*;
 
 const TOKEN: &str = "r8_storyboard-token-PLANTED01234";
-
-/// A still of `width` x `height`, as a PNG.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    let pixels: Vec<u8> = (0..width * height)
-        .flat_map(|i| [(i % 251) as u8, 90, 160])
-        .collect();
-    writer.write_image_data(&pixels).unwrap();
-    drop(writer);
-    bytes
-}
 
 /// A fake Replicate whose FLUX answers within the request; counts submissions.
 async fn fake_replicate(submitted: Arc<AtomicUsize>) -> MockServer {
     let server = MockServer::start().await;
     let at = server.uri();
     Mock::given(method("POST"))
-        .and(path("/v1/models/black-forest-labs/flux-schnell/predictions"))
+        .and(path(
+            "/v1/models/black-forest-labs/flux-schnell/predictions",
+        ))
         .respond_with(move |_: &Request| {
             let n = submitted.fetch_add(1, Ordering::SeqCst);
             let id = format!("sb{n:04}qz5k2rmc0cr8m8t6xg");
-            ResponseTemplate::new(201).set_body_json(json!({
-                "id": id, "model": "black-forest-labs/flux-schnell", "version": "hidden",
-                "input": {}, "logs": "", "error": null, "data_removed": false,
-                "status": "succeeded", "created_at": "2026-12-02T07:40:00.000Z",
-                "output": [format!("{at}/files/{id}/out-0.png")],
-                "urls": { "get": format!("{at}/v1/predictions/{id}"), "cancel": format!("{at}/v1/predictions/{id}/cancel") },
-                "metrics": { "predict_time": 0.6 },
-            }))
+            ResponseTemplate::new(201).set_body_json(prediction(
+                &at,
+                &id,
+                "black-forest-labs/flux-schnell",
+                "succeeded",
+                json!([format!("{at}/files/{id}/out-0.png")]),
+            ))
         })
         .mount(&server)
         .await;

@@ -13,6 +13,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[macro_use]
 mod common;
 
+use common::fakes::{png, prediction};
 use common::server::*;
 
 const TOKEN: &str = "r8_webhook-token-PLANTED0123456789";
@@ -30,28 +31,13 @@ struct Seen {
     polls: BTreeMap<String, usize>,
 }
 
-fn png() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, 512, 512);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    writer.write_image_data(&vec![140; 512 * 512 * 3]).unwrap();
-    drop(writer);
-    bytes
-}
-
-fn prediction(base: &str, id: &str, status: &str) -> Value {
+/// A FLUX prediction served from `base`, its picture with it once it succeeded.
+fn flux(base: &str, id: &str, status: &str) -> Value {
     let output = match status {
         "succeeded" => json!([format!("{base}/files/{id}/out-0.png")]),
         _ => Value::Null,
     };
-    json!({
-        "id": id, "model": "black-forest-labs/flux-schnell", "version": "hidden", "input": {},
-        "logs": "", "output": output, "data_removed": false, "error": null, "status": status,
-        "created_at": "2026-12-02T07:30:00.000Z",
-        "urls": { "get": format!("{base}/v1/predictions/{id}"), "cancel": format!("{base}/v1/predictions/{id}/cancel") },
-        "metrics": if status == "succeeded" { json!({ "predict_time": 0.7 }) } else { json!({}) },
-    })
+    prediction(base, id, "black-forest-labs/flux-schnell", status, output)
 }
 
 async fn fake_replicate(seen: Arc<Mutex<Seen>>) -> MockServer {
@@ -69,7 +55,7 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>) -> MockServer {
                 id.clone(),
                 json!({ "webhook": body["webhook"], "filter": body["webhook_events_filter"] }),
             );
-            ResponseTemplate::new(201).set_body_json(prediction(&at, &id, "starting"))
+            ResponseTemplate::new(201).set_body_json(flux(&at, &id, "starting"))
         })
         .mount(&server)
         .await;
@@ -84,13 +70,13 @@ async fn fake_replicate(seen: Arc<Mutex<Seen>>) -> MockServer {
                 true => "succeeded",
                 false => "processing",
             };
-            ResponseTemplate::new(200).set_body_json(prediction(&at, &id, status))
+            ResponseTemplate::new(200).set_body_json(flux(&at, &id, status))
         })
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/files/.+/out-0\.png$"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(png(), "image/png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png(512, 512), "image/png"))
         .mount(&server)
         .await;
     server
@@ -158,7 +144,7 @@ async fn a_signed_webhook_has_the_run_take_its_picture_at_once() {
     // Each job waits for its delivery once its submission is written down.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
-    let finished = |id: &str| prediction(&replicate.uri(), id, "succeeded");
+    let finished = |id: &str| flux(&replicate.uri(), id, "succeeded");
     let forged = {
         let body = finished(&jobs[0]).to_string();
         reqwest::Client::new()

@@ -411,6 +411,15 @@ mod tests {
         }
     }
 
+    /// Each stepped-down scene and its place in the chain.
+    fn tiers(allocation: &Allocation) -> Vec<(usize, usize)> {
+        allocation
+            .image_tiers
+            .iter()
+            .map(|(k, (tier, _))| (*k, *tier))
+            .collect()
+    }
+
     fn stills() -> Payees<'static> {
         Payees {
             clip: None,
@@ -494,13 +503,8 @@ mod tests {
             })
             .collect();
         let roomy = allocate(&scenes, stills(), 0.0, run_limit(0.06));
-        let tiers: Vec<(usize, usize)> = roomy
-            .image_tiers
-            .iter()
-            .map(|(k, (t, _))| (*k, *t))
-            .collect();
         assert_eq!(
-            tiers,
+            tiers(&roomy),
             [(1, 1), (2, 1), (3, 1)],
             "the first pro, then schnell"
         );
@@ -512,13 +516,8 @@ mod tests {
             "{said:?}"
         );
         let tight = allocate(&scenes, stills(), 0.0, run_limit(0.052));
-        let tiers: Vec<(usize, usize)> = tight
-            .image_tiers
-            .iter()
-            .map(|(k, (t, _))| (*k, *t))
-            .collect();
         assert_eq!(
-            tiers,
+            tiers(&tight),
             [(1, 2), (2, 2), (3, 2)],
             "then the chain's own local renderer"
         );

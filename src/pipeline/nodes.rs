@@ -1,10 +1,10 @@
-//! The graph's nodes: intent, analyze, plan, critic, feedback, compose (story, prompts and
-//! assets have their own modules).
+//! The graph's nodes: intent, analyze, plan, critic, feedback, compose (story, prompts,
+//! storyboard, assets and continuity have their own modules).
 
 use super::plan;
 use super::state::{
     CostEntry, CriticReport, Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Music, MusicSource,
-    Outputs, RenderedVideo, RunState, SceneSource, Update,
+    Outputs, Plan, RenderedVideo, RunState, SceneIndex, SceneSource, Update,
 };
 use super::templates::{TemplateError, Templates};
 use super::timeline;
@@ -624,47 +624,7 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
             scenes,
             instruction,
         } => {
-            if scenes.is_empty() {
-                return Err(NodeError::permanent(
-                    "name at least one scene to regenerate",
-                ));
-            }
-            if instruction.chars().count() > MAX_INSTRUCTION_CHARS {
-                return Err(NodeError::permanent(format!(
-                    "the instruction is longer than {MAX_INSTRUCTION_CHARS} characters"
-                )));
-            }
-            for &scene in scenes {
-                match plan.scenes.get(scene.get()) {
-                    None => {
-                        return Err(NodeError::permanent(format!(
-                            "there is no scene {} (the video has {})",
-                            scene.number(),
-                            plan.scenes.len()
-                        )));
-                    }
-                    Some(s) if s.source != SceneSource::Generated => {
-                        return Err(NodeError::permanent(format!(
-                            "scene {} is your own image and cannot be regenerated",
-                            scene.number()
-                        )));
-                    }
-                    Some(_) => {}
-                }
-            }
-            let mut pending: Vec<usize> = scenes.iter().map(|s| s.get()).collect();
-            pending.sort_unstable();
-            pending.dedup();
-            for &scene in &pending {
-                update.new_takes.push(scene);
-                if !instruction.trim().is_empty() {
-                    update
-                        .instructions
-                        .entry(scene)
-                        .or_default()
-                        .push(instruction.trim().to_owned());
-                }
-            }
+            let pending = retaken(plan, scenes, instruction, &mut update)?;
             update.pending = Some(pending);
         }
         FeedbackAnswer::Edit { .. } => update.intent = Some(edited_intent(state, &answer)?),
@@ -682,6 +642,59 @@ pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, Nod
     }
     update.answer = Some(answer);
     Ok(update)
+}
+
+/// The scenes a `Regenerate` answer names, each a new take with `instruction` added to its
+/// prompt's instructions, in order; refused when it names none, a scene the video does not
+/// have, or one of the person's own pictures (which has no prompt).
+pub(super) fn retaken(
+    plan: &Plan,
+    scenes: &[SceneIndex],
+    instruction: &str,
+    update: &mut Update,
+) -> Result<Vec<usize>, NodeError> {
+    if scenes.is_empty() {
+        return Err(NodeError::permanent(
+            "name at least one scene to make again",
+        ));
+    }
+    if instruction.chars().count() > MAX_INSTRUCTION_CHARS {
+        return Err(NodeError::permanent(format!(
+            "the instruction is longer than {MAX_INSTRUCTION_CHARS} characters"
+        )));
+    }
+    for scene in scenes {
+        match plan.scenes.get(scene.get()).map(|s| &s.source) {
+            None => {
+                return Err(NodeError::permanent(format!(
+                    "there is no scene {} (the video has {})",
+                    scene.number(),
+                    plan.scenes.len()
+                )));
+            }
+            Some(SceneSource::Upload { .. }) => {
+                return Err(NodeError::permanent(format!(
+                    "scene {} is your own image: it has no prompt to make again",
+                    scene.number()
+                )));
+            }
+            Some(SceneSource::Generated) => {}
+        }
+    }
+    let mut chosen: Vec<usize> = scenes.iter().map(|s| s.get()).collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    for &scene in &chosen {
+        update.new_takes.push(scene);
+        if !instruction.trim().is_empty() {
+            update
+                .instructions
+                .entry(scene)
+                .or_default()
+                .push(instruction.trim().to_owned());
+        }
+    }
+    Ok(chosen)
 }
 
 /// The run's intent with an `Edit` answer's pace, mood and duration; refused when it

@@ -7,9 +7,7 @@
 use super::assets::image_request;
 use super::budget;
 use super::nodes::{NodeResult, Services, missing, model_error, store_error, template_error};
-use super::state::{
-    FeedbackAnswer, MAX_INSTRUCTION_CHARS, RunState, ScenePrompt, SceneSource, Update,
-};
+use super::state::{FeedbackAnswer, RunState, ScenePrompt, SceneSource, Update};
 use crate::config::{FeedbackPolicy, OverBudget, StoryboardPolicy};
 use crate::server::protocol::asset_url;
 use minijinja::context;
@@ -190,45 +188,7 @@ pub fn answer(state: &RunState, answer: Value) -> Result<Update, NodeError> {
             scenes,
             instruction,
         } => {
-            if scenes.is_empty() {
-                return Err(NodeError::permanent("name at least one scene to rewrite"));
-            }
-            if instruction.chars().count() > MAX_INSTRUCTION_CHARS {
-                return Err(NodeError::permanent(format!(
-                    "the instruction is longer than {MAX_INSTRUCTION_CHARS} characters"
-                )));
-            }
-            let mut chosen = Vec::new();
-            for scene in scenes {
-                match plan.scenes.get(scene.get()).map(|s| &s.source) {
-                    None => {
-                        return Err(NodeError::permanent(format!(
-                            "there is no scene {} (the storyboard has {})",
-                            scene.number(),
-                            plan.scenes.len()
-                        )));
-                    }
-                    Some(SceneSource::Upload { .. }) => {
-                        return Err(NodeError::permanent(format!(
-                            "scene {} is your own image: it has no prompt to rewrite",
-                            scene.number()
-                        )));
-                    }
-                    Some(SceneSource::Generated) => chosen.push(scene.get()),
-                }
-            }
-            chosen.sort_unstable();
-            chosen.dedup();
-            for &scene in &chosen {
-                update.new_takes.push(scene);
-                if !instruction.trim().is_empty() {
-                    update
-                        .instructions
-                        .entry(scene)
-                        .or_default()
-                        .push(instruction.trim().to_owned());
-                }
-            }
+            let chosen = super::nodes::retaken(plan, scenes, instruction, &mut update)?;
             update.rewrite = Some(chosen);
             board.revisions += 1;
         }

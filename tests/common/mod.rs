@@ -47,4 +47,5 @@ pub fn picture(rgb: [u8; 3]) -> Vec<u8> {
         .unwrap();
     bytes
 }
+pub mod fakes;
 pub mod server;
