@@ -1,6 +1,7 @@
 // The web UI end to end, in Debian's Chromium: a person chats a video into being, watches it
 // being made, answers the critic, plays and downloads the result, and makes a second version;
-// halfway through, the server is killed and started again and the page carries on.
+// halfway through, the server is killed and started again and the page carries on. Then a
+// storyboard is approved on a server that asks for one.
 //
 // Run by tests/web.rs, which passes:
 //   MONTAGE_BIN          the `montage` binary
@@ -94,6 +95,46 @@ async function signIn(browser) {
     await page.reload();
     await page.locator('#connection[data-state="open"]').waitFor();
     assert.equal(await dialog.isVisible(), false);
+  } finally {
+    await page.close();
+    await kill(server);
+  }
+}
+
+/** On a server that stops for the storyboard, the question panel shows each scene's sketch
+ * and prompt, offers the storyboard's answers (no skip, a budget), and approving it makes the
+ * video. */
+async function approveStoryboard(browser) {
+  const folder = join(MONTAGE_E2E_DIR, "storyboard");
+  mkdirSync(folder, { recursive: true });
+  const server = await startServer("127.0.0.1:0", folder, {
+    MONTAGE_PIPELINE__STORYBOARD: "always",
+    MONTAGE_PIPELINE__MAX_ITERATIONS: "0",
+  });
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://${server.addr}`);
+    await page.getByText("Live", { exact: true }).waitFor();
+    const box = page.getByLabel("Message", { exact: true });
+    await box.fill("make an 8 second video of a lighthouse at dusk");
+    await box.press("Enter");
+    const panel = page.getByRole("region", { name: "Approve the storyboard" });
+    await panel.waitFor({ timeout: 2 * MINUTE });
+    await page.locator('.run-card[data-kind="question"]', { hasText: "The storyboard is ready" }).waitFor();
+    const sketches = panel.locator(".storyboard-scene img");
+    const count = await sketches.count();
+    assert.ok(count >= 2, `${count} sketches`);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll(".storyboard-scene img")].every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.match(await panel.locator(".storyboard-scene").first().innerText(), /Scene 1 \(0\.0–\d+\.\d s\): \w+/);
+    assert.equal(await page.getByLabel("Skip to the final video").isVisible(), false, "nothing to skip to yet");
+    await page.getByLabel("Change the budget").check();
+    await page.getByLabel("The most this video may spend (US dollars)").waitFor();
+    await page.getByLabel("Approve: make the pictures").check();
+    await page.getByRole("button", { name: "Answer" }).click();
+    await panel.waitFor({ state: "hidden" });
+    await page.locator("#result-title", { hasText: "Result · version 1" }).waitFor({ timeout: 4 * MINUTE });
   } finally {
     await page.close();
     await kill(server);
@@ -271,6 +312,9 @@ async function main() {
 
     step("a server that wants tokens asks for one");
     await signIn(browser);
+
+    step("a storyboard is shown with its sketches, and approving it makes the video");
+    await approveStoryboard(browser);
 
     assert.deepEqual(problems, [], "the page logged errors");
     step("done");
