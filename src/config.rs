@@ -233,7 +233,7 @@ pub struct JobServiceSettings {
     pub music_input: serde_json::Map<String, serde_json::Value>,
     /// The image-to-video model when none is named (`models.clip = "replicate"`); unset:
     /// Kling v2.1 (`kwaivgi/kling-v2.1` / `fal-ai/kling-video/v2.1/standard/image-to-video`).
-    /// Kling, Hailuo (MiniMax), Seedance and Wan models are known by their names.
+    /// Kling, Hailuo (MiniMax), Seedance, Wan and LTX models are known by their names.
     pub clip_model: Option<String>,
     /// What the clip model costs; unset: $0.056 per second of video (Kling v2.1 standard's
     /// price on fal at the time of writing; set yours).

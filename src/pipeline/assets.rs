@@ -97,7 +97,8 @@ pub async fn asset(
         SceneSource::Generated => {
             let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
             let mut request = image_request(intent, prompt);
-            // The budget left this scene to the local renderer (decided before the round).
+            // The budget may have left this scene to a model further down the chain, or to
+            // the local renderer (decided before the round).
             let local: Arc<dyn ImageModel> = Arc::new(montage_models::local::LocalImage);
             let configured = &services.models.configured().image;
             let stepped_down = state.image_tiers.get(&k).and_then(|&tier| {

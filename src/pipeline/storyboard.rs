@@ -107,7 +107,7 @@ pub async fn storyboard(
         makers.push_str(&format!(" and {} the clips", clip.id()));
     }
     let estimate = allocation.estimate.clone();
-    let mut by_capability = std::collections::BTreeMap::<&str, (usize, f64)>::new();
+    let mut by_capability = BTreeMap::<&str, (usize, f64)>::new();
     for item in &estimate.items {
         let entry = by_capability.entry(item.capability.as_str()).or_default();
         entry.0 += 1;

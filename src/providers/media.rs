@@ -259,7 +259,7 @@ pub(super) fn clip_model(
             return Err(UnknownProvider {
                 capability: "clip",
                 name: other.to_owned(),
-                known: "none, replicate[:owner/name], fal[:owner/app/path] (Kling, Hailuo, Seedance or Wan image-to-video)",
+                known: "none, replicate[:owner/name], fal[:owner/app/path] (Kling, Hailuo, Seedance, Wan or LTX image-to-video)",
             }
             .into());
         }

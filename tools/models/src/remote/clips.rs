@@ -2,7 +2,9 @@
 //! clip's first frame (uploaded to Replicate's file store, a data URI on fal), the clip made
 //! at the model's nearest length at or above the scene's, fetched at once and checked to be
 //! an MP4. Each family of models takes its inputs under its own names and types (see
-//! docs/media-apis.md): Kling and Hailuo take no seed, and only Kling a negative prompt.
+//! docs/media-apis.md): Kling and Hailuo take no seed; Kling and LTX take a negative prompt.
+//! LTX on Replicate is published by version (`lightricks/ltx-video:VERSION`) and answers a
+//! list of URLs, which the output reader takes as it takes any.
 
 use super::jobs::JobJournal;
 use super::media::{Answer, JobModel, JobModelConfig, JobService};
@@ -24,11 +26,16 @@ pub enum ClipFamily {
     Seedance,
     /// Wan (Alibaba): 81 frames at 16 fps from an image.
     Wan,
+    /// LTX Video (Lightricks): 97 to 257 frames at 24 fps from an image.
+    Ltx,
 }
 
 /// Wan's clip: 81 frames at 16 frames a second.
 const WAN_FRAMES: u32 = 81;
 const WAN_FPS: u32 = 16;
+/// The frame counts LTX makes (Replicate's `length`), at 24 frames a second.
+const LTX_FRAMES: [u32; 6] = [97, 129, 161, 193, 225, 257];
+const LTX_FPS: u32 = 24;
 
 impl ClipFamily {
     /// The family of `model` (a Replicate `owner/name` or a fal app path), from its name.
@@ -41,6 +48,7 @@ impl ClipFamily {
             ("seedance", ClipFamily::Seedance),
             ("wan-", ClipFamily::Wan),
             ("/wan", ClipFamily::Wan),
+            ("ltx", ClipFamily::Ltx),
         ]
         .into_iter()
         .find(|(word, _)| name.contains(word))
@@ -54,6 +62,10 @@ impl ClipFamily {
             ClipFamily::Seedance => (2..=12).map(f64::from).collect(),
             ClipFamily::Hailuo => vec![6.0, 10.0],
             ClipFamily::Wan => vec![f64::from(WAN_FRAMES) / f64::from(WAN_FPS)],
+            ClipFamily::Ltx => LTX_FRAMES
+                .iter()
+                .map(|&frames| f64::from(frames) / f64::from(LTX_FPS))
+                .collect(),
         }
     }
 
@@ -70,7 +82,9 @@ impl ClipFamily {
             (JobService::Fal, _) => "image_url",
             (JobService::Replicate, ClipFamily::Kling) => "start_image",
             (JobService::Replicate, ClipFamily::Hailuo) => "first_frame_image",
-            (JobService::Replicate, ClipFamily::Seedance | ClipFamily::Wan) => "image",
+            (JobService::Replicate, ClipFamily::Seedance | ClipFamily::Wan | ClipFamily::Ltx) => {
+                "image"
+            }
         };
         let seed = request.seed % (1 << 31);
         let mut input = match self {
@@ -105,6 +119,22 @@ impl ClipFamily {
                 "resolution": "720p",
                 "seed": seed,
             }),
+            ClipFamily::Ltx => {
+                let frames = (seconds * f64::from(LTX_FPS)).round() as u32;
+                let mut input = json!({
+                    "prompt": request.prompt,
+                    "negative_prompt": request.negative_prompt,
+                    "seed": seed,
+                });
+                match service {
+                    JobService::Replicate => input["length"] = json!(frames),
+                    JobService::Fal => {
+                        input["num_frames"] = json!(frames);
+                        input["frame_rate"] = json!(LTX_FPS);
+                    }
+                }
+                input
+            }
         };
         input[image_field] = json!(image);
         input
@@ -135,7 +165,7 @@ impl JobClip {
     ) -> Result<JobClip, ModelError> {
         let family = ClipFamily::of(&config.model).ok_or_else(|| {
             ModelError::InvalidRequest(format!(
-                "Montage does not know the inputs of the clip model {}: name a Kling, Hailuo (MiniMax), Seedance or Wan image-to-video model",
+                "Montage does not know the inputs of the clip model {}: name a Kling, Hailuo (MiniMax), Seedance, Wan or LTX image-to-video model",
                 config.model
             ))
         })?;
@@ -304,6 +334,12 @@ mod tests {
             ClipFamily::of("fal-ai/wan/v2.2-a14b/image-to-video"),
             Some(ClipFamily::Wan)
         );
+        assert_eq!(
+            ClipFamily::of(
+                "lightricks/ltx-video:8c47da666861d081eeb4d1261853087de23923a268a69b63febdf5dc1dee08e4"
+            ),
+            Some(ClipFamily::Ltx)
+        );
         assert_eq!(ClipFamily::of("black-forest-labs/flux-schnell"), None);
     }
 
@@ -316,6 +352,10 @@ mod tests {
         assert_eq!(clip_length(&ClipFamily::Seedance.lengths(), 3.2), Some(4.0));
         assert_eq!(clip_length(&ClipFamily::Kling.lengths(), 10.5), None);
         assert_eq!(clip_length(&ClipFamily::Wan.lengths(), 5.0), Some(5.0625));
+        assert_eq!(
+            clip_length(&ClipFamily::Ltx.lengths(), 4.5),
+            Some(129.0 / 24.0)
+        );
     }
 
     #[test]
@@ -357,6 +397,16 @@ mod tests {
         );
         assert_eq!(wan["image"], image);
         assert!(wan.get("duration").is_none());
+        let ltx = ClipFamily::Ltx.input(JobService::Replicate, &request(), image, 161.0 / 24.0);
+        assert_eq!(
+            (ltx["length"].as_u64(), ltx["image"].as_str()),
+            (Some(161), Some(image))
+        );
+        let ltx = ClipFamily::Ltx.input(JobService::Fal, &request(), image, 97.0 / 24.0);
+        assert_eq!(
+            (ltx["num_frames"].as_u64(), ltx["frame_rate"].as_u64()),
+            (Some(97), Some(24))
+        );
     }
 
     #[test]
