@@ -720,8 +720,9 @@ pub async fn get_run(
 /// Answer the run's open question (the critic's, or the storyboard's): `{"action":"accept"}`,
 /// `{"action":"skip"}` (the critic's only),
 /// `{"action":"regenerate","scenes":[2],"instruction":"brighter"}` (scenes from 0),
-/// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`, or `{"action":"cancel"}`
-/// (the run is cancelled).
+/// `{"action":"edit","pace":"slow","mood":"calm","duration":20}`,
+/// `{"action":"budget","usd":1.5}` (the storyboard's), or `{"action":"cancel"}` (the run is
+/// cancelled).
 #[utoipa::path(post, path = "/api/runs/{id}/feedback", tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
     request_body(content = crate::pipeline::FeedbackAnswer, description = "The answer"),
