@@ -185,21 +185,26 @@ fn colour_at(video: &[u8], seconds: f64, dir: &Path) -> [f64; 3] {
     sum
 }
 
+/// A server making stills and clips on `replicate`, taking the critic's fixes.
+async fn clip_server(dir: &Path, replicate: &MockServer) -> Server {
+    let base = format!("{}/v1", replicate.uri());
+    let settings = [
+        ("MONTAGE_MODELS__IMAGE", "replicate"),
+        ("MONTAGE_MODELS__CLIP", "replicate"),
+        ("REPLICATE_BASE_URL", base.as_str()),
+        ("REPLICATE_API_TOKEN", TOKEN),
+        ("MONTAGE_MODELS__REPLICATE__FIRST_POLL_MS", "50"),
+        ("MONTAGE_PIPELINE__FEEDBACK", "accept"),
+    ];
+    Server::start(dir, &Backend::Sqlite, &settings).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_scene_plays_a_clip_made_from_its_still_and_a_broken_clip_leaves_the_still() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let replicate = fake_replicate(Arc::clone(&seen), dir.path(), true).await;
-    let settings = [
-        ("MONTAGE_MODELS__IMAGE", "replicate".to_owned()),
-        ("MONTAGE_MODELS__CLIP", "replicate".to_owned()),
-        ("REPLICATE_BASE_URL", format!("{}/v1", replicate.uri())),
-        ("REPLICATE_API_TOKEN", TOKEN.to_owned()),
-        ("MONTAGE_MODELS__REPLICATE__FIRST_POLL_MS", "50".to_owned()),
-        ("MONTAGE_PIPELINE__FEEDBACK", "accept".to_owned()),
-    ];
-    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start(dir.path(), &Backend::Sqlite, &pairs).await;
+    let server = clip_server(dir.path(), &replicate).await;
     let run = server
         .create(json!({
             "prompt": "a lighthouse on a cliff, waves rolling in",
@@ -315,16 +320,7 @@ async fn a_carried_on_scene_starts_from_the_last_frame_of_the_clip_before() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let replicate = fake_replicate(Arc::clone(&seen), dir.path(), false).await;
-    let settings = [
-        ("MONTAGE_MODELS__IMAGE", "replicate".to_owned()),
-        ("MONTAGE_MODELS__CLIP", "replicate".to_owned()),
-        ("REPLICATE_BASE_URL", format!("{}/v1", replicate.uri())),
-        ("REPLICATE_API_TOKEN", TOKEN.to_owned()),
-        ("MONTAGE_MODELS__REPLICATE__FIRST_POLL_MS", "50".to_owned()),
-        ("MONTAGE_PIPELINE__FEEDBACK", "accept".to_owned()),
-    ];
-    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start(dir.path(), &Backend::Sqlite, &pairs).await;
+    let server = clip_server(dir.path(), &replicate).await;
     let run = server
         .create(json!({
             "prompt": "a foggy forest at dawn, light through the trees",

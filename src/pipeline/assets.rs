@@ -229,13 +229,43 @@ pub async fn asset(
             );
         }
     }
+    announce(&ctx, k, &asset);
+    update.assets.insert(k, asset);
+    Ok(update)
+}
+
+/// Tells the run's watchers that scene `k`'s picture (and clip, when it has one) exists.
+pub(super) fn announce(ctx: &NodeContext, k: usize, asset: &SceneAsset) {
     let mut ready = json!({ "scene": k, "round": asset.round, "object": asset.object });
     if let Some(clip) = &asset.clip {
         ready["clip"] = json!(clip.object);
     }
     ctx.emit("asset.ready", ready);
-    update.assets.insert(k, asset);
-    Ok(update)
+}
+
+/// The ledger's entry for a call the assets node made for `scene`.
+fn entry(scene: usize, capability: &str, model: &ModelId, usd: f64, cached: bool) -> CostEntry {
+    CostEntry {
+        node: "assets".into(),
+        scene: Some(scene),
+        capability: capability.into(),
+        model: model.clone(),
+        usd,
+        tokens: Default::default(),
+        cached,
+    }
+}
+
+/// The ledger's entries for paid calls for `scene` that came to nothing.
+fn wasted_on<'a>(
+    scene: usize,
+    capability: &'a str,
+    wasted: &'a [montage_models::Wasted],
+) -> impl Iterator<Item = CostEntry> + 'a {
+    CostEntry::wasted("assets", capability, wasted).map(move |mut entry| {
+        entry.scene = Some(scene);
+        entry
+    })
 }
 
 /// What one model call made, ready to be stored.
@@ -343,23 +373,17 @@ impl Clipping<'_> {
         let made = match self.model.generate(request).await {
             Ok(made) => made,
             Err(error) => {
-                update
-                    .cost
-                    .extend(CostEntry::wasted("assets", "clip", error.wasted()).map(
-                        |mut entry| {
-                            entry.scene = Some(k);
-                            entry
-                        },
-                    ));
+                update.cost.extend(wasted_on(k, "clip", error.wasted()));
                 return Ok(self.keeps_still(update, &format!("{model} made no clip: {error}")));
             }
         };
-        update.notices.extend(made.notices.iter().cloned());
-        let bytes = made.bytes.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || check_clip(&bytes, shown, (width, height)))
-                .await
-                .map_err(|_| NodeError::transient("checking a clip stopped"))?;
+        update.notices.extend(made.notices);
+        let (bytes, checked) = tokio::task::spawn_blocking(move || {
+            let checked = check_clip(&made.bytes, shown, (width, height));
+            (made.bytes, checked)
+        })
+        .await
+        .map_err(|_| NodeError::transient("checking a clip stopped"))?;
         // Paid for either way.
         self.ledger(update, &made.model, made.cost_usd, false);
         if let Err(why) = checked {
@@ -376,7 +400,7 @@ impl Clipping<'_> {
             Made {
                 kind: "clips",
                 media_type: "video/mp4".into(),
-                bytes: made.bytes,
+                bytes,
                 model: made.model.clone(),
                 seconds: Some(made.seconds),
                 words: Vec::new(),
@@ -395,15 +419,9 @@ impl Clipping<'_> {
     }
 
     fn ledger(&self, update: &mut Update, model: &ModelId, usd: f64, cached: bool) {
-        update.cost.push(CostEntry {
-            node: "assets".into(),
-            scene: Some(self.scene),
-            capability: "clip".into(),
-            model: model.clone(),
-            usd,
-            tokens: Default::default(),
-            cached,
-        });
+        update
+            .cost
+            .push(entry(self.scene, "clip", model, usd, cached));
     }
 
     /// No clip, and why: the scene shows its still with camera motion.
@@ -537,16 +555,11 @@ where
     let (stored, cached, usd) = match cache_hit(services, hash, model.clone()).await? {
         Some(hit) => (hit, true, 0.0),
         None => {
-            let made = generate().await?;
-            update.notices.extend(made.notices.iter().cloned());
+            let mut made = generate().await?;
+            update.notices.append(&mut made.notices);
             update
                 .cost
-                .extend(
-                    CostEntry::wasted("assets", capability, &made.wasted).map(|mut entry| {
-                        entry.scene = Some(scene);
-                        entry
-                    }),
-                );
+                .extend(wasted_on(scene, capability, &made.wasted));
             let (seconds, words, usd) = (made.seconds, made.words.clone(), made.usd);
             let made_by = made.model.clone();
             let object = remember(services, update, scene, hash, text, made, &model).await?;
@@ -559,15 +572,9 @@ where
             (stored, false, usd)
         }
     };
-    update.cost.push(CostEntry {
-        node: "assets".into(),
-        scene: Some(scene),
-        capability: capability.into(),
-        model: stored.model.clone(),
-        usd,
-        tokens: Default::default(),
-        cached,
-    });
+    update
+        .cost
+        .push(entry(scene, capability, &stored.model, usd, cached));
     Ok(stored)
 }
 

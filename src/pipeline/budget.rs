@@ -50,9 +50,7 @@ pub struct Limits {
 impl Limits {
     /// The most the run may spend in all: the tighter of the two.
     pub fn effective(&self) -> Option<f64> {
-        let left = self
-            .monthly
-            .map(|m| (m.limit - m.committed_elsewhere).max(0.0));
+        let left = self.monthly.map(|m| m.left());
         match (self.run, left) {
             (Some(run), Some(left)) => Some(run.min(left)),
             (one, other) => one.or(other),
@@ -298,14 +296,11 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
     let Some(limit) = estimate.budget else {
         return Vec::new();
     };
-    let limits = Limits {
-        run: None,
-        monthly: estimate.monthly,
-    };
-    let whose = match (estimate.monthly, limits.effective()) {
-        (Some(monthly), Some(left)) if left <= limit + 1e-9 => format!(
-            "your monthly budget of ${:.2} (${left:.2} left this month)",
-            monthly.limit
+    let whose = match estimate.monthly {
+        Some(monthly) if monthly.left() <= limit + 1e-9 => format!(
+            "your monthly budget of ${:.2} (${:.2} left this month)",
+            monthly.limit,
+            monthly.left()
         ),
         _ => format!("the run's budget of ${limit:.2}"),
     };
@@ -375,9 +370,7 @@ pub fn notices(allocation: &Allocation, image_model: &ModelId) -> Vec<String> {
 /// The run's own limit as the estimate has it: its budget, unless the monthly one binds.
 fn allocation_run_limit(estimate: &Estimate) -> Option<f64> {
     match estimate.monthly {
-        Some(monthly) => estimate
-            .budget
-            .filter(|&b| b < (monthly.limit - monthly.committed_elsewhere).max(0.0) - 1e-9),
+        Some(monthly) => estimate.budget.filter(|&b| b < monthly.left() - 1e-9),
         None => estimate.budget,
     }
 }

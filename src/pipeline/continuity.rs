@@ -3,13 +3,11 @@
 //! frame of the clip before it (a scene whose neighbour has no clip starts from its own
 //! still), so the motion runs on across the cut.
 
-use super::assets::{Clipping, carried_on};
+use super::assets::{Clipping, announce, carried_on};
 use super::nodes::{NodeResult, Services, missing, store_error};
-use super::state::{RunState, SceneAsset, Update};
+use super::state::{RunState, Update};
 use crate::objects::ObjectRef;
 use montage_graph::{Command, NodeContext, NodeError};
-use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// continuity: the carried-on scenes' clips, in order.
@@ -24,7 +22,6 @@ pub async fn continuity(
     };
     let mut pending = state.pending.clone();
     pending.sort_unstable();
-    let mut made: BTreeMap<usize, SceneAsset> = BTreeMap::new();
     for k in pending {
         if !carried_on(&state, k)
             || state.over_budget.contains(&k)
@@ -37,7 +34,9 @@ pub async fn continuity(
             continue;
         }
         let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
-        let before = made
+        // The scene before may have been carried on itself, in this very pass.
+        let before = update
+            .assets
             .get(&(k - 1))
             .or_else(|| state.assets.get(&(k - 1)))
             .and_then(|a| a.clip.as_ref());
@@ -55,13 +54,9 @@ pub async fn continuity(
         let clip = clipping.clip(prompt, &start, &mut update).await?;
         let mut carried = asset.clone();
         carried.clip = clip;
-        if let Some(clip) = &carried.clip {
-            ctx.emit(
-                "asset.ready",
-                json!({ "scene": k, "round": carried.round, "object": carried.object, "clip": clip.object }),
-            );
+        if carried.clip.is_some() {
+            announce(&ctx, k, &carried);
         }
-        made.insert(k, carried.clone());
         update.assets.insert(k, carried);
     }
     Ok(Command::update(update))

@@ -382,6 +382,13 @@ pub struct MonthlyBudget {
     pub committed_elsewhere: f64,
 }
 
+impl MonthlyBudget {
+    /// What the month leaves for this run.
+    pub fn left(&self) -> f64 {
+        (self.limit - self.committed_elsewhere).max(0.0)
+    }
+}
+
 /// A round's estimate, and what the run's budget leaves out of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Allocation {

@@ -72,13 +72,25 @@ pub async fn storyboard(
     let mut board = state.storyboard.clone().unwrap_or_default();
     board.approved = false;
     board.sketches.retain(|k, _| state.prompts.contains_key(k));
-    // Reckoned again: an answer may have changed the budget.
-    let round: BTreeMap<usize, ScenePrompt> = state
-        .pending
-        .iter()
-        .filter_map(|k| state.prompts.get(k).map(|p| (*k, p.clone())))
-        .collect();
-    let allocation = budget::reckon(&state, &services, &ctx, &round, 0.0).await?;
+    // The prompts node reckoned the round; only a new budget needs it reckoned again.
+    let reckoned = match board.answered {
+        Some(FeedbackAnswer::Budget { .. }) => {
+            let round: BTreeMap<usize, ScenePrompt> = state
+                .pending
+                .iter()
+                .filter_map(|k| state.prompts.get(k).map(|p| (*k, p.clone())))
+                .collect();
+            Some(budget::reckon(&state, &services, &ctx, &round, 0.0).await?)
+        }
+        _ => None,
+    };
+    let (estimate, budget_notices) = match &reckoned {
+        Some(allocation) => (allocation.estimate.clone(), allocation.notices.clone()),
+        None => (
+            state.estimate.clone().unwrap_or_default(),
+            state.budget_notices.clone(),
+        ),
+    };
     for &k in &state.pending {
         let Some(prompt) = state.prompts.get(&k) else {
             continue;
@@ -106,7 +118,6 @@ pub async fn storyboard(
     if let Some(clip) = &providers.clip {
         makers.push_str(&format!(" and {} the clips", clip.id()));
     }
-    let estimate = allocation.estimate.clone();
     let mut by_capability = BTreeMap::<&str, (usize, f64)>::new();
     for item in &estimate.items {
         let entry = by_capability.entry(item.capability.as_str()).or_default();
@@ -129,7 +140,7 @@ pub async fn storyboard(
                 usd => (estimate.usd > 0.0).then(|| format!("{:.2}", estimate.usd)),
                 budget => estimate.budget.map(|b| format!("{b:.2}")),
                 breakdown => breakdown.join(", "),
-                budget_notices => allocation.notices.clone(),
+                budget_notices => budget_notices,
             },
         )
         .map_err(template_error)?;
@@ -167,7 +178,7 @@ pub async fn storyboard(
     Ok(Command::update(Update {
         templates: vec![template],
         storyboard: Some(board),
-        estimate: Some(allocation),
+        estimate: reckoned,
         ..Update::default()
     })
     .interrupt(question))
