@@ -14,6 +14,7 @@ use crate::pipeline::{FeedbackAnswer, Pipeline, RunState};
 use crate::store::{ClaimedRun, NewRun, RunStatus, StoreError, StoredRun};
 use montage_graph::{
     Event, EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
+    ThreadState,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,15 +58,19 @@ pub enum WorkerError {
     Retention(String),
 }
 
-/// Where `run` stands now: its stored status, or what its graph (`graph`) already knows in the
+/// Whether `thread` stands at a question nobody has answered yet: `run` holds its answer to
+/// an earlier question while it executes with it, and may meanwhile stop at a new one.
+pub fn asks_now(run: &StoredRun, thread: &ThreadState<RunState>) -> bool {
+    thread.status == ThreadStatus::Interrupted && !run.answered_at(&thread.checkpoint.to_string())
+}
+
+/// Where `run` stands now: its stored status, or what its `thread` already knows in the
 /// moment before the worker records it — finished, or stopped to ask (but a question already
 /// answered is not asked again while the worker takes the answer up).
-pub fn status_now(run: &StoredRun, graph: montage_graph::RunStatus) -> RunStatus {
-    match (run.status, graph) {
-        (RunStatus::Running, montage_graph::RunStatus::Completed) if !run.answered => {
-            RunStatus::Completed
-        }
-        (RunStatus::Running, montage_graph::RunStatus::Interrupted) if !run.answered => {
+pub fn status_now(run: &StoredRun, thread: &ThreadState<RunState>) -> RunStatus {
+    match (run.status, thread.status) {
+        (RunStatus::Running, ThreadStatus::Completed) if !run.answered => RunStatus::Completed,
+        (RunStatus::Running, ThreadStatus::Interrupted) if asks_now(run, thread) => {
             RunStatus::Waiting
         }
         (status, _) => status,
@@ -407,7 +412,7 @@ impl Workers {
     /// as soon as its graph is, a moment before the worker records it.
     pub async fn status(&self, run: &StoredRun) -> RunStatus {
         match self.thread(&run.id).await {
-            Ok(thread) => status_now(run, thread.status),
+            Ok(thread) => status_now(run, &thread),
             Err(_) => run.status,
         }
     }
@@ -524,7 +529,7 @@ impl Workers {
             Err(error) => return Err(error.into()),
         };
         // As clients see it in the run's view.
-        let status = status_now(&run, latest.status);
+        let status = status_now(&run, &latest);
         if status == RunStatus::Running {
             return Err(busy(status));
         }
@@ -594,15 +599,10 @@ impl Workers {
         let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
         loop {
             let run = self.run(owner, id).await?;
-            let interrupted = || async {
-                self.thread(id)
-                    .await
-                    .is_ok_and(|t| t.status == ThreadStatus::Interrupted)
-            };
+            let asking = || async { self.thread(id).await.is_ok_and(|t| asks_now(&run, &t)) };
             if run.status != RunStatus::Running
-                || run.answered
                 || tokio::time::Instant::now() >= deadline
-                || !interrupted().await
+                || !asking().await
             {
                 return Ok(run);
             }

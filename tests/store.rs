@@ -464,6 +464,11 @@ async fn queue_revisions_and_uploads(database: &Database) {
         ),
         (ids[2].as_str(), Some(&answer), Some("asked-at"))
     );
+    // While it executes with that answer, a question it stops at next is a new one.
+    let executing = database.run(&ids[2]).await.unwrap().unwrap();
+    assert_eq!(executing.status, RunStatus::Running);
+    assert!(executing.answered_at("asked-at"));
+    assert!(!executing.answered_at("asked-later"));
     let second = database.claim_next_run().await.unwrap().unwrap();
     assert_eq!(second.id, ids[0]);
     assert_eq!(second.input, Some(serde_json::json!({ "id": ids[0] })));

@@ -313,10 +313,9 @@ impl Agent {
                         // waiting.
                         "question": run.status == RunStatus::Waiting
                             || (run.status == RunStatus::Running
-                                && !run.answered
-                                && state.as_ref().is_some_and(|s| {
-                                    s.status == montage_graph::RunStatus::Interrupted
-                                })),
+                                && state
+                                    .as_ref()
+                                    .is_some_and(|s| crate::worker::asks_now(&run, s))),
                     })
                 }
                 Err(_) => Value::Null,

@@ -411,9 +411,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
         return view;
     };
     let state = &thread.state;
-    view.summary.status = crate::worker::status_now(run, thread.status)
-        .as_str()
-        .to_owned();
+    view.summary.status = crate::worker::status_now(run, &thread).as_str().to_owned();
     if view.summary.status == RunStatus::Waiting.as_str() {
         view.question = thread.interrupt.as_ref().map(|i| i.question.clone());
     }

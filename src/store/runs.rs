@@ -81,12 +81,27 @@ pub struct StoredRun {
     pub version: u32,
     /// The user it belongs to.
     pub owner: Option<String>,
-    /// It holds an answer a worker has yet to act on.
+    /// It holds an answer a worker has yet to act on (and holds it while it executes with it).
     pub answered: bool,
+    /// The checkpoint whose question that answer answers (none for answers queued before
+    /// this was recorded).
+    answer_to: Option<String>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// Last change of status, milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
+}
+
+impl StoredRun {
+    /// Whether the answer it holds answers the question its thread stopped at `checkpoint`:
+    /// false once the run, executing with that answer, has stopped at a new question.
+    pub fn answered_at(&self, checkpoint: &str) -> bool {
+        self.answered
+            && self
+                .answer_to
+                .as_deref()
+                .is_none_or(|asked_at| asked_at == checkpoint)
+    }
 }
 
 /// A run to record.
@@ -135,9 +150,9 @@ use super::damaged;
 
 /// Columns of `runs` read into a [`StoredRun`], with the JSON as text on both databases.
 const RUN_COLUMNS_SQLITE: &str = "id, status, prompt, config, error, parent, version, created_at_ms, updated_at_ms, owner, \
-     CASE WHEN answer IS NULL THEN 0 ELSE 1 END";
+     CASE WHEN answer IS NULL THEN 0 ELSE 1 END, answer_to";
 const RUN_COLUMNS_POSTGRES: &str = "id, status, prompt, config::text, error, parent, version::bigint, created_at_ms, updated_at_ms, owner, \
-     CASE WHEN answer IS NULL THEN 0::bigint ELSE 1::bigint END";
+     CASE WHEN answer IS NULL THEN 0::bigint ELSE 1::bigint END, answer_to";
 
 type RunTuple = (
     String,
@@ -151,6 +166,7 @@ type RunTuple = (
     i64,
     Option<String>,
     i64,
+    Option<String>,
 );
 
 fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
@@ -166,6 +182,7 @@ fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
         updated_at_ms,
         owner,
         answered,
+        answer_to,
     ) = row;
     Ok(StoredRun {
         status: RunStatus::parse(&status)
@@ -181,6 +198,7 @@ fn stored_run(row: RunTuple) -> Result<StoredRun, StoreError> {
         updated_at_ms,
         owner,
         answered: answered != 0,
+        answer_to,
     })
 }
 
