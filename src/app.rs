@@ -4,7 +4,7 @@
 use crate::config::{Config, ConfigError};
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::pipeline::templates::Templates;
-use crate::pipeline::{Pipeline, RunRequest, RunState, Services};
+use crate::pipeline::{Pipeline, Reach, RunRequest, RunState, Services};
 use crate::providers::{JobServices, ProviderError, Providers, Registry, ResolvedModels};
 use crate::store::jobs::DatabaseJournal;
 use crate::store::{AssetRow, Database, LedgerRow, StoreError};
@@ -55,9 +55,33 @@ pub struct App {
     pub wakeups: Arc<Wakeups>,
 }
 
+/// What an [`App`] is opened with beside its configuration: `montage serve` and `make` use
+/// the defaults, the eval harness other templates and a shorter graph.
+#[derive(Debug)]
+pub struct Opening {
+    /// The prompt templates.
+    pub templates: Templates,
+    /// How far the graph goes.
+    pub reach: Reach,
+}
+
+impl Default for Opening {
+    fn default() -> Opening {
+        Opening {
+            templates: Templates::embedded(),
+            reach: Reach::Video,
+        }
+    }
+}
+
 impl App {
     /// Resolves the models and opens the store, the database and the graph for `config`.
     pub async fn open(config: Config) -> Result<App, OpenError> {
+        App::open_with(config, Opening::default()).await
+    }
+
+    /// [`App::open`] with `opening`'s templates and graph.
+    pub async fn open_with(config: Config, opening: Opening) -> Result<App, OpenError> {
         let data = config.storage.data_dir.clone();
         let objects = open_objects(&config)?;
         let database = open_database(&config).await?;
@@ -78,14 +102,15 @@ impl App {
             models: Arc::clone(&registry),
             objects: objects.clone(),
             database: database.clone(),
-            templates: Templates::embedded(),
+            templates: opening.templates,
             segments: data.join("segments"),
             scratch: data.join("renders"),
         };
-        let pipeline = Pipeline::new(
+        let pipeline = Pipeline::reaching(
             services,
             config.pipeline.concurrency,
             config.pipeline.attempts,
+            opening.reach,
         )?
         .with_checkpointer(Arc::new(database.checkpointer()));
         Ok(App {

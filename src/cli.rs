@@ -108,6 +108,34 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Runs the eval suites (evals/*.toml) on the pipeline, prints what passed per suite and
+    /// variant, and with --compare exits non-zero when an assertion that held in the
+    /// baseline fails now.
+    Eval {
+        /// Suite files (default: every evals/*.toml).
+        suites: Vec<PathBuf>,
+        /// A template folder shaped like prompts/ to try; repeat to compare several.
+        #[arg(long)]
+        prompts: Vec<PathBuf>,
+        /// A configuration to try (its models); repeat to compare several.
+        #[arg(long)]
+        config: Vec<PathBuf>,
+        /// Only cases whose "suite/description" contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Cases run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Write the results to this JSON file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the results to this file as the new baseline.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Hold the results to this baseline.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
     /// Manages the people who may use `montage serve`.
     User {
         /// What to do.
@@ -203,6 +231,12 @@ pub enum CliError {
     /// A configured model cannot be used.
     #[error("{0}")]
     Unusable(String),
+    /// An evaluation could not be made.
+    #[error("{0}")]
+    Eval(#[from] crate::eval::EvalError),
+    /// An evaluation found regressions against its baseline.
+    #[error("{0} assertion(s) that held in the baseline fail now")]
+    Regressed(usize),
     /// No user has the name given.
     #[error("there is no user named {0:?} (add one with `montage user add`)")]
     UnknownUser(String),
@@ -326,6 +360,35 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     broken.model.as_deref().unwrap_or(&broken.capability),
                     broken.verdict
                 )));
+            }
+        }
+        Some(Command::Eval {
+            suites,
+            prompts,
+            config,
+            only,
+            jobs,
+            out: results,
+            baseline,
+            compare,
+        }) => {
+            let command = crate::eval::EvalCommand {
+                options: crate::eval::EvalOptions {
+                    suites,
+                    prompts,
+                    configs: config,
+                    only,
+                    jobs,
+                },
+                out: results,
+                baseline,
+                compare,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (_, comparison) = runtime.block_on(crate::eval::execute(&command, out))?;
+            if let Some(comparison) = comparison.filter(|c| c.regressed()) {
+                return Err(CliError::Regressed(comparison.regressions.len()));
             }
         }
         Some(Command::Delete { runs, config }) => {

@@ -6,7 +6,8 @@
 //! the HTTP/WebSocket server and the chat agent (see DESIGN.md).
 //!
 //! # Layout
-//! - [`cli`]: the `montage` command line; [`make`]: `montage make`.
+//! - [`cli`]: the `montage` command line; [`make`]: `montage make`; [`eval`]: `montage eval`,
+//!   the prompt-regression harness.
 //! - [`config`]: defaults, `montage.toml`, environment.
 //! - [`app`]: the services `make` and `serve` both open.
 //! - [`providers`]: which model serves which capability.
@@ -25,6 +26,7 @@ pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod eval;
 pub mod make;
 pub mod metrics;
 pub mod objects;

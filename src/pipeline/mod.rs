@@ -51,6 +51,36 @@ pub struct Pipeline {
     graph: CompiledGraph<RunState>,
 }
 
+/// How far a pipeline goes: all the way to the video, or only to an earlier node (the eval
+/// harness stops where a case's assertions need it to, so most cases never draw a picture).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// The intent read from the request.
+    Intent,
+    /// Through the beat plan.
+    Plan,
+    /// Through the story and the scene prompts.
+    Prompts,
+    /// Through the pictures and the critic's first review, without rounds of fixes.
+    Critic,
+    /// The finished video.
+    #[default]
+    Video,
+}
+
 impl Pipeline {
     /// Wires the graph. `concurrency` scenes are generated at once, each model call tried up
     /// to `attempts` times.
@@ -58,6 +88,16 @@ impl Pipeline {
         services: Services,
         concurrency: usize,
         attempts: u32,
+    ) -> Result<Pipeline, BuildError> {
+        Pipeline::reaching(services, concurrency, attempts, Reach::Video)
+    }
+
+    /// The graph up to `reach`, which ends there.
+    pub fn reaching(
+        services: Services,
+        concurrency: usize,
+        attempts: u32,
+        reach: Reach,
     ) -> Result<Pipeline, BuildError> {
         let services = Arc::new(services);
         let mut graph = StateGraph::<RunState>::new();
@@ -67,6 +107,13 @@ impl Pipeline {
                 nodes::intent(state, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
+        graph.add_edge(START, "intent");
+        if reach == Reach::Intent {
+            graph.add_edge("intent", END);
+            return Ok(Pipeline {
+                graph: graph.compile()?,
+            });
+        }
         let s = Arc::clone(&services);
         graph
             .add_node("analyze", move |state, ctx| {
@@ -74,12 +121,28 @@ impl Pipeline {
             })
             .retry(RetryPolicy::exponential(attempts));
         graph.add_node("plan", |state, _| nodes::plan(state));
+        graph
+            .add_edge("intent", "analyze")
+            .add_edge("analyze", "plan");
+        if reach == Reach::Plan {
+            graph.add_edge("plan", END);
+            return Ok(Pipeline {
+                graph: graph.compile()?,
+            });
+        }
         let s = Arc::clone(&services);
         graph.add_node("story", move |state, _| story::story(state, Arc::clone(&s)));
         let s = Arc::clone(&services);
         graph.add_node("prompts", move |state, ctx| {
             prompts::prompts(state, ctx, Arc::clone(&s))
         });
+        graph.add_edge("plan", "story").add_edge("story", "prompts");
+        if reach == Reach::Prompts {
+            graph.add_edge("prompts", END);
+            return Ok(Pipeline {
+                graph: graph.compile()?,
+            });
+        }
         let s = Arc::clone(&services);
         graph
             .add_node("storyboard", move |state, ctx| {
@@ -107,22 +170,7 @@ impl Pipeline {
                 nodes::critic(state, ctx, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
-        let s = Arc::clone(&services);
         graph
-            .add_node("feedback", move |state, _| {
-                nodes::feedback(state, Arc::clone(&s))
-            })
-            .on_answer(nodes::answer);
-        let s = Arc::clone(&services);
-        graph.add_node("compose", move |state, ctx| {
-            nodes::compose(state, ctx, Arc::clone(&s))
-        });
-        graph
-            .add_edge(START, "intent")
-            .add_edge("intent", "analyze")
-            .add_edge("analyze", "plan")
-            .add_edge("plan", "story")
-            .add_edge("story", "prompts")
             .add_conditional_edges(
                 "prompts",
                 |state, _| storyboard::after_prompts(state),
@@ -134,7 +182,24 @@ impl Pipeline {
                 ["assets", "prompts", "plan", "storyboard"],
             )
             .add_edge("assets", "continuity")
-            .add_edge("continuity", "critic")
+            .add_edge("continuity", "critic");
+        if reach == Reach::Critic {
+            graph.add_edge("critic", END);
+            return Ok(Pipeline {
+                graph: graph.compile()?,
+            });
+        }
+        let s = Arc::clone(&services);
+        graph
+            .add_node("feedback", move |state, _| {
+                nodes::feedback(state, Arc::clone(&s))
+            })
+            .on_answer(nodes::answer);
+        let s = Arc::clone(&services);
+        graph.add_node("compose", move |state, ctx| {
+            nodes::compose(state, ctx, Arc::clone(&s))
+        });
+        graph
             .add_conditional_edges(
                 "critic",
                 |state, _| nodes::after_critic(state),

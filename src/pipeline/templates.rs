@@ -7,40 +7,61 @@ use minijinja::Environment;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-const SOURCES: &[(&str, &str)] = &[
+/// Each template: its id, its file under `prompts/`, and the text embedded at build time.
+const SOURCES: &[(&str, &str, &str)] = &[
     (
         "intent.system",
+        "intent/system.j2",
         include_str!("../../prompts/intent/system.j2"),
     ),
-    ("scene.image", include_str!("../../prompts/scene/image.j2")),
+    (
+        "scene.image",
+        "scene/image.j2",
+        include_str!("../../prompts/scene/image.j2"),
+    ),
     (
         "scene.negative",
+        "scene/negative.j2",
         include_str!("../../prompts/scene/negative.j2"),
     ),
-    ("scene.clip", include_str!("../../prompts/scene/clip.j2")),
-    ("scene.brief", include_str!("../../prompts/scene/brief.j2")),
+    (
+        "scene.clip",
+        "scene/clip.j2",
+        include_str!("../../prompts/scene/clip.j2"),
+    ),
+    (
+        "scene.brief",
+        "scene/brief.j2",
+        include_str!("../../prompts/scene/brief.j2"),
+    ),
     (
         "scene.writer",
+        "scene/writer.j2",
         include_str!("../../prompts/scene/writer.j2"),
     ),
     (
         "story.system",
+        "story/system.j2",
         include_str!("../../prompts/story/system.j2"),
     ),
     (
         "narration.line",
+        "narration/line.j2",
         include_str!("../../prompts/narration/line.j2"),
     ),
     (
         "critic.instruction",
+        "critic/instruction.j2",
         include_str!("../../prompts/critic/instruction.j2"),
     ),
     (
         "feedback.question",
+        "feedback/question.j2",
         include_str!("../../prompts/feedback/question.j2"),
     ),
     (
         "storyboard.question",
+        "storyboard/question.j2",
         include_str!("../../prompts/storyboard/question.j2"),
     ),
 ];
@@ -78,25 +99,86 @@ fn declared_version(source: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// A template folder that cannot stand in for `prompts/`.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateLoadError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A template does not parse.
+    #[error("{path} does not parse: {source}")]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: minijinja::Error,
+    },
+}
+
 impl Templates {
     /// The embedded templates.
     pub fn embedded() -> Templates {
+        let sources = SOURCES
+            .iter()
+            .map(|(id, _, source)| (*id, (*source).to_owned()));
+        Templates::of(sources)
+            .unwrap_or_else(|(id, e)| panic!("embedded template {id} does not parse: {e}"))
+    }
+
+    /// The templates of a folder shaped like `prompts/` (`scene/image.j2`, …); a template
+    /// the folder lacks is the embedded one. How a changed template set is tried without a
+    /// new build.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Templates, TemplateLoadError> {
+        let mut sources = Vec::new();
+        for (id, file, embedded) in SOURCES {
+            let path = dir.join(file);
+            let source = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*embedded).to_owned(),
+                Err(source) => return Err(TemplateLoadError::Read { path, source }),
+            };
+            sources.push((*id, source));
+        }
+        Templates::of(sources).map_err(|(id, source)| {
+            let file = SOURCES
+                .iter()
+                .find(|(i, ..)| *i == id)
+                .map_or(id, |(_, f, _)| *f);
+            TemplateLoadError::Parse {
+                path: dir.join(file),
+                source,
+            }
+        })
+    }
+
+    fn of(
+        sources: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Result<Templates, (&'static str, minijinja::Error)> {
         let mut env = Environment::new();
         let mut refs = BTreeMap::new();
-        for (id, source) in SOURCES {
-            env.add_template(id, source)
-                .unwrap_or_else(|e| panic!("embedded template {id} does not parse: {e}"));
+        for (id, source) in sources {
             let sha = hex::encode(Sha256::digest(source.as_bytes()));
             refs.insert(
-                *id,
+                id,
                 TemplateRef {
-                    id: (*id).to_owned(),
-                    version: declared_version(source),
+                    id: id.to_owned(),
+                    version: declared_version(&source),
                     sha256: sha[..12].to_owned(),
                 },
             );
+            env.add_template_owned(id, source).map_err(|e| (id, e))?;
         }
-        Templates { env, refs }
+        Ok(Templates { env, refs })
+    }
+
+    /// Each template's id, version and hash.
+    pub fn refs(&self) -> impl Iterator<Item = &TemplateRef> {
+        self.refs.values()
     }
 
     /// Renders a one-line template (a prompt): its lines are joined, a line starting with a
@@ -147,7 +229,7 @@ mod tests {
     #[test]
     fn every_template_declares_a_version_and_renders() {
         let templates = Templates::embedded();
-        for (id, _) in SOURCES {
+        for (id, ..) in SOURCES {
             assert!(
                 templates.refs[id].version >= 1,
                 "{id} has no version header"

@@ -1,0 +1,187 @@
+//! `montage eval` as a prompt engineer uses it: a template made worse fails the gate against
+//! the shipped baseline and names what regressed; the same template unchanged passes.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn montage() -> Command {
+    let mut command = Command::cargo_bin("montage").unwrap();
+    command.current_dir(root()).env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MONTAGE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A template folder holding the scene template, changed by `edit`.
+fn templates(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(root().join("prompts/scene/image.j2")).unwrap();
+    std::fs::create_dir_all(dir.path().join("scene")).unwrap();
+    std::fs::write(dir.path().join("scene/image.j2"), edit(&original)).unwrap();
+    dir
+}
+
+/// `montage eval` of the prompts suite on `prompts`, against the shipped baseline.
+fn gate(prompts: &Path, results: &Path) -> (bool, String, String) {
+    let output = montage()
+        .args([
+            "eval",
+            "evals/prompts.toml",
+            "--compare",
+            "evals/baseline.json",
+        ])
+        .arg("--prompts")
+        .arg(prompts)
+        .arg("--out")
+        .arg(results)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_worse_scene_template_fails_the_gate_naming_cases_and_assertions_and_a_revert_passes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let results = scratch.path().join("results.json");
+
+    let without_subject = templates(|t| t.replace("{{ subject }}", "a scene"));
+    let (passed, stdout, stderr) = gate(without_subject.path(), &results);
+    assert!(!passed, "{stdout}");
+    assert!(
+        stdout.contains("REGRESSED [local + ")
+            && stdout
+                .contains("prompts/a lighthouse in every scene: icontains scenes.*.prompt.prompt"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("held in the baseline fail now"), "{stderr}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let lighthouse = written["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case"] == "a lighthouse in every scene")
+        .unwrap();
+    assert_eq!(lighthouse["pass"], false);
+    assert!(
+        lighthouse["verdicts"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not contain \"lighthouse\""),
+        "{lighthouse}"
+    );
+
+    let with_tempo = templates(|t| format!("{}\n, 128 BPM", t.trim_end()));
+    let (passed, stdout, _) = gate(with_tempo.path(), &results);
+    assert!(!passed, "{stdout}");
+    assert!(
+        stdout.contains("hygiene scenes.*.prompt.prompt") && stdout.contains("names a tempo"),
+        "{stdout}"
+    );
+    let regressions = stdout
+        .lines()
+        .filter(|l| l.starts_with("REGRESSED"))
+        .count();
+    assert!(regressions >= 5, "every clean case regressed: {stdout}");
+
+    let reverted = templates(str::to_owned);
+    let (passed, stdout, stderr) = gate(reverted.path(), &results);
+    assert!(passed, "{stdout}\n{stderr}");
+    assert!(stdout.contains("0 regressed, 0 improved"), "{stdout}");
+}
+
+#[test]
+fn a_broken_suite_or_template_is_refused_with_its_file_and_reason() {
+    let scratch = tempfile::tempdir().unwrap();
+    let suite = scratch.path().join("broken.toml");
+    let refusal = |args: &[&str]| {
+        let output = montage().args(args).output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    std::fs::write(
+        &suite,
+        "description = \"x\"\n[[tests]]\ndescription = \"a\"\nvars.prompt = \"a lake\"\nassert = [{ type = \"looks-nice\" }]\n",
+    )
+    .unwrap();
+    let said = refusal(&["eval", suite.to_str().unwrap()]);
+    assert!(
+        said.contains("broken.toml") && said.contains("looks-nice"),
+        "{said}"
+    );
+
+    std::fs::write(
+        &suite,
+        "description = \"x\"\n[[tests]]\ndescription = \"a\"\nvars.prompt = \"a lake\"\nvars.audio = \"gone.mp3\"\nassert = [{ type = \"cost\", max = 0 }]\n",
+    )
+    .unwrap();
+    let said = refusal(&["eval", suite.to_str().unwrap()]);
+    assert!(
+        said.contains("gone.mp3") && said.contains("not there"),
+        "{said}"
+    );
+
+    std::fs::write(
+        &suite,
+        "description = \"x\"\n[[tests]]\ndescription = \"a\"\nvars.prompt = \"a lake\"\nassert = []\n",
+    )
+    .unwrap();
+    let said = refusal(&["eval", suite.to_str().unwrap()]);
+    assert!(said.contains("asserts nothing"), "{said}");
+
+    let said = refusal(&["eval", "evals/intent.toml", "--only", "no such case"]);
+    assert!(said.contains("no case matches"), "{said}");
+
+    let bad = templates(|_| "{% if %}".to_owned());
+    let said = refusal(&[
+        "eval",
+        "evals/intent.toml",
+        "--prompts",
+        bad.path().to_str().unwrap(),
+    ]);
+    assert!(
+        said.contains("scene/image.j2") && said.contains("does not parse"),
+        "{said}"
+    );
+}
+
+#[test]
+fn two_template_sets_are_shown_side_by_side() {
+    let tempo = templates(|t| format!("{}\n, 128 BPM", t.trim_end()));
+    let output = montage()
+        .args([
+            "eval",
+            "evals/prompts.toml",
+            "--only",
+            "lighthouse",
+            "--prompts",
+            "prompts",
+        ])
+        .arg("--prompts")
+        .arg(tempo.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.contains("local + prompts") && header.contains(&tempo.path().display().to_string()),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.starts_with("prompts")).unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[1].starts_with("1/1 cases"), "{row}");
+    assert!(cells[2].starts_with("0/1 cases"), "{row}");
+}
