@@ -185,3 +185,74 @@ fn two_template_sets_are_shown_side_by_side() {
     assert!(cells[1].starts_with("1/1 cases"), "{row}");
     assert!(cells[2].starts_with("0/1 cases"), "{row}");
 }
+
+/// The same cases on the real model server `scripts/test` starts (llama.cpp's, serving
+/// SmolLM2) and on the local models, in one table and one results file.
+#[test]
+fn a_suite_runs_on_a_real_model_server_beside_the_local_models() {
+    let url = std::env::var("MONTAGE_TEST_LLAMA_URL").expect(
+        "MONTAGE_TEST_LLAMA_URL is not set: run the tests with scripts/test, which starts llama.cpp's server",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let served = scratch.path().join("served.toml");
+    std::fs::write(
+        &served,
+        format!(
+            "[models]\ntext = \"openai\"\n\n[models.openai]\nbase_url = \"{url}\"\nstructured_output = \"json_object\"\n"
+        ),
+    )
+    .unwrap();
+    let local = scratch.path().join("local.toml");
+    std::fs::write(&local, "[models]\ntext = \"local\"\n").unwrap();
+    let results = scratch.path().join("results.json");
+    let output = montage()
+        .env_remove("OPENAI_API_KEY")
+        .args([
+            "eval",
+            "evals/intent.toml",
+            "--only",
+            "seconds in digits",
+            "--config",
+        ])
+        .arg(&served)
+        .arg("--config")
+        .arg(&local)
+        .arg("--out")
+        .arg(&results)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.contains("served.toml") && header.contains("local.toml"),
+        "{stdout}"
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let models: Vec<(&str, &str)> = written["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["variant"].as_str().unwrap(),
+                c["text_model"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(models.len(), 2, "{written}");
+    assert!(
+        models[0].0.ends_with("served.toml") && models[0].1 == "openai/smollm2",
+        "{models:?}"
+    );
+    assert!(
+        models[1].0.ends_with("local.toml") && models[1].1.starts_with("local/"),
+        "{models:?}"
+    );
+    assert_eq!(written["variants"][0]["text_model"], "openai");
+    assert!(written["cases"][0]["seconds"].as_f64().unwrap() > 0.0);
+}
