@@ -109,10 +109,7 @@ impl Pipeline {
             .retry(RetryPolicy::exponential(attempts));
         graph.add_edge(START, "intent");
         if reach == Reach::Intent {
-            graph.add_edge("intent", END);
-            return Ok(Pipeline {
-                graph: graph.compile()?,
-            });
+            return Pipeline::ending(graph, "intent");
         }
         let s = Arc::clone(&services);
         graph
@@ -125,10 +122,7 @@ impl Pipeline {
             .add_edge("intent", "analyze")
             .add_edge("analyze", "plan");
         if reach == Reach::Plan {
-            graph.add_edge("plan", END);
-            return Ok(Pipeline {
-                graph: graph.compile()?,
-            });
+            return Pipeline::ending(graph, "plan");
         }
         let s = Arc::clone(&services);
         graph.add_node("story", move |state, _| story::story(state, Arc::clone(&s)));
@@ -138,10 +132,7 @@ impl Pipeline {
         });
         graph.add_edge("plan", "story").add_edge("story", "prompts");
         if reach == Reach::Prompts {
-            graph.add_edge("prompts", END);
-            return Ok(Pipeline {
-                graph: graph.compile()?,
-            });
+            return Pipeline::ending(graph, "prompts");
         }
         let s = Arc::clone(&services);
         graph
@@ -184,10 +175,7 @@ impl Pipeline {
             .add_edge("assets", "continuity")
             .add_edge("continuity", "critic");
         if reach == Reach::Critic {
-            graph.add_edge("critic", END);
-            return Ok(Pipeline {
-                graph: graph.compile()?,
-            });
+            return Pipeline::ending(graph, "critic");
         }
         let s = Arc::clone(&services);
         graph
@@ -211,6 +199,14 @@ impl Pipeline {
                 ["prompts", "plan", "compose"],
             )
             .add_edge("compose", END);
+        Ok(Pipeline {
+            graph: graph.compile()?,
+        })
+    }
+
+    /// `graph`, ending after `last`.
+    fn ending(mut graph: StateGraph<RunState>, last: &str) -> Result<Pipeline, BuildError> {
+        graph.add_edge(last, END);
         Ok(Pipeline {
             graph: graph.compile()?,
         })
