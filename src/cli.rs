@@ -135,6 +135,9 @@ pub enum Command {
         /// Hold the results to this baseline.
         #[arg(long)]
         compare: Option<PathBuf>,
+        /// Write a side-by-side HTML report (cases × variants, reasons, scene prompts).
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Manages the people who may use `montage serve`.
     User {
@@ -371,6 +374,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             out: results,
             baseline,
             compare,
+            report,
         }) => {
             let command = crate::eval::EvalCommand {
                 options: crate::eval::EvalOptions {
@@ -383,6 +387,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 out: results,
                 baseline,
                 compare,
+                report,
                 progress: std::io::stderr().is_terminal(),
             };
             let runtime = tokio::runtime::Runtime::new()?;

@@ -160,6 +160,7 @@ fn a_broken_suite_or_template_is_refused_with_its_file_and_reason() {
 #[test]
 fn two_template_sets_are_shown_side_by_side() {
     let tempo = templates(|t| format!("{}\n, 128 BPM", t.trim_end()));
+    let report = tempo.path().join("report.html");
     let output = montage()
         .args([
             "eval",
@@ -171,6 +172,8 @@ fn two_template_sets_are_shown_side_by_side() {
         ])
         .arg("--prompts")
         .arg(tempo.path())
+        .arg("--report")
+        .arg(&report)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -184,6 +187,20 @@ fn two_template_sets_are_shown_side_by_side() {
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert!(cells[1].starts_with("1/1 cases"), "{row}");
     assert!(cells[2].starts_with("0/1 cases"), "{row}");
+
+    // The report: the case's two cells side by side, each with the prompts it wrote.
+    let page = std::fs::read_to_string(&report).unwrap();
+    let row = &page[page
+        .find("<td>a lighthouse in every scene</td>")
+        .expect(&page)..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let pass = row.find("class=\"pass\"").expect(row);
+    let fail = row.find("class=\"fail\"").expect(row);
+    assert!(pass < fail, "the shipped templates first: {row}");
+    assert!(row[fail..].contains("names a tempo"), "{row}");
+    let prompts = |cell: &str| cell.matches("<li>").count();
+    assert!(prompts(&row[pass..fail]) >= 2 && prompts(&row[fail..]) == prompts(&row[pass..fail]));
+    assert!(row[fail..].contains(", 128 BPM</li>") && !row[pass..fail].contains("BPM</li>"));
 }
 
 /// The same cases on the real model server `scripts/test` starts (llama.cpp's, serving

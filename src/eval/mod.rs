@@ -7,8 +7,10 @@
 //! - `assertion`: what a case asserts about its run record, and the verdicts.
 //! - `runner`: the variants and the cases run on them.
 //! - `results`: the results file and the comparison with a baseline.
+//! - `report`: the side-by-side HTML report.
 
 mod assertion;
+mod report;
 mod results;
 mod runner;
 mod suite;
@@ -193,6 +195,8 @@ pub struct EvalCommand {
     pub baseline: Option<PathBuf>,
     /// Hold the results to this baseline.
     pub compare: Option<PathBuf>,
+    /// Write the side-by-side HTML report here.
+    pub report: Option<PathBuf>,
     /// Draw a progress bar.
     pub progress: bool,
 }
@@ -228,6 +232,14 @@ pub async fn execute(
     write!(out, "{}", results.failures()).map_err(io)?;
     if let Some(path) = &command.out {
         write_results(&results, path)?;
+    }
+    if let Some(path) = &command.report {
+        let failed = |reason: String| EvalError::Results {
+            path: path.clone(),
+            reason,
+        };
+        let page = report::html(&results).map_err(|e| failed(e.to_string()))?;
+        std::fs::write(path, page).map_err(|e| failed(e.to_string()))?;
     }
     if let Some(path) = &command.baseline {
         let mut timeless = results.clone();

@@ -239,6 +239,7 @@ mod tests {
             cost_usd: 0.0,
             seconds: 0.0,
             text_model: String::new(),
+            prompts: Vec::new(),
         }
     }
 

@@ -58,6 +58,10 @@ pub struct CaseResult {
     /// The text model that answered first in its run.
     #[serde(default)]
     pub text_model: String,
+    /// The scene prompts its run wrote, in order (for reading two template sets side by
+    /// side; none before the prompts node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
 }
 
 /// What a variant is, as results record it.
@@ -187,6 +191,15 @@ async fn run_case(app: &App, variant: &str, suite: &Suite, case: &Case) -> CaseR
         seconds: started.elapsed().as_secs_f64(),
         text_model: serde_json::from_value::<montage_models::ModelId>(field(&["models", "text"]))
             .map(|id| id.to_string())
+            .unwrap_or_default(),
+        prompts: record
+            .as_ref()
+            .map(|r| {
+                super::assertion::select(r, "scenes.*.prompt.prompt")
+                    .into_iter()
+                    .filter_map(|(_, prompt)| prompt.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
