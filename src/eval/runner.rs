@@ -55,7 +55,7 @@ pub struct CaseResult {
     pub cost_usd: f64,
     /// How long it took, seconds.
     pub seconds: f64,
-    /// The text model that answered first in its run.
+    /// The text model its run tried first (the ledger of a video says which answered).
     #[serde(default)]
     pub text_model: String,
     /// The scene prompts its run wrote, in order (for reading two template sets side by
@@ -117,9 +117,6 @@ pub async fn run_variant(
             // Nobody is there to answer: fixes are taken, no storyboard is shown.
             config.pipeline.feedback = FeedbackPolicy::Accept;
             config.pipeline.storyboard = StoryboardPolicy::Never;
-            if reach == Reach::Critic {
-                config.pipeline.max_iterations = 0;
-            }
             let opening = Opening {
                 templates: templates(variant)?,
                 reach,
