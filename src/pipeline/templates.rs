@@ -7,61 +7,41 @@ use minijinja::Environment;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Each template: its id, its file under `prompts/`, and the text embedded at build time.
-const SOURCES: &[(&str, &str, &str)] = &[
+/// Each template: its id and the text embedded at build time from its file (see [`file`]).
+const SOURCES: &[(&str, &str)] = &[
     (
         "intent.system",
-        "intent/system.j2",
         include_str!("../../prompts/intent/system.j2"),
     ),
-    (
-        "scene.image",
-        "scene/image.j2",
-        include_str!("../../prompts/scene/image.j2"),
-    ),
+    ("scene.image", include_str!("../../prompts/scene/image.j2")),
     (
         "scene.negative",
-        "scene/negative.j2",
         include_str!("../../prompts/scene/negative.j2"),
     ),
-    (
-        "scene.clip",
-        "scene/clip.j2",
-        include_str!("../../prompts/scene/clip.j2"),
-    ),
-    (
-        "scene.brief",
-        "scene/brief.j2",
-        include_str!("../../prompts/scene/brief.j2"),
-    ),
+    ("scene.clip", include_str!("../../prompts/scene/clip.j2")),
+    ("scene.brief", include_str!("../../prompts/scene/brief.j2")),
     (
         "scene.writer",
-        "scene/writer.j2",
         include_str!("../../prompts/scene/writer.j2"),
     ),
     (
         "story.system",
-        "story/system.j2",
         include_str!("../../prompts/story/system.j2"),
     ),
     (
         "narration.line",
-        "narration/line.j2",
         include_str!("../../prompts/narration/line.j2"),
     ),
     (
         "critic.instruction",
-        "critic/instruction.j2",
         include_str!("../../prompts/critic/instruction.j2"),
     ),
     (
         "feedback.question",
-        "feedback/question.j2",
         include_str!("../../prompts/feedback/question.j2"),
     ),
     (
         "storyboard.question",
-        "storyboard/question.j2",
         include_str!("../../prompts/storyboard/question.j2"),
     ),
 ];
@@ -77,6 +57,7 @@ pub struct TemplateError {
 }
 
 /// The loaded templates.
+#[derive(Clone)]
 pub struct Templates {
     env: Environment<'static>,
     refs: BTreeMap<&'static str, TemplateRef>,
@@ -120,12 +101,17 @@ pub enum TemplateLoadError {
     },
 }
 
+/// The file under `prompts/` a template comes from: `scene.image` is `scene/image.j2`.
+fn file(id: &str) -> String {
+    format!("{}.j2", id.replace('.', "/"))
+}
+
 impl Templates {
     /// The embedded templates.
     pub fn embedded() -> Templates {
         let sources = SOURCES
             .iter()
-            .map(|(id, _, source)| (*id, (*source).to_owned()));
+            .map(|(id, source)| (*id, (*source).to_owned()));
         Templates::of(sources)
             .unwrap_or_else(|(id, e)| panic!("embedded template {id} does not parse: {e}"))
     }
@@ -135,8 +121,8 @@ impl Templates {
     /// new build.
     pub fn from_dir(dir: &std::path::Path) -> Result<Templates, TemplateLoadError> {
         let mut sources = Vec::new();
-        for (id, file, embedded) in SOURCES {
-            let path = dir.join(file);
+        for (id, embedded) in SOURCES {
+            let path = dir.join(file(id));
             let source = match std::fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*embedded).to_owned(),
@@ -144,15 +130,9 @@ impl Templates {
             };
             sources.push((*id, source));
         }
-        Templates::of(sources).map_err(|(id, source)| {
-            let file = SOURCES
-                .iter()
-                .find(|(i, ..)| *i == id)
-                .map_or(id, |(_, f, _)| *f);
-            TemplateLoadError::Parse {
-                path: dir.join(file),
-                source,
-            }
+        Templates::of(sources).map_err(|(id, source)| TemplateLoadError::Parse {
+            path: dir.join(file(id)),
+            source,
         })
     }
 
@@ -229,11 +209,14 @@ mod tests {
     #[test]
     fn every_template_declares_a_version_and_renders() {
         let templates = Templates::embedded();
-        for (id, ..) in SOURCES {
+        let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+        for (id, source) in SOURCES {
             assert!(
                 templates.refs[id].version >= 1,
                 "{id} has no version header"
             );
+            let on_disk = std::fs::read_to_string(prompts.join(file(id))).unwrap();
+            assert_eq!(&on_disk, source, "{id} is embedded from {}", file(id));
         }
         let (text, reference) = templates
             .render(
