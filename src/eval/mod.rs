@@ -21,6 +21,7 @@ pub use runner::{CaseResult, Variant, VariantInfo};
 pub use suite::{Case, Suite, Vars};
 
 use crate::config::Config;
+use crate::pipeline::templates::Templates;
 use std::path::{Path, PathBuf};
 
 /// Why an evaluation could not be made (a case that fails is a result, not an error).
@@ -125,6 +126,10 @@ pub fn variants(options: &EvalOptions) -> Result<Vec<Variant>, EvalError> {
         let config = Config::load(*config_file)?;
         config.check()?;
         for prompt_dir in &prompts {
+            let templates = match prompt_dir {
+                Some(dir) => Templates::from_dir(dir).map_err(EvalError::Templates)?,
+                None => Templates::embedded(),
+            };
             let mut label = vec![match config_file {
                 Some(file) => file.display().to_string(),
                 None => config.models.text.clone(),
@@ -136,6 +141,7 @@ pub fn variants(options: &EvalOptions) -> Result<Vec<Variant>, EvalError> {
                 label: label.join(" + "),
                 config: config.clone(),
                 prompts: prompt_dir.cloned(),
+                templates,
             });
         }
     }
@@ -155,7 +161,7 @@ pub async fn run(
         cases: Vec::new(),
     };
     for variant in variants {
-        results.variants.push(variant.info()?);
+        results.variants.push(variant.info());
         results
             .cases
             .extend(runner::run_variant(variant, suites, jobs, done).await?);

@@ -29,6 +29,8 @@ pub struct Variant {
     pub config: Config,
     /// A folder shaped like `prompts/`, over the embedded templates.
     pub prompts: Option<PathBuf>,
+    /// The templates, read once (from `prompts`, or the embedded ones).
+    pub templates: Templates,
 }
 
 /// How one case fared on one variant.
@@ -77,22 +79,15 @@ pub struct VariantInfo {
     pub text_model: String,
 }
 
-fn templates(variant: &Variant) -> Result<Templates, EvalError> {
-    match &variant.prompts {
-        Some(dir) => Templates::from_dir(dir).map_err(EvalError::Templates),
-        None => Ok(Templates::embedded()),
-    }
-}
-
 impl Variant {
     /// What results record of it.
-    pub fn info(&self) -> Result<VariantInfo, EvalError> {
-        Ok(VariantInfo {
+    pub fn info(&self) -> VariantInfo {
+        VariantInfo {
             label: self.label.clone(),
             prompts: self.prompts.clone(),
-            templates: templates(self)?.refs().cloned().collect(),
+            templates: self.templates.refs().cloned().collect(),
             text_model: self.config.models.text.clone(),
-        })
+        }
     }
 }
 
@@ -118,7 +113,7 @@ pub async fn run_variant(
             config.pipeline.feedback = FeedbackPolicy::Accept;
             config.pipeline.storyboard = StoryboardPolicy::Never;
             let opening = Opening {
-                templates: templates(variant)?,
+                templates: variant.templates.clone(),
                 reach,
             };
             let app = App::open_with(config, opening)
