@@ -876,15 +876,10 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     let existing = graph.state(&thread).await;
     // The answer is taken in the same checkpoint that moves the thread past its question:
     // a thread no longer at that question took it before the server died.
-    let answer = claimed.answer.filter(|_| {
-        existing.as_ref().is_ok_and(|t| {
-            t.status == ThreadStatus::Interrupted
-                && claimed
-                    .answer_to
-                    .as_deref()
-                    .is_none_or(|asked_at| asked_at == t.checkpoint.to_string())
-        })
+    let still_asked = existing.as_ref().is_ok_and(|t| {
+        t.status == ThreadStatus::Interrupted && claimed.answers(&t.checkpoint.to_string())
     });
+    let answer = claimed.answer.filter(|_| still_asked);
     let mut outcome = match (answer, existing) {
         (Some(answer), _) => shared.app.pipeline.answer(&thread, answer, config()).await,
         (None, Ok(existing)) if existing.status == ThreadStatus::Interrupted => {

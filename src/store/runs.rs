@@ -96,12 +96,14 @@ impl StoredRun {
     /// Whether the answer it holds answers the question its thread stopped at `checkpoint`:
     /// false once the run, executing with that answer, has stopped at a new question.
     pub fn answered_at(&self, checkpoint: &str) -> bool {
-        self.answered
-            && self
-                .answer_to
-                .as_deref()
-                .is_none_or(|asked_at| asked_at == checkpoint)
+        self.answered && answers(self.answer_to.as_deref(), checkpoint)
     }
+}
+
+/// Whether an answer to the question asked at `asked_at` answers the one at `checkpoint`
+/// (an answer queued before questions were recorded answers whichever is open).
+fn answers(asked_at: Option<&str>, checkpoint: &str) -> bool {
+    asked_at.is_none_or(|asked_at| asked_at == checkpoint)
 }
 
 /// A run to record.
@@ -134,6 +136,14 @@ pub struct ClaimedRun {
     /// The checkpoint that question was asked at (none for answers queued before this was
     /// recorded).
     pub answer_to: Option<String>,
+}
+
+impl ClaimedRun {
+    /// Whether its answer, if it has one, answers the question its thread stopped at
+    /// `checkpoint` (a thread past that question took the answer before a crash).
+    pub fn answers(&self, checkpoint: &str) -> bool {
+        answers(self.answer_to.as_deref(), checkpoint)
+    }
 }
 
 /// The first run of run `$1`'s family of revisions (itself when it revises nothing).
