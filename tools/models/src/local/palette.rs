@@ -16,7 +16,8 @@ pub const NAMED_COLOURS: &[(&str, &str)] = &[
     ("green", "#2fb45a"),
     ("emerald", "#1f9d6b"),
     ("mint", "#8fe3c0"),
-    ("teal", "#14a3a3"),
+    // The CSS colour of that name, which is what a code people paste most often means.
+    ("teal", "#008080"),
     ("turquoise", "#2ed3c6"),
     ("cyan", "#1fe0ff"),
     ("aqua", "#3ff0e6"),
@@ -122,6 +123,7 @@ mod tests {
         assert_eq!(colour_name("#0a0a12"), Some("black"));
         assert_eq!(colour_name("#fcee0a"), Some("yellow"));
         assert_eq!(colour_name("#03045e"), Some("navy"));
+        assert_eq!(colour_name("#008080"), Some("teal"));
         assert_eq!(colour_name("blue"), None);
         let palette = ["#ff1fb4", "#ff2bc0", "x", "#101014"].map(String::from);
         assert_eq!(colour_names(&palette), ["magenta", "black"]);

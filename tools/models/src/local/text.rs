@@ -82,7 +82,10 @@ impl TextModel for LocalText {
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '.' || c == '-' || c == '#'))
-        .map(|w| w.trim_matches(|c| c == '.' || c == '-').to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c| c == '.' || c == '-' || c == ':')
+                .to_lowercase()
+        })
         .filter(|w| !w.is_empty())
         .collect()
 }
@@ -140,6 +143,15 @@ const NUMBER_WORDS: &[(&str, f64)] = &[
     ("fifty", 50.0),
     ("sixty", 60.0),
     ("ninety", 90.0),
+    // The indefinite articles of the other languages people write in ("una minuto",
+    // "une minute", "eine Minute").
+    ("un", 1.0),
+    ("una", 1.0),
+    ("uno", 1.0),
+    ("une", 1.0),
+    ("ein", 1.0),
+    ("eine", 1.0),
+    ("einer", 1.0),
 ];
 
 fn number(word: &str) -> Option<f64> {
@@ -157,7 +169,11 @@ fn number(word: &str) -> Option<f64> {
 fn unit_seconds(word: &str) -> Option<f64> {
     match word {
         "s" | "sec" | "secs" | "second" | "seconds" | "second-long" => Some(1.0),
+        // Spanish, Portuguese, French, Italian, German.
+        "segundo" | "segundos" | "seconde" | "secondes" | "secondo" | "secondi" | "sekunde"
+        | "sekunden" => Some(1.0),
         "m" | "min" | "mins" | "minute" | "minutes" | "minute-long" => Some(60.0),
+        "minuto" | "minutos" | "minuti" | "minuten" => Some(60.0),
         _ => None,
     }
 }
@@ -215,6 +231,9 @@ fn parse_formats(text: &str) -> Vec<Format> {
     {
         return Format::ALL.to_vec();
     }
+    // "YouTube Shorts" are vertical: the platform's name does not also ask for 16:9.
+    let text = text.replace("youtube shorts", "shorts");
+    let text = text.as_str();
     let cues: &[(&str, Format)] = &[
         ("16:9", Format::Landscape),
         ("16x9", Format::Landscape),
@@ -260,6 +279,7 @@ const MOOD_CUES: &[(&[&str], Mood)] = &[
     (
         &[
             "energetic",
+            "high energy",
             "intense",
             "hype",
             "high-energy",
@@ -588,6 +608,16 @@ const STOP_WORDS: &[&str] = &[
     "family",
     "friendly",
     "family-friendly",
+    // The politeness and platform talk around a request ("instagram version: …",
+    // "… can you").
+    "can",
+    "you",
+    "could",
+    "would",
+    "version",
+    "instagram",
+    "insta",
+    "half-minute",
 ];
 
 fn parse_subject(tokens: &[String]) -> String {
@@ -595,6 +625,10 @@ fn parse_subject(tokens: &[String]) -> String {
     for (i, token) in tokens.iter().enumerate() {
         if unit_seconds(token).is_some() && i > 0 && number(&tokens[i - 1]).is_some() {
             skip.insert(i - 1);
+            skip.insert(i);
+        }
+        // "half a minute": the "a minute" goes above.
+        if token == "half" && tokens.get(i + 1).is_some_and(|t| t == "a") {
             skip.insert(i);
         }
     }
@@ -607,6 +641,8 @@ fn parse_subject(tokens: &[String]) -> String {
                 && !STOP_WORDS.contains(&t)
                 && number(t).is_none()
                 && t.chars().any(char::is_alphabetic)
+                // What an apostrophe leaves ("d'une", "l'eau").
+                && t.chars().count() > 1
                 && !t.starts_with('#')
                 && Format::parse(t).is_none()
                 && !STYLE_WORDS.contains(&t)
@@ -702,11 +738,44 @@ mod tests {
             ("a 45-second promo", 45.0),
             ("a minute and a half", 90.0),
             ("2 min montage", 120.0),
+            ("un video de 20 segundos", 20.0),
+            ("une vidéo d'une minute", 60.0),
+            ("ein 15 Sekunden Video", 15.0),
+            ("un minuto de lluvia", 60.0),
         ];
         for (prompt, seconds) in cases {
             assert_eq!(parse_intent(prompt).duration, seconds, "{prompt}");
         }
         assert_eq!(parse_intent("a 9:16 clip").duration, DEFAULT_DURATION);
+    }
+
+    #[test]
+    fn the_talk_around_a_request_stays_out_of_its_subject() {
+        for (prompt, subject) in [
+            ("half a minute of lisbon trams", "lisbon trams"),
+            ("half-minute sunrise over the sea", "sunrise over sea"),
+            ("instagram version: coffee shop", "coffee shop"),
+            ("city night can you", "city night"),
+            ("une vidéo d'une minute sur Paris", "vidéo sur paris"),
+        ] {
+            assert_eq!(parse_intent(prompt).subject, subject, "{prompt}");
+        }
+    }
+
+    #[test]
+    fn platform_names_mean_their_shape_and_energy_is_energetic() {
+        assert_eq!(
+            parse_intent("youtube shorts clip of skateboards").formats,
+            [Format::Portrait]
+        );
+        assert_eq!(
+            parse_intent("a youtube video of skateboards").formats,
+            [Format::Landscape]
+        );
+        assert_eq!(
+            parse_intent("high energy gym workout").mood,
+            Mood::Energetic
+        );
     }
 
     #[test]
@@ -721,7 +790,7 @@ mod tests {
     #[test]
     fn named_colours_and_hex_codes_make_the_palette() {
         let intent = parse_intent("hot pink and teal waves with #123456");
-        assert_eq!(intent.palette, ["#ff2e88", "#14a3a3", "#123456"]);
+        assert_eq!(intent.palette, ["#ff2e88", "#008080", "#123456"]);
         let calm = parse_intent("a calm beach");
         assert_eq!(calm.palette, mood_palette(Mood::Calm));
         assert_eq!(calm.pace, Pace::Slow);
