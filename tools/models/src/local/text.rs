@@ -143,7 +143,7 @@ const NUMBER_WORDS: &[(&str, f64)] = &[
     ("fifty", 50.0),
     ("sixty", 60.0),
     ("ninety", 90.0),
-    // The indefinite articles of the other languages people write in ("una minuto",
+    // The indefinite articles of the other languages people write in ("un minuto",
     // "une minute", "eine Minute").
     ("un", 1.0),
     ("una", 1.0),
@@ -608,15 +608,12 @@ const STOP_WORDS: &[&str] = &[
     "family",
     "friendly",
     "family-friendly",
-    // The politeness and platform talk around a request ("instagram version: …",
-    // "… can you").
+    // The politeness around a request ("… can you", "instagram version: …").
     "can",
     "you",
     "could",
     "would",
     "version",
-    "instagram",
-    "insta",
     "half-minute",
 ];
 
@@ -681,6 +678,8 @@ fn is_mood_or_pace_word(word: &str) -> bool {
         "reels",
         "shorts",
         "youtube",
+        "instagram",
+        "insta",
     ];
     OTHER.contains(&word) || MOOD_CUES.iter().any(|(words, _)| words.contains(&word))
 }
