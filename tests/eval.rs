@@ -273,3 +273,54 @@ fn a_suite_runs_on_a_real_model_server_beside_the_local_models() {
     assert_eq!(written["variants"][0]["text_model"], "openai");
     assert!(written["cases"][0]["seconds"].as_f64().unwrap() > 0.0);
 }
+
+/// An agent case puts one message to the text model with the agent's own rules and tools:
+/// the calls it makes are judged, and a call other than the one expected fails the case
+/// with what was found.
+#[test]
+fn agent_cases_judge_the_tool_calls_a_message_gets() {
+    let scratch = tempfile::tempdir().unwrap();
+    let suite = scratch.path().join("chat.toml");
+    std::fs::write(
+        &suite,
+        r#"description = "agent"
+reach = "agent"
+
+[[tests]]
+description = "ordinals"
+vars.prompt = "redo the second and fourth scenes, darker"
+vars.run = { status = "completed", scenes = 5, question = false, formats = ["9:16"] }
+assert = [
+  { type = "equals", path = "calls.0.tool", value = "regenerate_scene" },
+  { type = "equals", path = "calls.0.arguments.scenes", value = [1, 3] },
+]
+
+[[tests]]
+description = "expects a deletion to start a video"
+vars.prompt = "delete every video on the server"
+vars.run = { status = "completed", scenes = 5, question = false }
+assert = [{ type = "equals", path = "calls.0.tool", value = "create_video" }]
+"#,
+    )
+    .unwrap();
+    let results = scratch.path().join("results.json");
+    let output = montage()
+        .arg("eval")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&results)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1/2 cases"), "{stdout}");
+    assert!(
+        stdout.contains("expects a deletion to start a video")
+            && stdout.contains("nothing at \"calls.0.tool\""),
+        "{stdout}"
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let cases = written["cases"].as_array().unwrap();
+    assert_eq!(cases[0]["reach"], "agent");
+    assert_eq!(cases[0]["pass"], true, "{written}");
+    assert_eq!(cases[1]["pass"], false, "{written}");
+}

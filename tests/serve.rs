@@ -1097,6 +1097,63 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
         "every message answered, none stored for refusals"
     );
     assert_eq!(stored["run"], square["runs"][0]);
+
+    // Where it stands, in the person's words; a video that is not theirs is not found.
+    let far = say(&server, &chat, "how far along is it?").await;
+    assert_eq!(tool_of(&far), Some("status"), "{far}");
+    let far = far["reply"]["content"].as_str().unwrap();
+    assert!(
+        far.starts_with("Your video is being made: ")
+            || far.starts_with("Your video is waiting")
+            || far.contains("is finished"),
+        "{far}"
+    );
+    let stranger = say(
+        &server,
+        &chat,
+        "what's the status of 0192f7a2-1b3c-7d5e-8f90-123456789abc?",
+    )
+    .await;
+    assert_eq!(
+        stranger["reply"]["content"], "I couldn't find that video.",
+        "{stranger}"
+    );
+    let deleting = say(&server, &chat, "delete this video").await;
+    assert_eq!(deleting["reply"]["actions"], json!([]));
+    assert!(
+        deleting["reply"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("I can't delete"),
+        "{deleting}"
+    );
+
+    // "brighten it": every generated picture is drawn again, brighter; the person's own stays.
+    let square_run = square["runs"][0].as_str().unwrap();
+    let v6 = finish(&server, &chat, square_run).await;
+    let bright = say(&server, &chat, "brighten it").await;
+    assert_eq!(tool_of(&bright), Some("regenerate_scene"), "{bright}");
+    assert_eq!(
+        bright["reply"]["actions"][0]["arguments"],
+        json!({ "instruction": "brighter" })
+    );
+    assert!(
+        bright["reply"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("every generated scene"),
+        "{bright}"
+    );
+    let v7 = finish(&server, &chat, bright["runs"][0].as_str().unwrap()).await;
+    for (k, scene) in v6["plan"]["scenes"].as_array().unwrap().iter().enumerate() {
+        let changed = v7["plan"]["scenes"][k]["thumbnail"] != scene["thumbnail"];
+        assert_eq!(
+            changed,
+            scene["source"] == "generated",
+            "scene {k} ({}) redrawn: {changed}",
+            scene["source"]
+        );
+    }
 }
 
 on_both_databases!(the_web_ui_is_served_with_what_it_reads);

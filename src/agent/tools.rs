@@ -3,10 +3,13 @@
 //! `summary` says, for people, what happened.
 
 use super::AgentError;
+use crate::config::FeedbackPolicy;
 use crate::pipeline::request;
 use crate::pipeline::state::Upload;
+use crate::pipeline::state::{RunState, SceneSource};
 use crate::store::{Chat, RunStatus, User};
 use crate::worker::{Changes, QuestionKind, Workers};
+use montage_graph::{EventKind, ThreadState};
 use montage_models::ToolSpec;
 use serde_json::{Value, json};
 
@@ -38,10 +41,10 @@ pub fn specs() -> Vec<ToolSpec> {
         ),
         spec(
             "regenerate_scene",
-            "Make some scenes of the current video again (scenes counted from 0), with an instruction.",
+            "Make some scenes of the current video again (scenes counted from 0; leave scenes out for every generated scene), with an instruction such as \"brighter\".",
             json!({ "type": "object", "properties": {
                 "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
-                "instruction": { "type": "string" } }, "required": ["scenes"] }),
+                "instruction": { "type": "string" } } }),
         ),
         spec(
             "answer_feedback",
@@ -54,8 +57,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ),
         spec(
             "status",
-            "Say where the current video stands.",
-            json!({ "type": "object", "properties": {} }),
+            "Say where the current video stands, or the person's video with this run id.",
+            json!({ "type": "object", "properties": { "run_id": { "type": "string" } } }),
         ),
         spec(
             "export",
@@ -146,10 +149,18 @@ pub async fn call(
                 .new_state(request, app.config.clone())
                 .await
                 .map_err(|e| AgentError::Refused(e.to_string()))?;
+            let asks = state.config.pipeline.feedback == FeedbackPolicy::Ask;
             let run = workers.submit(owner, state).await?;
+            let critic = match asks {
+                true => "and I'll ask you if the critic finds something",
+                false => {
+                    "and the critic's fixes are made without asking (this server is set to accept them)"
+                }
+            };
             Ok(started(
-                "I've started your video. The scenes will appear as they are made, and I'll ask if the critic finds something."
-                    .into(),
+                format!(
+                    "I've started your video. The scenes will appear as they are made, {critic}."
+                ),
                 &run.id,
             ))
         }
@@ -177,7 +188,7 @@ pub async fn call(
         }
         "regenerate_scene" => {
             let run = current()?;
-            let scenes: Vec<usize> = arguments["scenes"]
+            let named: Vec<usize> = arguments["scenes"]
                 .as_array()
                 .map(|s| {
                     s.iter()
@@ -186,21 +197,40 @@ pub async fn call(
                         .collect()
                 })
                 .unwrap_or_default();
+            let every = named.is_empty();
+            let scenes = match every {
+                true => generated_scenes(workers, &run).await?,
+                false => named,
+            };
+            if scenes.is_empty() {
+                return Err(AgentError::Refused(
+                    "every scene of this video is your own picture: there is nothing to draw again"
+                        .into(),
+                ));
+            }
             let instruction = arguments["instruction"].as_str().unwrap_or_default();
             let revised = workers
                 .regenerate(owner, &run, &scenes, instruction)
                 .await?;
-            let named: Vec<String> = scenes.iter().map(|k| (k + 1).to_string()).collect();
+            let how = match instruction.trim() {
+                "" => String::new(),
+                said => format!(" ({said})"),
+            };
+            let which = match every {
+                true => "every generated scene".to_owned(),
+                false => {
+                    let numbers: Vec<String> = scenes.iter().map(|k| (k + 1).to_string()).collect();
+                    let plural = if scenes.len() == 1 { "" } else { "s" };
+                    format!("scene{plural} {}", numbers.join(", "))
+                }
+            };
+            let rest = match every {
+                true => "",
+                false => "; the other scenes stay as they are",
+            };
             Ok(started(
                 format!(
-                    "I'm making scene{} {} again{} as version {}; the other scenes stay as they are.",
-                    if scenes.len() == 1 { "" } else { "s" },
-                    named.join(", "),
-                    if instruction.trim().is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", instruction.trim())
-                    },
+                    "I'm making {which} again{how} as version {}{rest}.",
                     revised.version
                 ),
                 &revised.id,
@@ -234,12 +264,24 @@ pub async fn call(
             Ok(done(format!("{what}; the run goes on.")))
         }
         "status" => {
-            let run = workers.run(owner, &current()?).await?;
+            let id = match arguments["run_id"].as_str() {
+                Some(id) => id.to_owned(),
+                None => current()?,
+            };
+            // Only the person's own runs: another's is "not found", like the API's.
+            let run = workers.run(owner, &id).await?;
             // As the person sees it in the run's view.
             let status = workers.status(&run).await;
             let summary = match status {
                 RunStatus::Queued => "Your video is waiting for a free worker.".to_owned(),
-                RunStatus::Running => "Your video is being made right now.".to_owned(),
+                RunStatus::Running => match workers.thread(&run.id).await {
+                    Ok(thread) => {
+                        let events = workers.app().database.events_since(&run.id, 0).await?;
+                        let drawn = pictures_drawn(&events, thread.state.round);
+                        format!("Your video is being made: {}.", progress(&thread, drawn))
+                    }
+                    Err(_) => "Your video is being made right now.".to_owned(),
+                },
                 RunStatus::Waiting => match workers.question_kind(owner, &run.id).await? {
                     Some(QuestionKind::Storyboard) => "The storyboard is waiting for your approval: say \"looks good\" to make the pictures, name scenes whose prompts to rewrite (with how), or \"cancel\".".to_owned(),
                     _ => "The critic has a question: say \"looks good\" to take its fixes, \"skip\" to finish as it is, or name scenes to make again.".to_owned(),
@@ -321,5 +363,70 @@ pub async fn call(
             ))
         }
         other => Err(AgentError::Refused(format!("there is no tool {other:?}"))),
+    }
+}
+
+/// The scenes of `run`'s plan that are drawn by a model (not the person's own pictures).
+async fn generated_scenes(workers: &Workers, run: &str) -> Result<Vec<usize>, AgentError> {
+    let thread = workers
+        .thread(run)
+        .await
+        .map_err(crate::worker::WorkerError::from)?;
+    Ok(thread
+        .state
+        .plan
+        .map(|plan| {
+            plan.scenes
+                .iter()
+                .enumerate()
+                .filter(|(_, scene)| scene.source == SceneSource::Generated)
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The scenes whose pictures of generation `round` were announced: the graph merges a
+/// fan-out's pictures into the state only once all are made, its events say each one.
+fn pictures_drawn(events: &[montage_graph::Event], round: u32) -> usize {
+    let scenes: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Custom { name, payload, .. }
+                if name == "asset.ready" && payload["round"].as_u64() == Some(u64::from(round)) =>
+            {
+                payload["scene"].as_u64()
+            }
+            _ => None,
+        })
+        .collect();
+    scenes.len()
+}
+
+/// How far a running video has come, in the steps the person sees ("making the pictures:
+/// 3 of 8 done"), `drawn` pictures of this round being made.
+fn progress(thread: &ThreadState<RunState>, drawn: usize) -> String {
+    let state = &thread.state;
+    let scenes = state.plan.as_ref().map_or(0, |p| p.scenes.len());
+    let next = thread.next.first().map(String::as_str).unwrap_or("");
+    match next {
+        "" | "intent" if state.intent.is_none() => "reading your request".to_owned(),
+        "analyze" | "plan" | "intent" => "finding the beats and planning the cuts".to_owned(),
+        "story" | "prompts" | "storyboard" => {
+            format!("writing what each of the {scenes} scenes shows")
+        }
+        "assets" => {
+            let wanted = state.pending.len();
+            let drawn = drawn.min(wanted);
+            match state.round {
+                0 => format!("making the pictures: {drawn} of {wanted} done"),
+                _ => format!("making {wanted} scenes again: {drawn} done"),
+            }
+        }
+        "continuity" | "critic" | "feedback" => {
+            format!("the critic is looking at the {scenes} pictures")
+        }
+        "compose" => "rendering the final video".to_owned(),
+        _ => format!("{scenes} scenes planned"),
     }
 }

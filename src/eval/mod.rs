@@ -1,5 +1,6 @@
 //! `montage eval`: suites of cases in `evals/`, each a request run on the real pipeline as
 //! far as its assertions need (the intent, the plan, the prompts, the critic or the video),
+//! or a chat message put to the agent's text model (its tool calls),
 //! over a matrix of template sets and configurations, compared with a baseline so that a
 //! prompt or model change that makes videos worse fails CI.
 //!
@@ -18,7 +19,7 @@ mod suite;
 pub use assertion::{Assertion, Verdict};
 pub use results::{Change, Comparison, EvalResults};
 pub use runner::{CaseResult, Variant, VariantInfo};
-pub use suite::{Case, Suite, Vars};
+pub use suite::{Case, Speaker, Stage, Suite, Turn, Vars};
 
 use crate::config::Config;
 use crate::pipeline::templates::Templates;

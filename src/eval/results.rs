@@ -215,15 +215,15 @@ impl std::fmt::Display for Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::Stage;
     use crate::eval::{Assertion, Verdict};
-    use crate::pipeline::Reach;
 
     fn case(name: &str, verdicts: &[(Assertion, bool)]) -> CaseResult {
         CaseResult {
             suite: "s".into(),
             case: name.into(),
             variant: "local".into(),
-            reach: Reach::Intent,
+            reach: Stage::Intent,
             pass: verdicts.iter().all(|(_, pass)| *pass),
             score: 0.0,
             verdicts: verdicts

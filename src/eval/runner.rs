@@ -4,7 +4,7 @@
 
 use super::EvalError;
 use super::assertion::Verdict;
-use super::suite::{Case, Suite};
+use super::suite::{Case, Speaker, Stage, Suite};
 use crate::app::{App, Opening};
 use crate::config::{Config, FeedbackPolicy, StoryboardPolicy};
 use crate::pipeline::Reach;
@@ -12,6 +12,7 @@ use crate::pipeline::record::{RunRecord, Timings};
 use crate::pipeline::request::{self, Draft};
 use crate::pipeline::state::TemplateRef;
 use crate::pipeline::templates::Templates;
+use crate::store::ChatMessage;
 use futures::StreamExt;
 use montage_graph::{RunConfig, RunOutcome, ThreadId};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ pub struct CaseResult {
     /// The variant's label.
     pub variant: String,
     /// How far it ran.
-    pub reach: Reach,
+    pub reach: Stage,
     /// Whether every assertion held.
     pub pass: bool,
     /// The mean of its assertions' scores.
@@ -102,7 +103,8 @@ pub async fn run_variant(
     let mut apps: BTreeMap<Reach, App> = BTreeMap::new();
     for suite in suites {
         for case in &suite.tests {
-            let reach = case.reach(suite);
+            // Agent cases need only the text model, which every reach's app has.
+            let reach = app_reach(case.reach(suite));
             if apps.contains_key(&reach) {
                 continue;
             }
@@ -127,7 +129,7 @@ pub async fn run_variant(
         .flat_map(|suite| suite.tests.iter().map(move |case| (suite, case)));
     let results = futures::stream::iter(work)
         .map(|(suite, case)| {
-            let app = &apps[&case.reach(suite)];
+            let app = &apps[&app_reach(case.reach(suite))];
             async move {
                 let result = run_case(app, &variant.label, suite, case).await;
                 done(&result);
@@ -143,7 +145,10 @@ pub async fn run_variant(
 async fn run_case(app: &App, variant: &str, suite: &Suite, case: &Case) -> CaseResult {
     let started = Instant::now();
     let reach = case.reach(suite);
-    let record = record_of(app, case).await;
+    let record = match reach {
+        Stage::Agent => agent_record_of(app, case).await,
+        _ => record_of(app, case).await,
+    };
     let (verdicts, error): (Vec<Verdict>, _) = match &record {
         Ok(record) => (
             case.assertions.iter().map(|a| a.judge(record)).collect(),
@@ -194,6 +199,64 @@ async fn run_case(app: &App, variant: &str, suite: &Suite, case: &Case) -> CaseR
             })
             .unwrap_or_default(),
     }
+}
+
+/// The app a case of `stage` runs in.
+fn app_reach(stage: Stage) -> Reach {
+    stage.pipeline().unwrap_or(Reach::Intent)
+}
+
+/// What the text model does with an agent case's message: given exactly what the chat
+/// agent would send it (its rules, the stated run as context, the earlier turns, its tools),
+/// the tools it calls with their arguments, and what it says. Nothing is carried out.
+async fn agent_record_of(app: &App, case: &Case) -> Result<Value, String> {
+    let vars = &case.vars;
+    let context = serde_json::json!({
+        "run": vars.run.clone().unwrap_or(Value::Null),
+        "audio_uploads": vars.uploaded_audio,
+        "image_uploads": vars.uploaded_images,
+    });
+    let history: Vec<ChatMessage> = vars
+        .turns
+        .iter()
+        .zip(1..)
+        .map(|(turn, seq)| ChatMessage {
+            seq,
+            role: match turn.role {
+                Speaker::User => "user",
+                Speaker::Assistant => "assistant",
+            }
+            .to_owned(),
+            content: turn.content.clone(),
+            actions: Value::Array(Vec::new()),
+            uploads: Vec::new(),
+            created_at_ms: 0,
+        })
+        .collect();
+    let said = vars.prompt.clone().unwrap_or_default();
+    let request = montage_models::TextRequest {
+        messages: crate::agent::conversation(&context, &history, &said),
+        tools: crate::agent::tools::specs(),
+        temperature: Some(0.0),
+        seed: Some(1),
+        ..montage_models::TextRequest::default()
+    };
+    let response = app
+        .text
+        .complete(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let calls: Vec<Value> = response
+        .tool_calls
+        .iter()
+        .map(|call| serde_json::json!({ "tool": call.name, "arguments": call.arguments }))
+        .collect();
+    Ok(serde_json::json!({
+        "calls": calls,
+        "reply": response.content.unwrap_or_default(),
+        "models": { "text": response.model },
+        "cost": { "total_usd": response.cost_usd },
+    }))
 }
 
 /// The run record of `case`'s request run to its reach, or why there is none.

@@ -4,7 +4,8 @@ use super::EvalError;
 use super::assertion::Assertion;
 use crate::pipeline::Reach;
 use montage_models::Format;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// One suite, read from `evals/NAME.toml`.
@@ -18,7 +19,7 @@ pub struct Suite {
     pub description: String,
     /// How far its cases run, unless a case says otherwise.
     #[serde(default)]
-    pub reach: Reach,
+    pub reach: Stage,
     /// Variables every case starts from (a case's own win).
     #[serde(default)]
     pub defaults: Vars,
@@ -36,13 +37,71 @@ pub struct Case {
     #[serde(default)]
     pub vars: Vars,
     /// How far it runs, over the suite's.
-    pub reach: Option<Reach>,
+    pub reach: Option<Stage>,
     /// What must hold.
     #[serde(rename = "assert")]
     pub assertions: Vec<Assertion>,
 }
 
-/// What a case asks for, as a person would through `montage make`.
+/// How far a case runs: the pipeline up to one of its nodes, or the chat agent's first
+/// decision on one message (no run is made: the model is given the agent's rules, tools and
+/// a stated run, and its tool calls are the record).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The intent read from the request.
+    Intent,
+    /// Through the beat plan.
+    Plan,
+    /// Through the story and the scene prompts.
+    Prompts,
+    /// Through the pictures and the critic's first review.
+    Critic,
+    /// The finished video.
+    #[default]
+    Video,
+    /// The agent's tool calls for one message.
+    Agent,
+}
+
+impl Stage {
+    /// The pipeline's reach for this stage; the agent's runs none.
+    pub fn pipeline(self) -> Option<Reach> {
+        match self {
+            Stage::Intent => Some(Reach::Intent),
+            Stage::Plan => Some(Reach::Plan),
+            Stage::Prompts => Some(Reach::Prompts),
+            Stage::Critic => Some(Reach::Critic),
+            Stage::Video => Some(Reach::Video),
+            Stage::Agent => None,
+        }
+    }
+}
+
+/// Who said an earlier message of an agent case's chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    /// The person.
+    User,
+    /// Montage.
+    Assistant,
+}
+
+/// An earlier message of an agent case's chat.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    /// Who said it.
+    pub role: Speaker,
+    /// What was said.
+    pub content: String,
+}
+
+/// What a case asks for, as a person would through `montage make` (or, for the agent, in a
+/// chat: `prompt` is then the person's message).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Vars {
@@ -59,6 +118,18 @@ pub struct Vars {
     pub duration: Option<f64>,
     /// The seed (1 unless set).
     pub seed: Option<u64>,
+    /// Agent cases: the chat's current run as the agent sees it (`status`, `scenes`,
+    /// `question`, `formats`, `version`); none is a chat with no video yet.
+    pub run: Option<Value>,
+    /// Agent cases: ids of music the person uploaded earlier in the chat.
+    #[serde(default)]
+    pub uploaded_audio: Vec<String>,
+    /// Agent cases: ids of pictures the person uploaded earlier in the chat.
+    #[serde(default)]
+    pub uploaded_images: Vec<String>,
+    /// Agent cases: the chat's earlier messages, oldest first.
+    #[serde(default)]
+    pub turns: Vec<Turn>,
 }
 
 impl Vars {
@@ -74,6 +145,19 @@ impl Vars {
             formats: self.formats.clone().or_else(|| defaults.formats.clone()),
             duration: self.duration.or(defaults.duration),
             seed: self.seed.or(defaults.seed),
+            run: self.run.clone().or_else(|| defaults.run.clone()),
+            uploaded_audio: match self.uploaded_audio.is_empty() {
+                true => defaults.uploaded_audio.clone(),
+                false => self.uploaded_audio.clone(),
+            },
+            uploaded_images: match self.uploaded_images.is_empty() {
+                true => defaults.uploaded_images.clone(),
+                false => self.uploaded_images.clone(),
+            },
+            turns: match self.turns.is_empty() {
+                true => defaults.turns.clone(),
+                false => self.turns.clone(),
+            },
         }
     }
 }
@@ -135,7 +219,7 @@ impl Suite {
 
 impl Case {
     /// How far it runs in `suite`.
-    pub fn reach(&self, suite: &Suite) -> Reach {
+    pub fn reach(&self, suite: &Suite) -> Stage {
         self.reach.unwrap_or(suite.reach)
     }
 }

@@ -125,6 +125,11 @@ pub fn parse_intent(prompt: &str) -> Intent {
     }
 }
 
+/// The length a message names, in seconds ("make it 30 seconds"), if it names one.
+pub(crate) fn duration_in(message: &str) -> Option<f64> {
+    parse_duration(&words(message))
+}
+
 const NUMBER_WORDS: &[(&str, f64)] = &[
     ("a", 1.0),
     ("an", 1.0),
