@@ -113,6 +113,13 @@ pub enum Assertion {
         #[serde(default = "default_tolerance_ms")]
         tolerance_ms: f64,
     },
+    /// In every finished video (`videos`, measured by decoding it), each cut a viewer sees
+    /// lands within `tolerance_ms` of a beat (default: one frame), and as many cuts are seen
+    /// as the plan made hard cuts (a crossfade shows no single cut frame).
+    DecodedCutsOnBeats {
+        /// How far a seen cut may be from its beat, milliseconds.
+        tolerance_ms: Option<f64>,
+    },
     /// The run spent at most `max` US dollars on models.
     Cost {
         /// The most.
@@ -159,6 +166,10 @@ impl Assertion {
         match self {
             Assertion::CutsOnBeats { tolerance_ms } => {
                 let (pass, reason) = cuts_on_beats(record, *tolerance_ms);
+                verdict(pass, f64::from(u8::from(pass)), reason)
+            }
+            Assertion::DecodedCutsOnBeats { tolerance_ms } => {
+                let (pass, reason) = decoded_cuts_on_beats(record, *tolerance_ms);
                 verdict(pass, f64::from(u8::from(pass)), reason)
             }
             Assertion::Cost { max } => {
@@ -213,7 +224,9 @@ impl Assertion {
             | Assertion::SetEquals { path, .. }
             | Assertion::IsJson { path, .. }
             | Assertion::Hygiene { path } => path,
-            Assertion::CutsOnBeats { .. } | Assertion::Cost { .. } => "",
+            Assertion::CutsOnBeats { .. }
+            | Assertion::DecodedCutsOnBeats { .. }
+            | Assertion::Cost { .. } => "",
         }
     }
 
@@ -329,7 +342,9 @@ impl Assertion {
                     .ok_or_else(|| format!("{} is no text", shown(value)))?;
                 crate::pipeline::hygiene(text).map_err(|why| format!("{why}: {}", shown(value)))
             }
-            Assertion::CutsOnBeats { .. } | Assertion::Cost { .. } => Ok(()),
+            Assertion::CutsOnBeats { .. }
+            | Assertion::DecodedCutsOnBeats { .. }
+            | Assertion::Cost { .. } => Ok(()),
         }
     }
 }
@@ -439,6 +454,64 @@ fn cuts_on_beats(record: &Value, tolerance_ms: f64) -> (bool, String) {
         false => (
             false,
             off.into_iter().take(3).collect::<Vec<_>>().join("; "),
+        ),
+    }
+}
+
+/// Whether every cut decoded from each of the record's `videos` lies near a beat, and each
+/// video shows as many cuts as its plan has.
+fn decoded_cuts_on_beats(record: &Value, tolerance_ms: Option<f64>) -> (bool, String) {
+    let numbers = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .map(|items| items.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let beats = numbers(&record["beat_grid"]["beats"]);
+    // A crossfade has no frame where most pixels change at once: only hard cuts are seen.
+    let planned = record["plan"]["scenes"].as_array().map_or(0, |scenes| {
+        let into_next = scenes.len().saturating_sub(1);
+        scenes[..into_next]
+            .iter()
+            .filter(|s| s["cut_after"] == "hard")
+            .count()
+    });
+    let Some(videos) = record["videos"].as_array().filter(|v| !v.is_empty()) else {
+        return (false, "the record has no finished videos".into());
+    };
+    if beats.is_empty() {
+        return (false, "the record has no beats".into());
+    }
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for video in videos {
+        let format = video["format"].as_str().unwrap_or("?");
+        let fps = video["fps"].as_f64().unwrap_or(30.0);
+        let tolerance = tolerance_ms.unwrap_or(1000.0 / fps);
+        let cuts = numbers(&video["cuts"]);
+        for cut in &cuts {
+            let nearest = beats
+                .iter()
+                .map(|b| (b - cut).abs() * 1000.0)
+                .fold(f64::INFINITY, f64::min);
+            if nearest > tolerance {
+                problems.push(format!(
+                    "{format}: a cut at {cut:.3} s is {nearest:.0} ms from a beat"
+                ));
+            }
+        }
+        if cuts.len() != planned {
+            problems.push(format!(
+                "{format}: {} cuts seen, {planned} hard cuts planned",
+                cuts.len()
+            ));
+        }
+        seen.push(format!("{format}: {} cuts", cuts.len()));
+    }
+    match problems.is_empty() {
+        true => (true, format!("{} on beats", seen.join(", "))),
+        false => (
+            false,
+            problems.into_iter().take(3).collect::<Vec<_>>().join("; "),
         ),
     }
 }

@@ -7,10 +7,12 @@
 //! - `suite`: the suite files (promptfoo's `tests = [{ vars, assert }]`, in TOML).
 //! - `assertion`: what a case asserts about its run record, and the verdicts.
 //! - `runner`: the variants and the cases run on them.
+//! - `media`: what the finished videos hold, measured by decoding them.
 //! - `results`: the results file and the comparison with a baseline.
 //! - `report`: the side-by-side HTML report.
 
 mod assertion;
+mod media;
 mod report;
 mod results;
 mod runner;

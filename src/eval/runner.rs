@@ -285,7 +285,29 @@ async fn record_of(app: &App, case: &Case) -> Result<Value, String> {
     match outcome {
         RunOutcome::Completed(state) => {
             let record = RunRecord::new(&state, Vec::new(), &Timings::default());
-            serde_json::to_value(record).map_err(|e| e.to_string())
+            let mut record = serde_json::to_value(record).map_err(|e| e.to_string())?;
+            let videos = state.outputs.as_ref().map(|o| o.videos.clone());
+            if let Some(videos) = videos {
+                let files: Vec<(std::path::PathBuf, String)> = videos
+                    .iter()
+                    .map(|v| {
+                        (
+                            app.objects.local_path(&v.object),
+                            v.format.ratio().to_owned(),
+                        )
+                    })
+                    .collect();
+                let measured = tokio::task::spawn_blocking(move || {
+                    files
+                        .iter()
+                        .map(|(path, format)| super::media::measure(path, format))
+                        .collect::<Result<Vec<_>, String>>()
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                record["videos"] = serde_json::to_value(measured).map_err(|e| e.to_string())?;
+            }
+            Ok(record)
         }
         RunOutcome::Interrupted { node, .. } => Err(format!("the run stopped to ask at {node}")),
         RunOutcome::Cancelled(_) => Err("the run was cancelled".into()),
