@@ -6,26 +6,34 @@
 //! thread that stopped mid-way (the server died) → continue from its last checkpoint, so
 //! no finished node runs again. A run that asks a question frees its slot and waits in the
 //! database, across restarts, until someone answers.
+//!
+//! # Layout
+//! - this module: the queue's face ([`Workers`]: submit, answer, revise, cancel, delete) and
+//!   where a run stands ([`status_now`]).
+//! - `run`: handing queued runs to free slots, executing one, and recording where it stopped.
+//! - `keeper`: storing a run's events as they come and the objects they announce.
+//! - `broadcasts`: stored events fanned out to live listeners.
 
-use crate::app::{App, keep_lineage};
-use crate::config::FeedbackPolicy;
+mod broadcasts;
+mod keeper;
+mod run;
+
+use crate::app::App;
 use crate::metrics::Metrics;
 use crate::pipeline::{FeedbackAnswer, Pipeline, RunState};
-use crate::store::{ClaimedRun, NewRun, RunStatus, StoreError, StoredRun};
+use crate::store::{NewRun, RunStatus, StoreError, StoredRun};
+use broadcasts::Broadcasts;
 use montage_graph::{
-    Event, EventKind, Fork, GraphError, RunConfig, RunOutcome, RunStatus as ThreadStatus, ThreadId,
-    ThreadState,
+    Event, EventKind, Fork, GraphError, RunStatus as ThreadStatus, ThreadId, ThreadState,
 };
+use run::{announce, dispatch, settle_spending, token};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-/// How long a worker waits for a run's last events to reach the database before it records
-/// the run's new status.
-const EVENT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 /// How long a request waits for a worker to record that its run stopped to ask.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -113,41 +121,9 @@ pub enum Cancelled {
     Requested,
 }
 
-/// Each run's stored events, for live listeners: an event is sent here only once it is in
-/// the database, so what a client has seen survives any crash with the same seq.
-#[derive(Default)]
-struct Broadcasts {
-    runs: Mutex<HashMap<String, broadcast::Sender<Event>>>,
-}
-
-/// Events a slow listener may fall behind by before it catches up from the database.
-const BROADCAST_CAPACITY: usize = 256;
-
-impl Broadcasts {
-    fn subscribe(&self, run: &str) -> broadcast::Receiver<Event> {
-        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        runs.entry(run.to_owned())
-            .or_insert_with(|| broadcast::channel(BROADCAST_CAPACITY).0)
-            .subscribe()
-    }
-
-    fn send(&self, event: &Event) {
-        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sender) = runs.get(event.thread.as_str()) {
-            let _ = sender.send(event.clone());
-        }
-    }
-
-    /// The run has ended: its listeners get what was sent, then the end of the stream.
-    fn close(&self, run: &str) {
-        self.runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(run);
-    }
-}
-
-struct Shared {
+/// What the workers share: the app, the slots and who holds them, and each run's listeners
+/// and cancel token.
+struct Pool {
     broadcasts: Broadcasts,
     app: App,
     metrics: Arc<Metrics>,
@@ -160,7 +136,7 @@ struct Shared {
 /// The queue and its workers. Cheap to clone.
 #[derive(Clone)]
 pub struct Workers {
-    shared: Arc<Shared>,
+    shared: Arc<Pool>,
 }
 
 impl Workers {
@@ -182,7 +158,7 @@ impl Workers {
         }
         let slots = app.config.server.runs_at_once.max(1);
         let workers = Workers {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Pool {
                 broadcasts: Broadcasts::default(),
                 app,
                 metrics,
@@ -616,229 +592,17 @@ impl Workers {
     }
 }
 
-/// Publishes an event the graph did not emit (a cancel outside a running graph), after the
-/// run's stored events, and keeps it.
-async fn announce(shared: &Shared, thread: &ThreadId, kind: EventKind) -> Result<(), StoreError> {
-    let database = &shared.app.database;
-    let hub = shared.app.pipeline.graph().event_hub();
-    hub.advance_to(thread, database.last_event_seq(thread.as_str()).await?);
-    let mut stream = hub.subscribe(thread, hub.last_seq(thread) + 1);
-    hub.publish(thread, kind);
-    if let Some(event) = stream.next().await {
-        database.append_event(&event).await?;
-        shared.broadcasts.send(&event);
-    }
-    Ok(())
-}
-
-/// The cancel token of run `id`, made on first use so a cancel that comes before the
-/// worker starts is not lost.
-fn token(shared: &Shared, id: &str) -> CancellationToken {
-    shared
-        .tokens
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(id.to_owned())
-        .or_default()
-        .clone()
-}
-
 /// How often retention runs while the server is up.
 const SWEEP_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Retention now and every [`SWEEP_EVERY`].
-async fn keep_tidy(shared: Arc<Shared>) {
+async fn keep_tidy(shared: Arc<Pool>) {
     loop {
         match crate::retention::sweep(&shared.app).await {
             Ok(swept) => tracing::info!(?swept, "retention"),
             Err(error) => tracing::warn!(%error, "retention stopped; it runs again later"),
         }
         tokio::time::sleep(SWEEP_EVERY).await;
-    }
-}
-
-/// Hands queued runs to workers while slots are free; wakes on submissions, answers,
-/// finished runs, and every few seconds (another process may have queued work).
-async fn dispatch(shared: Arc<Shared>) {
-    loop {
-        while shared.active.load(Ordering::SeqCst) < shared.slots {
-            match shared.app.database.claim_next_run().await {
-                Ok(Some(run)) => {
-                    shared.active.fetch_add(1, Ordering::SeqCst);
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let id = run.id.clone();
-                        execute(&shared, run).await;
-                        shared
-                            .tokens
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&id);
-                        shared.active.fetch_sub(1, Ordering::SeqCst);
-                        shared.wake.notify_one();
-                    });
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::error!(%error, "cannot take runs from the queue");
-                    break;
-                }
-            }
-        }
-        tokio::select! {
-            () = shared.wake.notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-    }
-}
-
-/// Where a run's event keeper has got to: the last seq it stored, and whether that event
-/// ended the run's stretch of work.
-type Kept = (u64, bool);
-
-/// Stores a run's events as they come, records the objects they announce, and times nodes.
-fn keep_events(
-    shared: &Arc<Shared>,
-    thread: &ThreadId,
-    from_seq: u64,
-) -> (watch::Receiver<Kept>, tokio::task::JoinHandle<()>) {
-    let (kept, receiver) = watch::channel((from_seq.saturating_sub(1), false));
-    let mut events = shared.app.pipeline.graph().subscribe(thread, from_seq);
-    let shared = Arc::clone(shared);
-    let run = thread.to_string();
-    let keeper = tokio::spawn(async move {
-        while let Some(event) = events.next().await {
-            match shared.app.database.append_event(&event).await {
-                Ok(()) => shared.broadcasts.send(&event),
-                Err(error) => {
-                    tracing::warn!(%error, run, seq = event.seq, "could not keep an event")
-                }
-            }
-            match &event.kind {
-                EventKind::NodeFinished {
-                    node, duration_ms, ..
-                } => shared
-                    .metrics
-                    .node_finished(node, *duration_ms as f64 / 1000.0),
-                EventKind::Custom { name, payload, .. } => {
-                    record_announced(&shared, &run, name, payload).await;
-                }
-                _ => {}
-            }
-            // Runs on past a question answered by policy; the worker stops it when done.
-            kept.send_replace((event.seq, event.kind.is_terminal()));
-        }
-    });
-    (receiver, keeper)
-}
-
-/// Records the objects a node announces as soon as they exist, so they can be downloaded
-/// while the run goes on.
-async fn record_announced(shared: &Shared, run: &str, name: &str, payload: &serde_json::Value) {
-    use crate::objects::ObjectRef;
-    use crate::store::AssetRow;
-    let object = |value: Option<&serde_json::Value>| {
-        value.and_then(|v| serde_json::from_value::<ObjectRef>(v.clone()).ok())
-    };
-    let small = |key: &str| {
-        payload
-            .get(key)
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-    };
-    let mut rows = Vec::new();
-    match name {
-        "asset.ready" => {
-            for (key, kind) in [("object", "scene"), ("clip", "clip")] {
-                rows.extend(object(payload.get(key)).map(|object| AssetRow {
-                    object,
-                    kind: kind.into(),
-                    scene: small("scene"),
-                    round: small("round"),
-                }));
-            }
-        }
-        "preview.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
-            object,
-            kind: "preview".into(),
-            scene: None,
-            round: None,
-        })),
-        "music.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
-            object,
-            kind: "music".into(),
-            scene: None,
-            round: None,
-        })),
-        "final.ready" => {
-            let outputs = payload.get("outputs");
-            let field = |key: &str| outputs.and_then(|o| o.get(key));
-            let videos = field("videos").and_then(serde_json::Value::as_array);
-            for video in videos.into_iter().flatten() {
-                rows.extend(object(video.get("object")).map(|object| AssetRow {
-                    object,
-                    kind: "video".into(),
-                    scene: None,
-                    round: None,
-                }));
-            }
-            for captions in ["srt", "vtt"] {
-                rows.extend(object(field(captions)).map(|object| AssetRow {
-                    object,
-                    kind: "captions".into(),
-                    scene: None,
-                    round: None,
-                }));
-            }
-        }
-        "storyboard.ready" => {
-            let sketches = payload
-                .get("sketches")
-                .and_then(serde_json::Value::as_array);
-            for sketch in sketches.into_iter().flatten() {
-                rows.extend(object(sketch.get("object")).map(|object| {
-                    AssetRow {
-                        object,
-                        kind: "sketch".into(),
-                        scene: sketch
-                            .get("scene")
-                            .and_then(serde_json::Value::as_u64)
-                            .and_then(|v| u32::try_from(v).ok()),
-                        round: small("round"),
-                    }
-                }));
-            }
-        }
-        "critic.report" => {
-            rows.extend(object(payload.get("contact_sheet")).map(|object| AssetRow {
-                object,
-                kind: "contact_sheet".into(),
-                scene: None,
-                round: small("round"),
-            }))
-        }
-        _ => {}
-    }
-    for row in rows {
-        if let Err(error) = shared.app.database.record_asset(run, &row).await {
-            tracing::warn!(%error, run, "could not record an object");
-        }
-    }
-}
-
-/// Records what run `id` spent in the end (its last checkpoint's ledger) in place of the
-/// estimate it held against its owner's monthly budget. A completed run's lineage does it.
-async fn settle_spending(shared: &Shared, id: &str) {
-    let spent = match shared.app.pipeline.graph().state(&ThreadId::new(id)).await {
-        Ok(thread) => thread.state.cost.iter().map(|c| c.usd).sum(),
-        Err(GraphError::ThreadNotFound(_)) => 0.0,
-        Err(error) => {
-            tracing::warn!(%error, run = id, "cannot read what the run spent");
-            return;
-        }
-    };
-    if let Err(error) = shared.app.database.commit_spending(id, spent).await {
-        tracing::warn!(%error, run = id, "cannot record what the run spent");
     }
 }
 
@@ -849,163 +613,4 @@ pub enum QuestionKind {
     Critic,
     /// The storyboard's, before any picture is made.
     Storyboard,
-}
-
-/// Executes one claimed run until it completes, asks, is cancelled or fails, and records
-/// where it stopped.
-async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
-    let id = claimed.id.clone();
-    let thread = ThreadId::new(&claimed.id);
-    let database = &shared.app.database;
-    let graph = shared.app.pipeline.graph();
-    // Seqs go on after what is stored: a killed server may have kept events past its
-    // last checkpoint.
-    let stored = match database.last_event_seq(&id).await {
-        Ok(seq) => seq,
-        Err(error) => {
-            tracing::error!(%error, run = id, "cannot read the run's events; it stays queued");
-            let _ = database
-                .move_run(&id, RunStatus::Running, RunStatus::Queued)
-                .await;
-            return;
-        }
-    };
-    graph.event_hub().advance_to(&thread, stored);
-    let (kept, keeper) = keep_events(shared, &thread, stored + 1);
-    let config = || RunConfig::default().cancel_token(token(shared, &id));
-    let existing = graph.state(&thread).await;
-    // The answer is taken in the same checkpoint that moves the thread past its question:
-    // a thread no longer at that question took it before the server died.
-    let still_asked = existing.as_ref().is_ok_and(|t| {
-        t.status == ThreadStatus::Interrupted && claimed.answers(&t.checkpoint.to_string())
-    });
-    let answer = claimed.answer.filter(|_| still_asked);
-    let mut outcome = match (answer, existing) {
-        (Some(answer), _) => shared.app.pipeline.answer(&thread, answer, config()).await,
-        (None, Ok(existing)) if existing.status == ThreadStatus::Interrupted => {
-            Err(GraphError::AwaitingAnswer(id.clone()))
-        }
-        (None, Ok(_)) => graph.continue_thread(&thread, config()).await,
-        (None, Err(GraphError::ThreadNotFound(_))) => {
-            match claimed.input.map(serde_json::from_value::<RunState>) {
-                Some(Ok(state)) => shared.app.pipeline.start(&thread, state, config()).await,
-                Some(Err(error)) => Err(GraphError::Serde(error)),
-                None => Err(GraphError::ThreadNotFound(id.clone())),
-            }
-        }
-        (None, Err(error)) => Err(error),
-    };
-    // Runs that take the critic's fixes without asking answer their own questions.
-    while let Ok(RunOutcome::Interrupted { state, .. }) = &outcome {
-        if state.config.pipeline.feedback != FeedbackPolicy::Accept {
-            break;
-        }
-        let accept = serde_json::to_value(FeedbackAnswer::Accept {}).unwrap_or_default();
-        outcome = shared.app.pipeline.answer(&thread, accept, config()).await;
-    }
-    let (status, error) = match &outcome {
-        Ok(RunOutcome::Completed(state)) => match keep_lineage(database, &id, state).await {
-            Ok(()) => (RunStatus::Completed, None),
-            Err(error) => (RunStatus::Failed, Some(error.to_string())),
-        },
-        Ok(RunOutcome::Interrupted { .. }) => (RunStatus::Waiting, None),
-        Ok(RunOutcome::Cancelled(_)) => (RunStatus::Cancelled, None),
-        Err(GraphError::AwaitingAnswer(_)) => (RunStatus::Waiting, None),
-        Err(GraphError::InvalidAnswer(reason)) => {
-            tracing::warn!(
-                run = id,
-                reason,
-                "a queued answer no longer fits; the run waits"
-            );
-            (RunStatus::Waiting, None)
-        }
-        Err(error) => (RunStatus::Failed, Some(error.to_string())),
-    };
-    flush_events(shared, &thread, kept, status).await;
-    keeper.abort();
-    // A cancel that came as the run stopped to ask still cancels it.
-    let status = if status == RunStatus::Waiting && token(shared, &id).is_cancelled() {
-        if let Err(error) = announce(shared, &thread, EventKind::RunCancelled).await {
-            tracing::warn!(%error, run = id, "could not announce the cancel");
-        }
-        RunStatus::Cancelled
-    } else {
-        status
-    };
-    if let Some(error) = &error {
-        tracing::error!(run = id, error, "the run failed");
-    }
-    if matches!(status, RunStatus::Cancelled | RunStatus::Failed) {
-        settle_spending(shared, &id).await;
-    }
-    if let Err(store_error) = database.set_run_status(&id, status, error.as_deref()).await {
-        tracing::error!(%store_error, run = id, "cannot record the run's status");
-    }
-    if status.has_ended() {
-        graph.event_hub().forget(&thread);
-        shared.broadcasts.close(&id);
-    }
-}
-
-/// Waits until the run's events up to the last published are stored. A stop the stored
-/// events do not announce gets its event here: a failure before the graph ran, or a run
-/// that reached its end (or its question) in a server killed before announcing it, so that
-/// clients following the run learn where it stands.
-async fn flush_events(
-    shared: &Shared,
-    thread: &ThreadId,
-    mut kept: watch::Receiver<Kept>,
-    status: RunStatus,
-) {
-    let hub = shared.app.pipeline.graph().event_hub();
-    let published = hub.last_seq(thread);
-    let _ = tokio::time::timeout(
-        EVENT_FLUSH_LIMIT,
-        kept.wait_for(|(seq, _)| *seq >= published),
-    )
-    .await;
-    let database = &shared.app.database;
-    let last_stored = match database.last_event_seq(thread.as_str()).await {
-        Ok(0) => None,
-        Ok(seq) => database
-            .events_since(thread.as_str(), seq - 1)
-            .await
-            .ok()
-            .and_then(|events| events.into_iter().next()),
-        Err(error) => {
-            tracing::warn!(%error, run = %thread, "cannot read the run's last event");
-            return;
-        }
-    };
-    if last_stored.is_some_and(|event| event.kind.is_terminal()) {
-        return;
-    }
-    let ending = match status {
-        RunStatus::Completed => Some(EventKind::RunCompleted),
-        RunStatus::Cancelled => Some(EventKind::RunCancelled),
-        RunStatus::Failed => Some(EventKind::RunFailed {
-            error: "the run could not start".into(),
-        }),
-        RunStatus::Waiting => shared
-            .app
-            .pipeline
-            .graph()
-            .state(thread)
-            .await
-            .ok()
-            .and_then(|t| t.interrupt)
-            .map(|asked| EventKind::Interrupted {
-                node: asked.node,
-                question: asked.question,
-            }),
-        RunStatus::Queued | RunStatus::Running => None,
-    };
-    if let Some(ending) = ending {
-        hub.advance_to(
-            thread,
-            database.last_event_seq(thread.as_str()).await.unwrap_or(0),
-        );
-        hub.publish(thread, ending);
-        let _ = tokio::time::timeout(EVENT_FLUSH_LIMIT, kept.wait_for(|(_, t)| *t)).await;
-    }
 }
