@@ -7,7 +7,7 @@ use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::record::{OutputFile, RunRecord, Timings};
 use crate::pipeline::request::{self, Draft, RequestError};
 use crate::pipeline::state::SceneIndex;
-use crate::pipeline::{FeedbackAnswer, RunState};
+use crate::pipeline::{FeedbackAnswer, PipelineEvent, RunState};
 use crate::store::{Database, NewRun, RunStatus, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use montage_graph::{EventKind, GraphError, RunConfig, RunOutcome, ThreadId};
@@ -307,9 +307,13 @@ async fn watch(
                 }
             }
             // Said before any paid picture is asked for (the summary says it again).
-            EventKind::Custom { name, payload, .. } if name == "estimate.ready" => {
-                let usd = payload["usd"].as_f64().unwrap_or(0.0);
-                let line = match payload["budget"].as_f64() {
+            EventKind::Custom { .. } => {
+                let Some(PipelineEvent::EstimateReady { usd, budget, .. }) =
+                    PipelineEvent::of(&event)
+                else {
+                    continue;
+                };
+                let line = match budget {
                     Some(budget) => format!(
                         "estimated cost of the pictures, clips and narration: ${usd:.4} (budget ${budget:.2})"
                     ),

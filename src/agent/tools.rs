@@ -4,12 +4,12 @@
 
 use super::AgentError;
 use crate::config::FeedbackPolicy;
-use crate::pipeline::request;
 use crate::pipeline::state::Upload;
 use crate::pipeline::state::{RunState, SceneSource};
+use crate::pipeline::{PipelineEvent, request};
 use crate::store::{Chat, RunStatus, User};
 use crate::worker::{Changes, QuestionKind, Workers};
-use montage_graph::{EventKind, ThreadState};
+use montage_graph::ThreadState;
 use montage_models::ToolSpec;
 use serde_json::{Value, json};
 
@@ -389,14 +389,12 @@ async fn generated_scenes(workers: &Workers, run: &str) -> Result<Vec<usize>, Ag
 /// The scenes whose pictures of generation `round` were announced: the graph merges a
 /// fan-out's pictures into the state only once all are made, its events say each one.
 fn pictures_drawn(events: &[montage_graph::Event], round: u32) -> usize {
-    let scenes: std::collections::BTreeSet<u64> = events
+    let scenes: std::collections::BTreeSet<usize> = events
         .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::Custom { name, payload, .. }
-                if name == "asset.ready" && payload["round"].as_u64() == Some(u64::from(round)) =>
-            {
-                payload["scene"].as_u64()
-            }
+        .filter_map(|event| match PipelineEvent::of(event)? {
+            PipelineEvent::AssetReady {
+                scene, round: r, ..
+            } if r == round => Some(scene),
             _ => None,
         })
         .collect();

@@ -4,6 +4,7 @@
 //! leaves no room for), with every call in the ledger. A clip that fails or is unusable
 //! leaves the scene its still, and the run says so.
 
+use super::events::PipelineEvent;
 use super::nodes::{
     Services, StopOnCancel, database_error, missing, model_error, request_hash, store_error,
 };
@@ -17,7 +18,6 @@ use montage_models::{
     ClipModel, ClipRequest, EmbeddingModel, ImageModel, ImageRequest, Intent, ModelId,
     SpeechRequest, SpokenWord, clip_length,
 };
-use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -236,11 +236,13 @@ pub async fn asset(
 
 /// Tells the run's watchers that scene `k`'s picture (and clip, when it has one) exists.
 pub(super) fn announce(ctx: &NodeContext, k: usize, asset: &SceneAsset) {
-    let mut ready = json!({ "scene": k, "round": asset.round, "object": asset.object });
-    if let Some(clip) = &asset.clip {
-        ready["clip"] = json!(clip.object);
+    PipelineEvent::AssetReady {
+        scene: k,
+        round: asset.round,
+        object: asset.object.clone(),
+        clip: asset.clip.as_ref().map(|clip| clip.object.clone()),
     }
-    ctx.emit("asset.ready", ready);
+    .emit(ctx);
 }
 
 /// The ledger's entry for a call the assets node made for `scene`.

@@ -9,6 +9,7 @@
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
 //! - `nodes`: the nodes and routers.
+//! - `events`: what the nodes announce while a run goes on ([`PipelineEvent`]).
 //! - `assets`: each scene's picture, clip and narration, through the generation cache.
 //! - `continuity`: the clips that carry on the shot before, from its last frame.
 //! - `story`: what happens in each scene, the title and hashtags, the script.
@@ -24,6 +25,7 @@
 mod assets;
 mod budget;
 mod continuity;
+pub mod events;
 mod nodes;
 pub mod plan;
 mod prompts;
@@ -35,6 +37,7 @@ mod storyboard;
 pub mod templates;
 mod timeline;
 
+pub use events::PipelineEvent;
 pub use nodes::{Services, scene_seed};
 pub use prompts::hygiene;
 pub use state::{FeedbackAnswer, IntentOverrides, RunRequest, RunState};

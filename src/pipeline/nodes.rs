@@ -1,6 +1,7 @@
 //! The graph's nodes: intent, analyze, plan, critic, feedback, compose (story, prompts,
 //! storyboard, assets and continuity have their own modules).
 
+use super::events::{MusicOrigin, PipelineEvent};
 use super::plan;
 use super::state::{
     CostEntry, CriticReport, Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Music, MusicSource,
@@ -354,17 +355,15 @@ pub async fn analyze(
         grid = steady_grid(bpm, grid.duration);
     }
     // Announced so the music can be played while the run goes on.
-    ctx.emit(
-        "music.ready",
-        json!({
-            "object": music.object,
-            "source": match music.source {
-                MusicSource::Uploaded { .. } => "uploaded",
-                MusicSource::Generated { .. } => "generated",
-            },
-            "bpm": grid.bpm,
-        }),
-    );
+    PipelineEvent::MusicReady {
+        object: music.object.clone(),
+        source: match music.source {
+            MusicSource::Uploaded { .. } => MusicOrigin::Uploaded,
+            MusicSource::Generated { .. } => MusicOrigin::Generated,
+        },
+        bpm: grid.bpm,
+    }
+    .emit(&ctx);
     Ok(Command::update(Update {
         music: Some(music),
         grid: Some(grid),
@@ -491,10 +490,12 @@ pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Servic
         })
         .await
         .map_err(|e| model_error("the critic", e))?;
-    ctx.emit(
-        "critic.report",
-        json!({ "round": state.round, "issues": critique.issues, "contact_sheet": contact_sheet }),
-    );
+    PipelineEvent::CriticReport {
+        round: state.round,
+        issues: critique.issues.clone(),
+        contact_sheet: contact_sheet.clone(),
+    }
+    .emit(&ctx);
     let mut cost: Vec<CostEntry> =
         CostEntry::wasted("critic", "vision", &critique.wasted).collect();
     cost.push(CostEntry {
@@ -798,7 +799,10 @@ pub async fn compose(
             .put_file("videos", "video/mp4", &preview.path)
             .await
             .map_err(store_error)?;
-        ctx.emit("preview.ready", json!({ "object": preview }));
+        PipelineEvent::PreviewReady {
+            object: preview.clone(),
+        }
+        .emit(&ctx);
         let report = {
             let ctx = ctx.clone();
             tokio::task::spawn_blocking(move || {
@@ -876,7 +880,10 @@ pub async fn compose(
         vtt,
         contact_sheet: review.contact_sheet.clone(),
     };
-    ctx.emit("final.ready", json!({ "outputs": outputs }));
+    PipelineEvent::FinalReady {
+        outputs: outputs.clone(),
+    }
+    .emit(&ctx);
     Ok(Command::update(Update {
         outputs: Some(outputs),
         open_issues: Some(open),

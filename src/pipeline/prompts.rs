@@ -4,6 +4,7 @@
 //! A prompt describes what is seen: never a tempo, a colour code or a section of the song,
 //! which image models cannot use ([`hygiene`]).
 
+use super::events::PipelineEvent;
 use super::nodes::{NodeResult, Services, missing, run_models, scene_seed, template_error};
 use super::state::{
     CameraMove, CostEntry, Plan, RunState, ScenePrompt, SceneSource, Shot, Story, TemplateRef,
@@ -15,7 +16,6 @@ use montage_models::local::palette::colour_names;
 use montage_models::{Intent, JsonSchemaFormat, Message, ModelError, TextRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -279,10 +279,13 @@ pub async fn prompts(
         super::budget::reckon(&state, &services, &ctx, &round_prompts, spending).await?;
     let estimate = &allocation.estimate;
     if estimate.usd > 0.0 {
-        ctx.emit(
-            "estimate.ready",
-            json!({ "round": state.round, "usd": estimate.usd, "budget": estimate.budget, "items": estimate.items }),
-        );
+        PipelineEvent::EstimateReady {
+            round: state.round,
+            usd: estimate.usd,
+            budget: estimate.budget,
+            items: estimate.items.clone(),
+        }
+        .emit(&ctx);
     }
     Ok(Command::update(Update {
         templates: used.into_values().collect(),

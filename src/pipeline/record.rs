@@ -1,6 +1,7 @@
 //! The run record, `run.json`: everything a run decided and produced, in a form that is the
 //! same for the same prompt, files and seed (timings aside).
 
+use super::events::PipelineEvent;
 use super::state::{
     CostEntry, CriticReport, FeedbackAnswer, Music, Plan, RunState, SceneAsset, ScenePrompt,
     ScriptLine, Story, TemplateRef,
@@ -37,10 +38,21 @@ impl Timings {
     pub fn observe(&mut self, event: &Event) {
         let started = *self.started_ms.get_or_insert(event.at_ms);
         match &event.kind {
-            EventKind::Custom { name, .. } if name.ends_with(".ready") && name != "asset.ready" => {
-                let seconds = event.at_ms.saturating_sub(started) as f64 / 1000.0;
-                self.milestones
-                    .insert(name.trim_end_matches(".ready").to_owned(), seconds);
+            EventKind::Custom { .. } => {
+                // Each scene's picture is not a milestone of the run, nor is the critic's report.
+                let milestone = PipelineEvent::of(event).filter(|announced| {
+                    !matches!(
+                        announced,
+                        PipelineEvent::AssetReady { .. } | PipelineEvent::CriticReport { .. }
+                    )
+                });
+                if let Some(announced) = milestone {
+                    let seconds = event.at_ms.saturating_sub(started) as f64 / 1000.0;
+                    self.milestones.insert(
+                        announced.name().trim_end_matches(".ready").to_owned(),
+                        seconds,
+                    );
+                }
             }
             EventKind::RunCompleted => {
                 let seconds = event.at_ms.saturating_sub(started) as f64 / 1000.0;

@@ -6,6 +6,7 @@
 
 use super::assets::image_request;
 use super::budget;
+use super::events::{PipelineEvent, Sketch};
 use super::nodes::{NodeResult, Services, missing, model_error, store_error, template_error};
 use super::state::{FeedbackAnswer, RunState, ScenePrompt, SceneSource, Update};
 use crate::config::{FeedbackPolicy, OverBudget, StoryboardPolicy};
@@ -109,10 +110,18 @@ pub async fn storyboard(
             .map_err(store_error)?;
         board.sketches.insert(k, object);
     }
-    ctx.emit(
-        "storyboard.ready",
-        json!({ "round": state.round, "sketches": board.sketches.iter().map(|(k, o)| json!({ "scene": k, "object": o })).collect::<Vec<_>>() }),
-    );
+    PipelineEvent::StoryboardReady {
+        round: state.round,
+        sketches: board
+            .sketches
+            .iter()
+            .map(|(&scene, object)| Sketch {
+                scene,
+                object: object.clone(),
+            })
+            .collect(),
+    }
+    .emit(&ctx);
     let providers = services.models.configured();
     let mut makers = format!("{} makes the pictures", providers.image.id());
     if let Some(clip) = &providers.clip {

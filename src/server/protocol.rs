@@ -6,6 +6,8 @@
 //! last seq it saw gets exactly what it missed. Failure text from
 //! inside the server is never sent: a failed node or run says where, not why.
 
+use crate::objects::ObjectRef;
+use crate::pipeline::PipelineEvent;
 use montage_graph::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,16 +71,12 @@ pub fn asset_url(sha256: &str) -> String {
 }
 
 /// An object announced in an event, as clients see it.
-fn asset(object: Option<&Value>) -> Value {
-    let field = |key: &str| object.and_then(|o| o.get(key)).cloned();
-    let sha = field("sha256")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+fn asset(object: &ObjectRef) -> Value {
     json!({
-        "id": sha,
-        "url": asset_url(&sha),
-        "media_type": field("media_type"),
-        "size": field("size"),
+        "id": object.sha256,
+        "url": asset_url(&object.sha256),
+        "media_type": object.media_type,
+        "size": object.size,
     })
 }
 
@@ -131,7 +129,10 @@ pub fn event_envelope(event: &Event) -> Envelope {
                 "message": message,
             }),
         ),
-        EventKind::Custom { name, payload, .. } => custom(name, payload),
+        EventKind::Custom { name, .. } => match PipelineEvent::of(event) {
+            Some(announced) => announcement(&announced),
+            None => ("node.event", json!({ "name": name })),
+        },
         EventKind::Checkpoint { step, .. } => ("checkpoint", json!({ "step": step })),
         EventKind::Interrupted { question, .. } => ("feedback.needed", question.clone()),
         EventKind::RunCompleted => ("run.completed", json!({})),
@@ -151,69 +152,66 @@ pub fn event_envelope(event: &Event) -> Envelope {
     }
 }
 
-fn custom(name: &str, payload: &Value) -> (&'static str, Value) {
-    match name {
-        "asset.ready" => {
-            let mut data = json!({
-                "scene": payload.get("scene"),
-                "round": payload.get("round"),
-                "asset": asset(payload.get("object")),
-            });
-            if payload.get("clip").is_some() {
-                data["clip"] = asset(payload.get("clip"));
+/// The message of a pipeline announcement.
+fn announcement(announced: &PipelineEvent) -> (&'static str, Value) {
+    match announced {
+        PipelineEvent::AssetReady {
+            scene,
+            round,
+            object,
+            clip,
+        } => {
+            let mut data = json!({ "scene": scene, "round": round, "asset": asset(object) });
+            if let Some(clip) = clip {
+                data["clip"] = asset(clip);
             }
             ("asset.ready", data)
         }
-        "critic.report" => (
+        PipelineEvent::CriticReport {
+            round,
+            issues,
+            contact_sheet,
+        } => (
             "critic.report",
-            json!({
-                "round": payload.get("round"),
-                "issues": payload.get("issues"),
-                "contact_sheet": asset(payload.get("contact_sheet")),
-            }),
+            json!({ "round": round, "issues": issues, "contact_sheet": asset(contact_sheet) }),
         ),
-        "preview.ready" => (
-            "preview.ready",
-            json!({ "asset": asset(payload.get("object")) }),
-        ),
-        "estimate.ready" => (
+        PipelineEvent::PreviewReady { object } => {
+            ("preview.ready", json!({ "asset": asset(object) }))
+        }
+        PipelineEvent::EstimateReady {
+            round,
+            usd,
+            budget,
+            items,
+        } => (
             "cost.estimate",
-            json!({
-                "round": payload.get("round"),
-                "usd": payload.get("usd"),
-                "budget": payload.get("budget"),
-                "items": payload.get("items"),
-            }),
+            json!({ "round": round, "usd": usd, "budget": budget, "items": items }),
         ),
-        "music.ready" => (
+        PipelineEvent::MusicReady {
+            object,
+            source,
+            bpm,
+        } => (
             "music.ready",
-            json!({
-                "asset": asset(payload.get("object")),
-                "source": payload.get("source"),
-                "bpm": payload.get("bpm"),
-            }),
+            json!({ "asset": asset(object), "source": source, "bpm": bpm }),
         ),
-        "final.ready" => {
-            let outputs = payload.get("outputs");
-            let field = |key: &str| outputs.and_then(|o| o.get(key));
-            let videos: Vec<Value> = field("videos")
-                .and_then(Value::as_array)
-                .map(|videos| {
-                    videos
-                        .iter()
-                        .map(|v| json!({ "format": v.get("format"), "asset": asset(v.get("object")) }))
-                        .collect()
-                })
-                .unwrap_or_default();
+        PipelineEvent::FinalReady { outputs } => {
+            let videos: Vec<Value> = outputs
+                .videos
+                .iter()
+                .map(|v| json!({ "format": v.format, "asset": asset(&v.object) }))
+                .collect();
             (
                 "video.ready",
                 json!({
                     "videos": videos,
-                    "captions": { "srt": asset(field("srt")), "vtt": asset(field("vtt")) },
+                    "captions": { "srt": asset(&outputs.srt), "vtt": asset(&outputs.vtt) },
                 }),
             )
         }
-        _ => ("node.event", json!({ "name": name })),
+        PipelineEvent::StoryboardReady { .. } => {
+            ("node.event", json!({ "name": announced.name() }))
+        }
     }
 }
 
@@ -346,6 +344,61 @@ mod tests {
         assert!(
             !ready.data.to_string().contains("images/ab.png"),
             "keys stay inside"
+        );
+    }
+
+    #[test]
+    fn announcements_keep_their_wire_shape() {
+        let object =
+            |sha: &str| json!({ "key": "k", "sha256": sha, "size": 3, "media_type": "video/mp4" });
+        let custom = |name: &str, payload| {
+            event_envelope(&event(EventKind::Custom {
+                node: "compose".into(),
+                item: None,
+                name: name.into(),
+                payload,
+            }))
+        };
+        let link = |sha: &str| json!({ "id": sha, "url": asset_url(sha), "media_type": "video/mp4", "size": 3 });
+        let done = custom(
+            "final.ready",
+            json!({ "outputs": {
+                "preview": object("p"), "srt": object("s"), "vtt": object("v"), "contact_sheet": object("c"),
+                "videos": [{ "format": "9:16", "object": object("a") }, { "format": "1:1", "object": object("b") }],
+            } }),
+        );
+        assert_eq!(done.kind, "video.ready");
+        assert_eq!(
+            done.data,
+            json!({
+                "videos": [{ "format": "9:16", "asset": link("a") }, { "format": "1:1", "asset": link("b") }],
+                "captions": { "srt": link("s"), "vtt": link("v") },
+            })
+        );
+        let estimate = custom(
+            "estimate.ready",
+            json!({ "round": 1, "usd": 0.25, "budget": null, "items": [] }),
+        );
+        assert_eq!(estimate.kind, "cost.estimate");
+        assert_eq!(
+            estimate.data,
+            json!({ "round": 1, "usd": 0.25, "budget": null, "items": [] })
+        );
+        let music = custom(
+            "music.ready",
+            json!({ "object": object("m"), "source": "uploaded", "bpm": 120.0 }),
+        );
+        assert_eq!(
+            (music.kind.as_str(), &music.data),
+            (
+                "music.ready",
+                &json!({ "asset": link("m"), "source": "uploaded", "bpm": 120.0 })
+            )
+        );
+        let unknown = custom("asset.ready", json!({ "scene": "first" }));
+        assert_eq!(
+            (unknown.kind.as_str(), &unknown.data),
+            ("node.event", &json!({ "name": "asset.ready" }))
         );
     }
 

@@ -2,6 +2,9 @@
 //! listeners, and the objects it announces are recorded as they appear.
 
 use super::Pool;
+use crate::objects::ObjectRef;
+use crate::pipeline::PipelineEvent;
+use crate::store::AssetRow;
 use montage_graph::{EventKind, ThreadId};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -34,8 +37,10 @@ pub(super) fn keep_events(
                 } => shared
                     .metrics
                     .node_finished(node, *duration_ms as f64 / 1000.0),
-                EventKind::Custom { name, payload, .. } => {
-                    record_announced(&shared, &run, name, payload).await;
+                EventKind::Custom { .. } => {
+                    if let Some(announced) = PipelineEvent::of(&event) {
+                        record_announced(&shared, &run, announced).await;
+                    }
                 }
                 _ => {}
             }
@@ -48,91 +53,41 @@ pub(super) fn keep_events(
 
 /// Records the objects a node announces as soon as they exist, so they can be downloaded
 /// while the run goes on.
-async fn record_announced(shared: &Pool, run: &str, name: &str, payload: &serde_json::Value) {
-    use crate::objects::ObjectRef;
-    use crate::store::AssetRow;
-    let object = |value: Option<&serde_json::Value>| {
-        value.and_then(|v| serde_json::from_value::<ObjectRef>(v.clone()).ok())
+async fn record_announced(shared: &Pool, run: &str, announced: PipelineEvent) {
+    let row = |object: ObjectRef, kind: &str, scene: Option<usize>, round: Option<u32>| AssetRow {
+        object,
+        kind: kind.into(),
+        scene: scene.and_then(|s| u32::try_from(s).ok()),
+        round,
     };
-    let small = |key: &str| {
-        payload
-            .get(key)
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
+    let rows: Vec<AssetRow> = match announced {
+        PipelineEvent::AssetReady {
+            scene,
+            round,
+            object,
+            clip,
+        } => std::iter::once(row(object, "scene", Some(scene), Some(round)))
+            .chain(clip.map(|clip| row(clip, "clip", Some(scene), Some(round))))
+            .collect(),
+        PipelineEvent::PreviewReady { object } => vec![row(object, "preview", None, None)],
+        PipelineEvent::MusicReady { object, .. } => vec![row(object, "music", None, None)],
+        PipelineEvent::FinalReady { outputs } => outputs
+            .videos
+            .into_iter()
+            .map(|video| row(video.object, "video", None, None))
+            .chain([outputs.srt, outputs.vtt].map(|c| row(c, "captions", None, None)))
+            .collect(),
+        PipelineEvent::StoryboardReady { round, sketches } => sketches
+            .into_iter()
+            .map(|sketch| row(sketch.object, "sketch", Some(sketch.scene), Some(round)))
+            .collect(),
+        PipelineEvent::CriticReport {
+            round,
+            contact_sheet,
+            ..
+        } => vec![row(contact_sheet, "contact_sheet", None, Some(round))],
+        PipelineEvent::EstimateReady { .. } => Vec::new(),
     };
-    let mut rows = Vec::new();
-    match name {
-        "asset.ready" => {
-            for (key, kind) in [("object", "scene"), ("clip", "clip")] {
-                rows.extend(object(payload.get(key)).map(|object| AssetRow {
-                    object,
-                    kind: kind.into(),
-                    scene: small("scene"),
-                    round: small("round"),
-                }));
-            }
-        }
-        "preview.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
-            object,
-            kind: "preview".into(),
-            scene: None,
-            round: None,
-        })),
-        "music.ready" => rows.extend(object(payload.get("object")).map(|object| AssetRow {
-            object,
-            kind: "music".into(),
-            scene: None,
-            round: None,
-        })),
-        "final.ready" => {
-            let outputs = payload.get("outputs");
-            let field = |key: &str| outputs.and_then(|o| o.get(key));
-            let videos = field("videos").and_then(serde_json::Value::as_array);
-            for video in videos.into_iter().flatten() {
-                rows.extend(object(video.get("object")).map(|object| AssetRow {
-                    object,
-                    kind: "video".into(),
-                    scene: None,
-                    round: None,
-                }));
-            }
-            for captions in ["srt", "vtt"] {
-                rows.extend(object(field(captions)).map(|object| AssetRow {
-                    object,
-                    kind: "captions".into(),
-                    scene: None,
-                    round: None,
-                }));
-            }
-        }
-        "storyboard.ready" => {
-            let sketches = payload
-                .get("sketches")
-                .and_then(serde_json::Value::as_array);
-            for sketch in sketches.into_iter().flatten() {
-                rows.extend(object(sketch.get("object")).map(|object| {
-                    AssetRow {
-                        object,
-                        kind: "sketch".into(),
-                        scene: sketch
-                            .get("scene")
-                            .and_then(serde_json::Value::as_u64)
-                            .and_then(|v| u32::try_from(v).ok()),
-                        round: small("round"),
-                    }
-                }));
-            }
-        }
-        "critic.report" => {
-            rows.extend(object(payload.get("contact_sheet")).map(|object| AssetRow {
-                object,
-                kind: "contact_sheet".into(),
-                scene: None,
-                round: small("round"),
-            }))
-        }
-        _ => {}
-    }
     for row in rows {
         if let Err(error) = shared.app.database.record_asset(run, &row).await {
             tracing::warn!(%error, run, "could not record an object");
