@@ -519,6 +519,9 @@ fn a_real_model_server_reads_the_request() {
     command
         .env("OPENAI_BASE_URL", &url)
         .env("MONTAGE_MODELS__OPENAI__STRUCTURED_OUTPUT", "json_object")
+        // What is tested is that the server's answers are used: a loaded machine may make
+        // a request slower than the default limit, and the run would stand in locally.
+        .env("MONTAGE_MODELS__OPENAI__TIMEOUT_SECS", "600")
         .env("MONTAGE_MODELS__EMBEDDINGS", "openai")
         .env(
             "MONTAGE_MODELS__OPENAI__EMBEDDINGS_BASE_URL",
