@@ -8,40 +8,29 @@
 //! ```
 //!
 //! - `state`: [`RunState`], references and decisions only; media lives in the object store.
-//! - `nodes`: the nodes and routers.
+//! - `nodes`: the nodes and routers, one module each, with the generation cache and the budget.
 //! - `events`: what the nodes announce while a run goes on ([`PipelineEvent`]).
-//! - `assets`: each scene's picture, clip and narration, through the generation cache.
-//! - `continuity`: the clips that carry on the shot before, from its last frame.
-//! - `story`: what happens in each scene, the title and hashtags, the script.
-//! - `prompts`: the scene prompts, drafted by the templates, written by the text model.
-//! - `budget`: what a round is expected to cost, and which scenes the budget lets paid models make.
-//! - `storyboard`: the approval of the scenes' prompts and sketches before paid pictures.
+//! - `error`: what goes wrong inside a node, and whether the graph retries it.
 //! - `plan`: the beat-aligned planner.
 //! - `templates`: the versioned prompt templates of `prompts/`.
 //! - `timeline`: plan → compositor timeline.
 //! - `record`: the run record (`run.json`).
 //! - `request`: checking and storing what a person asks for before any work starts.
 
-mod assets;
-mod budget;
-mod continuity;
+mod error;
 pub mod events;
 mod nodes;
 pub mod plan;
-mod prompts;
 pub mod record;
 pub mod request;
 pub mod state;
-mod story;
-mod storyboard;
 pub mod templates;
 mod timeline;
 
+pub use error::PipelineError;
 pub use events::PipelineEvent;
-pub use nodes::{Services, scene_seed};
-pub use prompts::hygiene;
+pub use nodes::{Services, hygiene, scene_seed, word_budget};
 pub use state::{FeedbackAnswer, IntentOverrides, RunRequest, RunState};
-pub use story::word_budget;
 
 use montage_graph::{
     BuildError, Checkpointer, CompiledGraph, END, GraphError, RetryPolicy, RunConfig, RunOutcome,
@@ -128,10 +117,10 @@ impl Pipeline {
             return Pipeline::ending(graph, "plan");
         }
         let s = Arc::clone(&services);
-        graph.add_node("story", move |state, _| story::story(state, Arc::clone(&s)));
+        graph.add_node("story", move |state, _| nodes::story(state, Arc::clone(&s)));
         let s = Arc::clone(&services);
         graph.add_node("prompts", move |state, ctx| {
-            prompts::prompts(state, ctx, Arc::clone(&s))
+            nodes::prompts(state, ctx, Arc::clone(&s))
         });
         graph.add_edge("plan", "story").add_edge("story", "prompts");
         if reach == Reach::Prompts {
@@ -140,22 +129,22 @@ impl Pipeline {
         let s = Arc::clone(&services);
         graph
             .add_node("storyboard", move |state, ctx| {
-                storyboard::storyboard(state, ctx, Arc::clone(&s))
+                nodes::storyboard::storyboard(state, ctx, Arc::clone(&s))
             })
-            .on_answer(storyboard::answer);
+            .on_answer(nodes::storyboard::answer);
         let s = Arc::clone(&services);
         graph
             .add_fan_out(
                 "assets",
                 |state: &RunState| state.pending.clone(),
-                move |state, scene, ctx| assets::asset(state, scene, ctx, Arc::clone(&s)),
+                move |state, scene, ctx| nodes::asset(state, scene, ctx, Arc::clone(&s)),
             )
             .concurrency(concurrency.max(1))
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
         graph
             .add_node("continuity", move |state, ctx| {
-                continuity::continuity(state, ctx, Arc::clone(&s))
+                nodes::continuity(state, ctx, Arc::clone(&s))
             })
             .retry(RetryPolicy::exponential(attempts));
         let s = Arc::clone(&services);
@@ -167,12 +156,12 @@ impl Pipeline {
         graph
             .add_conditional_edges(
                 "prompts",
-                |state, _| storyboard::after_prompts(state),
+                |state, _| nodes::storyboard::after_prompts(state),
                 ["storyboard", "assets"],
             )
             .add_conditional_edges(
                 "storyboard",
-                |state, _| storyboard::after_storyboard(state),
+                |state, _| nodes::storyboard::after_storyboard(state),
                 ["assets", "prompts", "plan", "storyboard"],
             )
             .add_edge("assets", "continuity")
@@ -239,8 +228,8 @@ impl Pipeline {
     /// Checks `answer` against the open question of a run in `state` without changing
     /// anything: the reason it does not answer it, if it does not.
     pub fn check_answer(state: &RunState, answer: serde_json::Value) -> Result<(), String> {
-        let checked = match storyboard::under_review(state) {
-            true => storyboard::answer(state, answer),
+        let checked = match nodes::storyboard::under_review(state) {
+            true => nodes::storyboard::answer(state, answer),
             false => nodes::answer(state, answer),
         };
         checked.map(|_| ()).map_err(|e| e.message)

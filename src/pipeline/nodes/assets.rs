@@ -4,21 +4,18 @@
 //! leaves no room for), with every call in the ledger. A clip that fails or is unusable
 //! leaves the scene its still, and the run says so.
 
-use super::events::PipelineEvent;
-use super::nodes::{
-    Services, StopOnCancel, database_error, missing, model_error, request_hash, store_error,
-};
-use super::state::{
-    CostEntry, Plan, RunState, SceneAsset, SceneClip, ScenePrompt, SceneSource, SpokenLine, Update,
-};
+use super::cache::{Made, cache_hit, entry, generate_cached, remember, request_hash, wasted_on};
+use super::{Services, StopOnCancel};
 use crate::objects::ObjectRef;
-use crate::store::CacheEntry;
+use crate::pipeline::PipelineError;
+use crate::pipeline::events::PipelineEvent;
+use crate::pipeline::state::{
+    Plan, RunState, SceneAsset, SceneClip, ScenePrompt, SceneSource, SpokenLine, Update,
+};
 use montage_graph::{NodeContext, NodeError};
 use montage_models::{
-    ClipModel, ClipRequest, EmbeddingModel, ImageModel, ImageRequest, Intent, ModelId,
-    SpeechRequest, SpokenWord, clip_length,
+    ClipModel, ClipRequest, ImageModel, ImageRequest, Intent, ModelId, SpeechRequest, clip_length,
 };
-use std::future::Future;
 use std::sync::Arc;
 
 /// The still request the assets node makes for a scene with `prompt`.
@@ -47,9 +44,10 @@ pub(super) fn speech_request(text: &str) -> SpeechRequest {
 /// which it stays in view. A clip must play that long, or it would freeze.
 pub(super) fn shown_seconds(plan: &Plan, k: usize) -> f64 {
     let scene = &plan.scenes[k];
-    let fading = match scene.cut_after == super::state::Cut::Crossfade && k + 1 < plan.scenes.len()
+    let fading = match scene.cut_after == crate::pipeline::state::Cut::Crossfade
+        && k + 1 < plan.scenes.len()
     {
-        true => super::timeline::crossfade_seconds(plan, k) / 2.0,
+        true => crate::pipeline::timeline::crossfade_seconds(plan, k) / 2.0,
         false => 0.0,
     };
     scene.end - scene.start + fading
@@ -72,8 +70,11 @@ pub async fn asset(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> Result<Update, NodeError> {
-    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let intent = state
+        .intent
+        .as_ref()
+        .ok_or(PipelineError::Missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
     let scene = plan
         .scenes
         .get(k)
@@ -85,7 +86,7 @@ pub async fn asset(
                 .request
                 .images
                 .get(*index)
-                .ok_or_else(|| missing("uploaded image"))?;
+                .ok_or(PipelineError::Missing("uploaded image"))?;
             SceneAsset {
                 object: upload.object.clone(),
                 request_hash: None,
@@ -95,7 +96,10 @@ pub async fn asset(
             }
         }
         SceneSource::Generated => {
-            let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
+            let prompt = state
+                .prompts
+                .get(&k)
+                .ok_or(PipelineError::Missing("prompt"))?;
             let mut request = image_request(intent, prompt);
             // The budget may have left this scene to a model further down the chain, or to
             // the local renderer (decided before the round).
@@ -134,7 +138,7 @@ pub async fn asset(
                     let made = image
                         .generate(request)
                         .await
-                        .map_err(|e| model_error(&format!("scene {}", k + 1), e))?;
+                        .map_err(|e| PipelineError::model(format!("scene {}", k + 1), e))?;
                     Ok(Made {
                         kind: "images",
                         media_type: made.media_type,
@@ -197,7 +201,7 @@ pub async fn asset(
                     let said = speech
                         .speak(request)
                         .await
-                        .map_err(|e| model_error("narration", e))?;
+                        .map_err(|e| PipelineError::model("narration", e))?;
                     Ok(Made {
                         kind: "speech",
                         media_type: "audio/wav".into(),
@@ -245,49 +249,6 @@ pub(super) fn announce(ctx: &NodeContext, k: usize, asset: &SceneAsset) {
     .emit(ctx);
 }
 
-/// The ledger's entry for a call the assets node made for `scene`.
-fn entry(scene: usize, capability: &str, model: &ModelId, usd: f64, cached: bool) -> CostEntry {
-    CostEntry {
-        node: "assets".into(),
-        scene: Some(scene),
-        capability: capability.into(),
-        model: model.clone(),
-        usd,
-        tokens: Default::default(),
-        cached,
-    }
-}
-
-/// The ledger's entries for paid calls for `scene` that came to nothing.
-fn wasted_on<'a>(
-    scene: usize,
-    capability: &'a str,
-    wasted: &'a [montage_models::Wasted],
-) -> impl Iterator<Item = CostEntry> + 'a {
-    CostEntry::wasted("assets", capability, wasted).map(move |mut entry| {
-        entry.scene = Some(scene);
-        entry
-    })
-}
-
-/// What one model call made, ready to be stored.
-struct Made {
-    /// The object-store folder it goes to.
-    kind: &'static str,
-    media_type: String,
-    bytes: Vec<u8>,
-    model: ModelId,
-    /// Its length, for audio.
-    seconds: Option<f64>,
-    /// When each word is spoken, for speech whose model says.
-    words: Vec<SpokenWord>,
-    usd: f64,
-    /// What the person should know about how it was made.
-    notices: Vec<String>,
-    /// Paid calls before it that came to nothing.
-    wasted: Vec<montage_models::Wasted>,
-}
-
 /// Whether scene `k`'s clip carries on the one before it (the story says it continues the
 /// shot, and both scenes are generated): it is made after the others, from the last frame
 /// of the clip before, by the continuity node.
@@ -328,7 +289,7 @@ impl Clipping<'_> {
     ) -> Result<Option<SceneClip>, NodeError> {
         let (plan, intent) = match (&self.state.plan, &self.state.intent) {
             (Some(plan), Some(intent)) => (plan, intent),
-            _ => return Err(missing("plan")),
+            _ => return Err(PipelineError::Missing("plan").into()),
         };
         let k = self.scene;
         let shown = shown_seconds(plan, k);
@@ -363,12 +324,7 @@ impl Clipping<'_> {
             }));
         }
         request.job_key = Some(hash.clone());
-        request.start_frame = self
-            .services
-            .objects
-            .get(still)
-            .await
-            .map_err(store_error)?;
+        request.start_frame = self.services.objects.get(still).await?;
         let _stop = StopOnCancel::new(self.ctx, Arc::clone(self.model), &hash, |model, key| {
             model.cancel(key)
         });
@@ -463,164 +419,4 @@ fn check_clip(bytes: &[u8], shown: f64, canvas: (u32, u32)) -> Result<(), String
         ));
     }
     Ok(())
-}
-
-/// An object made for a request, or found in the generation cache.
-struct Hit {
-    object: ObjectRef,
-    /// Its length, for audio.
-    seconds: Option<f64>,
-    /// When each word is spoken, for speech whose model says.
-    words: Vec<SpokenWord>,
-    /// The model that made it (the request's, or one recorded with it).
-    model: ModelId,
-}
-
-/// The cache's answer to the request hashed as `hash`, made by `model`.
-async fn cache_hit(
-    services: &Services,
-    hash: &str,
-    model: ModelId,
-) -> Result<Option<Hit>, NodeError> {
-    let hit = services
-        .database
-        .cache_get(hash)
-        .await
-        .map_err(database_error)?;
-    Ok(hit.map(|hit| Hit {
-        model: match hit.model.split_once('/') {
-            Some((provider, name)) => ModelId::new(provider, name),
-            None => model,
-        },
-        object: hit.object,
-        seconds: hit.seconds,
-        words: hit.words,
-    }))
-}
-
-/// `made` stored, and remembered under `hash` with the embedding of `text` when the model
-/// asked for (`model`) made it: what a stand-in made is no answer to the request as the
-/// first model would make it.
-async fn remember(
-    services: &Services,
-    update: &mut Update,
-    scene: usize,
-    hash: &str,
-    text: &str,
-    made: Made,
-    model: &ModelId,
-) -> Result<ObjectRef, NodeError> {
-    let object = services
-        .objects
-        .put(made.kind, &made.media_type, made.bytes)
-        .await
-        .map_err(store_error)?;
-    if made.model == *model {
-        let (embedding, embedding_model) = embed(services, update, scene, text).await;
-        let entry = CacheEntry {
-            request_hash: hash.to_owned(),
-            object: object.clone(),
-            model: made.model.to_string(),
-            seconds: made.seconds,
-            words: made.words,
-            embedding,
-            embedding_model,
-        };
-        services
-            .database
-            .cache_put(&entry)
-            .await
-            .map_err(database_error)?;
-    }
-    Ok(object)
-}
-
-/// The object the request hashed as `hash` makes: from the generation cache when the same
-/// request was made before, else made by `generate`, stored, and remembered with the
-/// embedding of `text`. Either way the call goes into the ledger, under the model that made
-/// the object (in a chain, perhaps not the first), which the answer names.
-#[allow(clippy::too_many_arguments)]
-async fn generate_cached<F, Fut>(
-    services: &Services,
-    update: &mut Update,
-    scene: usize,
-    capability: &str,
-    model: ModelId,
-    hash: &str,
-    text: &str,
-    generate: F,
-) -> Result<Hit, NodeError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Made, NodeError>>,
-{
-    let (stored, cached, usd) = match cache_hit(services, hash, model.clone()).await? {
-        Some(hit) => (hit, true, 0.0),
-        None => {
-            let mut made = generate().await?;
-            update.notices.append(&mut made.notices);
-            update
-                .cost
-                .extend(wasted_on(scene, capability, &made.wasted));
-            let (seconds, words, usd) = (made.seconds, made.words.clone(), made.usd);
-            let made_by = made.model.clone();
-            let object = remember(services, update, scene, hash, text, made, &model).await?;
-            let stored = Hit {
-                object,
-                seconds,
-                words,
-                model: made_by,
-            };
-            (stored, false, usd)
-        }
-    };
-    update
-        .cost
-        .push(entry(scene, capability, &stored.model, usd, cached));
-    Ok(stored)
-}
-
-/// The embedding of `text` for the cache, and the model that made it. A remote embedder that
-/// fails is stood in for by the local one (its vectors are kept apart by their model, so the
-/// two never meet) and the run is told; its calls go into the ledger.
-async fn embed(
-    services: &Services,
-    update: &mut Update,
-    scene: usize,
-    text: &str,
-) -> (Vec<f32>, String) {
-    let embedder = &services.models.configured().embeddings;
-    let local = || {
-        let vector = montage_models::local::embed_text(text);
-        (
-            vector,
-            EmbeddingModel::id(&montage_models::local::HashingEmbedder).to_string(),
-        )
-    };
-    if embedder.id().provider == "local" {
-        return local();
-    }
-    let why = match embedder.embed(&[text.to_owned()]).await {
-        Ok(mut made) if made.vectors.len() == 1 => {
-            update.cost.push(CostEntry {
-                node: "assets".into(),
-                scene: Some(scene),
-                capability: "embeddings".into(),
-                model: made.model.clone(),
-                usd: made.cost_usd,
-                tokens: Default::default(),
-                cached: false,
-            });
-            let vector = made.vectors.pop().unwrap_or_default();
-            return (vector, made.model.to_string());
-        }
-        Ok(made) => format!("it answered {} vectors for one text", made.vectors.len()),
-        Err(error) => error.to_string(),
-    };
-    tracing::warn!(model = %embedder.id(), why, "the embedding model failed; the local one stands in");
-    update.notices.push(format!(
-        "{} could not embed the prompts ({why}); the local embedder indexed them instead",
-        embedder.id()
-    ));
-    local()
 }

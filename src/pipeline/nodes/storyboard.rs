@@ -6,10 +6,11 @@
 
 use super::assets::image_request;
 use super::budget;
-use super::events::{PipelineEvent, Sketch};
-use super::nodes::{NodeResult, Services, missing, model_error, store_error, template_error};
-use super::state::{FeedbackAnswer, RunState, ScenePrompt, SceneSource, Update};
+use super::{NodeResult, Services};
 use crate::config::{FeedbackPolicy, OverBudget, StoryboardPolicy};
+use crate::pipeline::PipelineError;
+use crate::pipeline::events::{PipelineEvent, Sketch};
+use crate::pipeline::state::{FeedbackAnswer, RunState, ScenePrompt, SceneSource, Update};
 use crate::server::protocol::asset_url;
 use minijinja::context;
 use montage_graph::{Command, NodeContext, NodeError};
@@ -68,8 +69,11 @@ pub async fn storyboard(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let intent = state
+        .intent
+        .as_ref()
+        .ok_or(PipelineError::Missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
     let mut board = state.storyboard.clone().unwrap_or_default();
     board.approved = false;
     board.sketches.retain(|k, _| state.prompts.contains_key(k));
@@ -102,12 +106,11 @@ pub async fn storyboard(
         let drawn = montage_models::local::LocalImage
             .generate(request)
             .await
-            .map_err(|e| model_error("a sketch", e))?;
+            .map_err(|e| PipelineError::model("a sketch", e))?;
         let object = services
             .objects
             .put("sketches", &drawn.media_type, drawn.bytes)
-            .await
-            .map_err(store_error)?;
+            .await?;
         board.sketches.insert(k, object);
     }
     PipelineEvent::StoryboardReady {
@@ -137,22 +140,19 @@ pub async fn storyboard(
         .iter()
         .map(|(capability, (count, usd))| format!("{count} {capability} ${usd:.2}"))
         .collect();
-    let (text, template) = services
-        .templates
-        .render(
-            "storyboard.question",
-            context! {
-                scenes => plan.scenes.len(),
-                seconds => format!("{:.1}", plan.duration),
-                revisions => board.revisions,
-                makers => makers,
-                usd => (estimate.usd > 0.0).then(|| format!("{:.2}", estimate.usd)),
-                budget => estimate.budget.map(|b| format!("{b:.2}")),
-                breakdown => breakdown.join(", "),
-                budget_notices => budget_notices,
-            },
-        )
-        .map_err(template_error)?;
+    let (text, template) = services.templates.render(
+        "storyboard.question",
+        context! {
+            scenes => plan.scenes.len(),
+            seconds => format!("{:.1}", plan.duration),
+            revisions => board.revisions,
+            makers => makers,
+            usd => (estimate.usd > 0.0).then(|| format!("{:.2}", estimate.usd)),
+            budget => estimate.budget.map(|b| format!("{b:.2}")),
+            breakdown => breakdown.join(", "),
+            budget_notices => budget_notices,
+        },
+    )?;
     let link = |object: &crate::objects::ObjectRef| json!({ "id": object.sha256, "url": asset_url(&object.sha256), "media_type": object.media_type });
     let scenes: Vec<Value> = plan
         .scenes
@@ -199,7 +199,7 @@ pub async fn storyboard(
 pub fn answer(state: &RunState, answer: Value) -> Result<Update, NodeError> {
     let answer: FeedbackAnswer = serde_json::from_value(answer)
         .map_err(|e| NodeError::permanent(format!("not an answer to the storyboard: {e}")))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
     let mut board = state.storyboard.clone().unwrap_or_default();
     let mut update = Update::default();
     match &answer {
@@ -208,12 +208,12 @@ pub fn answer(state: &RunState, answer: Value) -> Result<Update, NodeError> {
             scenes,
             instruction,
         } => {
-            let chosen = super::nodes::retaken(plan, scenes, instruction, &mut update)?;
+            let chosen = super::feedback::retaken(plan, scenes, instruction, &mut update)?;
             update.rewrite = Some(chosen);
             board.revisions += 1;
         }
         FeedbackAnswer::Edit { .. } => {
-            update.intent = Some(super::nodes::edited_intent(state, &answer)?);
+            update.intent = Some(super::feedback::edited_intent(state, &answer)?);
             board.revisions += 1;
         }
         FeedbackAnswer::Skip {} => {

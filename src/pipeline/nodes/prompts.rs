@@ -4,9 +4,11 @@
 //! A prompt describes what is seen: never a tempo, a colour code or a section of the song,
 //! which image models cannot use ([`hygiene`]).
 
-use super::events::PipelineEvent;
-use super::nodes::{NodeResult, Services, missing, run_models, scene_seed, template_error};
-use super::state::{
+use super::cache::scene_seed;
+use super::{NodeResult, Services, run_models};
+use crate::pipeline::PipelineError;
+use crate::pipeline::events::PipelineEvent;
+use crate::pipeline::state::{
     CameraMove, CostEntry, Plan, RunState, ScenePrompt, SceneSource, Shot, Story, TemplateRef,
     Update,
 };
@@ -129,33 +131,27 @@ fn draft(
         s if s < 0.7 => "moderate",
         _ => "fast",
     };
-    let (image, image_ref) = services
-        .templates
-        .render_line(
-            "scene.image",
-            context! {
-                shot => shot_words(scene.shot),
-                subject => intent.subject.clone(),
-                action => action(state.story.as_ref(), intent, k),
-                style => intent.style.clone(),
-                mood => intent.mood.word(),
-                energy => scene.energy,
-                section_start => scene.section_start && k > 0,
-                camera => camera_words(scene.camera),
-                camera_speed_word => speed,
-                colours => colour_names(&intent.palette),
-                previous_shot => previous.map(|p| shot_words(p.shot)),
-                instructions => state.instructions.get(&k).cloned().unwrap_or_default(),
-            },
-        )
-        .map_err(template_error)?;
-    let (negative, negative_ref) = services
-        .templates
-        .render_line(
-            "scene.negative",
-            context! { constraints => intent.constraints.clone() },
-        )
-        .map_err(template_error)?;
+    let (image, image_ref) = services.templates.render_line(
+        "scene.image",
+        context! {
+            shot => shot_words(scene.shot),
+            subject => intent.subject.clone(),
+            action => action(state.story.as_ref(), intent, k),
+            style => intent.style.clone(),
+            mood => intent.mood.word(),
+            energy => scene.energy,
+            section_start => scene.section_start && k > 0,
+            camera => camera_words(scene.camera),
+            camera_speed_word => speed,
+            colours => colour_names(&intent.palette),
+            previous_shot => previous.map(|p| shot_words(p.shot)),
+            instructions => state.instructions.get(&k).cloned().unwrap_or_default(),
+        },
+    )?;
+    let (negative, negative_ref) = services.templates.render_line(
+        "scene.negative",
+        context! { constraints => intent.constraints.clone() },
+    )?;
     for reference in [image_ref, negative_ref] {
         used.insert(reference.id.clone(), reference);
     }
@@ -177,20 +173,17 @@ fn clip_prompt(
     motion: &str,
     used: &mut BTreeMap<String, TemplateRef>,
 ) -> Result<String, montage_graph::NodeError> {
-    let (clip, reference) = services
-        .templates
-        .render_line(
-            "scene.clip",
-            context! {
-                image_prompt => image,
-                motion => motion,
-                seconds => format!("{:.1}", draft.seconds),
-                strong_moves => draft.strong_moves,
-                bar_seconds => format!("{:.1}", draft.bar_seconds),
-                energy => draft.energy,
-            },
-        )
-        .map_err(template_error)?;
+    let (clip, reference) = services.templates.render_line(
+        "scene.clip",
+        context! {
+            image_prompt => image,
+            motion => motion,
+            seconds => format!("{:.1}", draft.seconds),
+            strong_moves => draft.strong_moves,
+            bar_seconds => format!("{:.1}", draft.bar_seconds),
+            energy => draft.energy,
+        },
+    )?;
     used.insert(reference.id.clone(), reference);
     Ok(clip)
 }
@@ -201,8 +194,11 @@ pub async fn prompts(
     ctx: montage_graph::NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+    let intent = state
+        .intent
+        .as_ref()
+        .ok_or(PipelineError::Missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
     let mut used = BTreeMap::new();
     let mut drafts = BTreeMap::new();
     // A storyboard revision rewrites the scenes it names; the others keep their prompts.

@@ -4,9 +4,10 @@
 //! still), so the motion runs on across the cut.
 
 use super::assets::{Clipping, announce, carried_on};
-use super::nodes::{NodeResult, Services, missing, store_error};
-use super::state::{RunState, Update};
+use super::{NodeResult, Services};
 use crate::objects::ObjectRef;
+use crate::pipeline::PipelineError;
+use crate::pipeline::state::{RunState, Update};
 use montage_graph::{Command, NodeContext, NodeError};
 use std::sync::Arc;
 
@@ -29,11 +30,17 @@ pub async fn continuity(
         {
             continue;
         }
-        let asset = state.assets.get(&k).ok_or_else(|| missing("picture"))?;
+        let asset = state
+            .assets
+            .get(&k)
+            .ok_or(PipelineError::Missing("picture"))?;
         if asset.clip.is_some() {
             continue;
         }
-        let prompt = state.prompts.get(&k).ok_or_else(|| missing("prompt"))?;
+        let prompt = state
+            .prompts
+            .get(&k)
+            .ok_or(PipelineError::Missing("prompt"))?;
         // The scene before may have been carried on itself, in this very pass.
         let before = update
             .assets
@@ -83,5 +90,5 @@ async fn last_frame(services: &Services, clip: &ObjectRef) -> Result<ObjectRef, 
         .objects
         .put("frames", "image/png", png)
         .await
-        .map_err(store_error)
+        .map_err(NodeError::from)
 }

@@ -3,9 +3,12 @@
 //! text model writes the rest when one is configured. Offline, and whenever the model's
 //! answer cannot be used, the templates write the same structure (and the run says why).
 
-use super::nodes::{NodeResult, Services, missing, run_models, template_error};
-use super::state::{CostEntry, Plan, ScriptLine, Story, StoryScene, TemplateRef, Update};
-use super::templates::Templates;
+use super::{NodeResult, Services, run_models};
+use crate::pipeline::PipelineError;
+use crate::pipeline::state::{
+    CostEntry, Plan, RunState, ScriptLine, Story, StoryScene, TemplateRef, Update,
+};
+use crate::pipeline::templates::Templates;
 use minijinja::context;
 use montage_graph::{Command, NodeError};
 use montage_models::{Format, Intent, JsonSchemaFormat, Message, ModelId, TextRequest};
@@ -70,9 +73,12 @@ fn answer_format(scenes: usize) -> JsonSchemaFormat {
 }
 
 /// story: the story of the planned scenes, then the script from it.
-pub async fn story(state: Arc<super::RunState>, services: Arc<Services>) -> NodeResult {
-    let intent = state.intent.as_ref().ok_or_else(|| missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or_else(|| missing("plan"))?;
+pub async fn story(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
+    let intent = state
+        .intent
+        .as_ref()
+        .ok_or(PipelineError::Missing("intent"))?;
+    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
     let (offline, mut templates) = by_templates(intent, plan, &services.templates)?;
     let mut notices = Vec::new();
     let mut cost = Vec::new();
@@ -330,23 +336,21 @@ pub fn by_templates(
             // song carries it on.
             continues: k > 0
                 && !scene.section_start
-                && plan.scenes[k - 1].cut_after == super::state::Cut::Crossfade,
+                && plan.scenes[k - 1].cut_after == crate::pipeline::state::Cut::Crossfade,
         })
         .collect();
     let mut used = Vec::new();
     for (n, &k) in starts.iter().enumerate() {
-        let (text, reference) = templates
-            .render_line(
-                "narration.line",
-                context! {
-                    index => n,
-                    last => n + 1 == starts.len() && n > 0,
-                    section => plan.scenes[k].section.clone(),
-                    subject => intent.subject.clone(),
-                    mood => intent.mood.word(),
-                },
-            )
-            .map_err(template_error)?;
+        let (text, reference) = templates.render_line(
+            "narration.line",
+            context! {
+                index => n,
+                last => n + 1 == starts.len() && n > 0,
+                section => plan.scenes[k].section.clone(),
+                subject => intent.subject.clone(),
+                mood => intent.mood.word(),
+            },
+        )?;
         used = vec![reference];
         if intent.narration {
             scenes[k].narration = Some(text);

@@ -5,9 +5,10 @@
 //! budget too small for both keeps stills with camera motion. Narration is counted, not
 //! cut; the music bed and the critic are paid as they come.
 
+use super::Services;
 use super::assets::{image_request, shown_seconds, speech_request};
-use super::nodes::{Services, request_hash};
-use super::state::{
+use super::cache::request_hash;
+use crate::pipeline::state::{
     Allocation, Estimate, EstimateItem, MonthlyBudget, RunState, ScenePrompt, SceneSource,
 };
 use montage_graph::NodeError;
@@ -164,7 +165,7 @@ pub async fn round(
             .cache_get(&hash)
             .await
             .map(|hit| hit.is_some())
-            .map_err(NodeError::transient)
+            .map_err(NodeError::from)
     };
     let mut scenes = Vec::new();
     for (&scene, prompt) in prompts {
@@ -236,11 +237,7 @@ pub async fn reckon(
     let mut allocation = round(state, services, prompts, spending, run).await?;
     let committed =
         state.cost.iter().map(|c| c.usd).sum::<f64>() + spending + allocation.estimate.usd;
-    services
-        .database
-        .commit_spending(run, committed)
-        .await
-        .map_err(NodeError::transient)?;
+    services.database.commit_spending(run, committed).await?;
     allocation.notices = notices(&allocation, &services.models.configured().image.id());
     Ok(allocation)
 }
@@ -269,20 +266,12 @@ async fn monthly(
     let Some(owner) = state.owner.as_deref() else {
         return Ok(None);
     };
-    let own = services
-        .database
-        .monthly_budget(owner)
-        .await
-        .map_err(NodeError::transient)?;
+    let own = services.database.monthly_budget(owner).await?;
     let Some(limit) = own.or(state.config.pipeline.monthly_budget_usd) else {
         return Ok(None);
     };
     let since = crate::store::spending::month_start_ms(crate::store::runs::now_ms());
-    let committed_elsewhere = services
-        .database
-        .committed_since(owner, since, run)
-        .await
-        .map_err(NodeError::transient)?;
+    let committed_elsewhere = services.database.committed_since(owner, since, run).await?;
     Ok(Some(MonthlyBudget {
         limit,
         committed_elsewhere,
