@@ -2,6 +2,8 @@
 
 mod embed;
 mod image;
+mod intent_reader;
+mod intent_words;
 pub mod palette;
 mod speech;
 mod text;
@@ -9,5 +11,6 @@ mod tools;
 
 pub use embed::{DIMENSIONS as EMBEDDING_DIMENSIONS, HashingEmbedder, embed_text};
 pub use image::{LocalImage, Look, Shot, render as render_image};
+pub use intent_reader::parse_intent;
 pub use speech::LocalSpeech;
-pub use text::{INTENT_SCHEMA, LocalText, parse_intent};
+pub use text::{INTENT_SCHEMA, LocalText};

@@ -497,7 +497,7 @@ fn intent_of(said: &str, context: &Value) -> Option<(&'static str, Value)> {
     {
         return Some(("revise", json!({ "formats": wanted_formats })));
     }
-    if let Some(seconds) = super::text::duration_in(said) {
+    if let Some(seconds) = super::intent_reader::duration_in(said) {
         return Some(("revise", json!({ "duration": seconds })));
     }
     // A look for the whole video ("brighten it", "make it darker"): every generated scene's
