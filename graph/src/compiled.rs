@@ -1,12 +1,12 @@
 //! The compiled graph: the public API for starting, resuming, inspecting and forking threads.
 
-use crate::builder::{END, NodeSpec, Router, START};
 use crate::checkpoint::{
     Checkpoint, CheckpointMeta, Checkpointer, Interrupt, MemoryCheckpointer, RunStatus,
 };
 use crate::error::{CheckpointError, GraphError, MergeError};
 use crate::event::{EventHub, EventKind, EventStream};
 use crate::state::{Counters, State, StepWrites};
+use crate::topology::{END, NodeSpec, Router, START};
 use crate::{CheckpointId, ThreadId};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -3,13 +3,13 @@
 //! order, route, checkpoint. Nodes never see writes of their own step, so a replay takes the
 //! same path.
 
-use crate::builder::NodeBody;
 use crate::checkpoint::{Checkpointer, Interrupt, PendingWrite, RunStatus};
 use crate::compiled::{CompiledGraph, Cursor, RunConfig, RunOutcome, Save, push_unique};
 use crate::error::{GraphError, NodeError};
 use crate::event::{EventHub, EventKind};
 use crate::node::{ItemFn, NodeContext, NodeFn, RetryPolicy};
 use crate::state::{State, StepWrites};
+use crate::topology::NodeBody;
 use crate::{CheckpointId, Command, ThreadId};
 use futures::FutureExt;
 use std::collections::HashMap;

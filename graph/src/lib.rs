@@ -51,7 +51,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`builder`](StateGraph): `StateGraph`, `NodeSpec`, `START`, `END`, validation.
+//! - [`builder`](StateGraph): `StateGraph` and its validation.
+//! - `topology`: what a graph is made of: [`START`], [`END`], [`NodeSpec`] and routers.
 //! - `compiled`: `CompiledGraph` — invoke, resume, continue, state, history, fork.
 //! - `exec`: the private superstep loop (plan, run, merge, route, checkpoint).
 //! - `state`: the [`State`] trait with its merge rule, [`StepWrites`], [`Counters`].
@@ -76,8 +77,9 @@ mod node;
 mod state;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod topology;
 
-pub use builder::{END, NodeSpec, START, StateGraph};
+pub use builder::StateGraph;
 pub use checkpoint::{
     Checkpoint, CheckpointMeta, Checkpointer, Interrupt, MemoryCheckpointer, PendingWrite,
     RunStatus,
@@ -90,3 +92,4 @@ pub use ids::{CheckpointId, ThreadId};
 pub use node::{NodeContext, RetryPolicy};
 pub use state::{Counters, State, StepWrites};
 pub use tokio_util::sync::CancellationToken;
+pub use topology::{END, NodeSpec, START};

@@ -69,6 +69,24 @@ fn pipeline(
     g.compile().unwrap().with_checkpointer(store)
 }
 
+/// Waits until the store holds the results of `tasks` after the thread's latest checkpoint.
+async fn kept(store: &dyn Checkpointer, thread: &ThreadId, tasks: &[&str]) {
+    let all_kept = async {
+        loop {
+            if let Some(latest) = store.latest(thread).await.unwrap() {
+                let writes = store.pending_writes(thread, latest.id).await.unwrap();
+                if tasks.iter().all(|t| writes.iter().any(|w| w.task == *t)) {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_kept)
+        .await
+        .expect("the finished scenes' results were never kept");
+}
+
 #[tokio::test]
 async fn a_new_runner_continues_a_crashed_run_without_redoing_finished_work() {
     let store: Arc<dyn Checkpointer> = Arc::new(MemoryCheckpointer::new());
@@ -92,8 +110,8 @@ async fn a_new_runner_continues_a_crashed_run_without_redoing_finished_work() {
         })
     };
     entered.notified().await;
-    // Let the other scenes finish, then kill the runner mid-step.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Once the other scenes' results are kept, kill the runner mid-step.
+    kept(store.as_ref(), &thread, &["assets#0", "assets#1", "assets#3"]).await;
     running.abort();
     assert!(running.await.unwrap_err().is_cancelled());
     block.store(false, Ordering::SeqCst);
