@@ -4,7 +4,7 @@
 //! videos and downloads take the cookie `POST /api/session` sets (only on `/api/assets`).
 //! On its loopback defaults the server lets requests without a token act as the local user.
 
-use super::Shared;
+use super::AppState;
 use super::error::ApiError;
 use crate::store::User;
 use axum::extract::FromRequestParts;
@@ -78,10 +78,10 @@ fn session_cookie(parts: &Parts) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-impl FromRequestParts<Shared> for Caller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, shared: &Shared) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, shared: &AppState) -> Result<Self, ApiError> {
         match token(parts)? {
             Some(token) => shared
                 .workers

@@ -1,7 +1,9 @@
 //! `/api/chats`: conversations with the agent, and the live stream of each one's replies.
 
-use super::Shared;
+use super::AppState;
 use super::auth::Caller;
+use super::bodies;
+use super::chat_hub::ChatEvent;
 use super::error::{ApiError, Body, ErrorBody};
 use crate::agent::{AgentError, Choices};
 use crate::store::{Chat, ChatMessage, User};
@@ -9,50 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use tokio::sync::broadcast;
 use utoipa::ToSchema;
-
-/// Something that happened in a chat, for the clients watching it.
-#[derive(Debug, Clone)]
-pub enum ChatEvent {
-    /// A piece of the agent's answer.
-    Delta(String),
-    /// A whole message, as stored (the person's, then the agent's).
-    Message(ChatMessage),
-    /// The chat now follows this run.
-    Run(String),
-}
-
-/// The live stream of each chat.
-#[derive(Default)]
-pub struct ChatHub {
-    chats: Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
-}
-
-impl ChatHub {
-    /// Follows chat `id`.
-    pub fn subscribe(&self, id: &str) -> broadcast::Receiver<ChatEvent> {
-        self.chats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(id.to_owned())
-            .or_insert_with(|| broadcast::channel(1024).0)
-            .subscribe()
-    }
-
-    /// Tells chat `id`'s watchers.
-    pub fn send(&self, id: &str, event: ChatEvent) {
-        let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sender) = chats.get(id)
-            && sender.send(event).is_err()
-        {
-            // Nobody watches any more.
-            chats.remove(id);
-        }
-    }
-}
 
 /// What `POST /api/chats` takes.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -110,9 +69,9 @@ impl ChoicesBody {
         crate::pipeline::request::check_duration(self.duration)
             .map_err(|e| ApiError::invalid(e.to_string()))?;
         Ok(Choices {
-            formats: super::runs::formats(self.formats.as_ref())?,
+            formats: bodies::formats(self.formats.as_ref())?,
             duration: self.duration,
-            overrides: super::runs::overrides(self.category, self.mood, self.pace, self.style)?,
+            overrides: bodies::overrides(self.category, self.mood, self.pace, self.style)?,
         })
     }
 }
@@ -158,7 +117,7 @@ fn view(chat: Chat, messages: Vec<ChatMessage>) -> ChatView {
 }
 
 /// `owner`'s chat `id`, or not found.
-pub async fn chat_of(shared: &Shared, owner: &str, id: &str) -> Result<Chat, ApiError> {
+pub async fn chat_of(shared: &AppState, owner: &str, id: &str) -> Result<Chat, ApiError> {
     shared
         .workers
         .app()
@@ -171,7 +130,7 @@ pub async fn chat_of(shared: &Shared, owner: &str, id: &str) -> Result<Chat, Api
 
 /// Runs the agent on one message and tells the chat's watchers as it goes.
 pub async fn converse(
-    shared: &Shared,
+    shared: &AppState,
     user: &User,
     chat: &Chat,
     content: &str,
@@ -207,7 +166,7 @@ pub async fn converse(
 #[utoipa::path(post, path = "/api/chats", tag = "chats", request_body = CreateChat,
     responses((status = 201, description = "The chat", body = ChatView)))]
 pub async fn create_chat(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Body(body): Body<CreateChat>,
 ) -> Result<(StatusCode, Json<ChatView>), ApiError> {
@@ -242,7 +201,7 @@ pub struct ChatSummary {
 #[utoipa::path(get, path = "/api/chats", tag = "chats",
     responses((status = 200, description = "Chats, newest first", body = Vec<ChatSummary>)))]
 pub async fn list_chats(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Vec<ChatSummary>>, ApiError> {
     let chats = shared
@@ -272,7 +231,7 @@ pub async fn list_chats(
         (status = 404, description = "No such chat", body = ErrorBody),
     ))]
 pub async fn get_chat(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ChatView>, ApiError> {
@@ -291,7 +250,7 @@ pub async fn get_chat(
         (status = 422, description = "An empty or enormous message", body = ErrorBody),
     ))]
 pub async fn post_message(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
     Body(body): Body<PostMessage>,

@@ -4,7 +4,7 @@
 //! `Origin` header gives that away). Requests naming a host the server does not serve, and
 //! browser requests from a page the server did not serve, are refused.
 
-use super::Shared;
+use super::AppState;
 use super::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -109,7 +109,7 @@ pub fn check(hosts: &Hosts, method: &Method, headers: &HeaderMap) -> Result<(), 
 }
 
 /// The middleware: refuses what [`check`] refuses before any handler sees it.
-pub async fn same_site(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+pub async fn same_site(State(shared): State<AppState>, request: Request, next: Next) -> Response {
     match check(&shared.hosts, request.method(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err(message) => refused(message),

@@ -4,7 +4,9 @@
 //! - [`runs`]: `/api/runs` and its actions.
 //! - [`uploads`]: `/api/uploads` and `/api/assets/{id}`.
 //! - [`ws`]: the WebSocket session; [`protocol`]: its messages.
-//! - [`chats`]: `/api/chats`, conversations with the agent.
+//! - [`chats`]: `/api/chats`, conversations with the agent; [`chat_hub`]: each chat's live
+//!   stream, which runs announce themselves on too.
+//! - `bodies`: what the run and chat bodies share (formats and intent choices, parsed).
 //! - [`error`]: the `{code, message}` error answers.
 //! - [`web`]: the web UI at `/`.
 //! - [`auth`]: who is asking; [`session`]: the browser's cookie for assets; [`guard`]: which
@@ -12,6 +14,8 @@
 //! - [`webhooks`]: providers saying a job finished (`/api/webhooks/replicate`).
 
 pub mod auth;
+mod bodies;
+pub mod chat_hub;
 pub mod chats;
 pub mod error;
 pub mod guard;
@@ -40,9 +44,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::OpenApi;
 
-/// What every handler shares.
+/// What every handler is given: the workers, the agent, the chats' streams and the server's settings.
 #[derive(Clone)]
-pub struct Shared {
+pub struct AppState {
     /// The queue, its workers, and through them the services.
     pub workers: Workers,
     /// The user requests without a token act as, when the server allows that.
@@ -50,7 +54,7 @@ pub struct Shared {
     /// The chat agent.
     pub agent: crate::agent::Agent,
     /// The live stream of each chat.
-    pub chats: Arc<chats::ChatHub>,
+    pub chats: Arc<chat_hub::ChatHub>,
     /// Cancelled when the server is asked to stop: WebSocket sessions close with 1001.
     pub stopping: tokio_util::sync::CancellationToken,
     /// The hosts and sites the server answers.
@@ -124,7 +128,7 @@ pub enum ServeError {
 pub struct ApiDoc;
 
 /// The routes over `shared`.
-pub fn router(shared: Shared) -> Router {
+pub fn router(shared: AppState) -> Router {
     let upload_limit = usize::try_from(shared.workers.app().config.server.max_upload_bytes())
         .unwrap_or(usize::MAX)
         // Room for the multipart framing around a file of the largest size.
@@ -181,7 +185,7 @@ pub fn router(shared: Shared) -> Router {
 
 /// The document, with the models this server offers runs as the patterns a choice must
 /// match.
-async fn openapi(State(shared): State<Shared>) -> impl IntoResponse {
+async fn openapi(State(shared): State<AppState>) -> impl IntoResponse {
     let mut document = schema::document(ApiDoc::openapi());
     schema::offer_models(&mut document, &shared.workers.app().config.models.offered());
     axum::Json(document)
@@ -193,7 +197,7 @@ async fn openapi(State(shared): State<Shared>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/api/models", tag = "operations",
     responses((status = 200, description = "Each capability's models, in the order they are tried", body = Vec<crate::providers::ModelReport>)))]
 pub async fn models(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     _caller: auth::Caller,
 ) -> axum::Json<Vec<crate::providers::ModelReport>> {
     axum::Json(shared.workers.app().providers.report().await)
@@ -202,7 +206,7 @@ pub async fn models(
 /// Liveness and readiness: the database answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "Up"), (status = 503, description = "The database does not answer")))]
-pub async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
+pub async fn healthz(State(shared): State<AppState>) -> impl IntoResponse {
     match shared.workers.app().database.count_runs().await {
         Ok(_) => (
             StatusCode::OK,
@@ -230,7 +234,7 @@ pub async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
         (status = 403, description = "Not an admin", body = error::ErrorBody),
     ))]
 pub async fn metrics(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     auth::Caller(caller): auth::Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     if !caller.admin {
@@ -291,11 +295,11 @@ pub async fn serve(
     on_listen(bound);
     let stopping = tokio_util::sync::CancellationToken::new();
     let hosts = Arc::new(guard::Hosts::new(bound, &config_hosts, local.is_some()));
-    let shared = Shared {
+    let shared = AppState {
         workers,
         local,
         agent,
-        chats: Arc::new(chats::ChatHub::default()),
+        chats: Arc::new(chat_hub::ChatHub::default()),
         stopping: stopping.clone(),
         hosts,
         replicate_webhook: replicate_webhook.map(Arc::new),

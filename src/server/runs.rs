@@ -1,15 +1,17 @@
 //! `/api/runs`: create, list, read, answer, cancel and revise runs.
 
-use super::Shared;
+use super::AppState;
 use super::auth::Caller;
+use super::bodies::{self, request_error};
+use super::chat_hub::ChatEvent;
 use super::error::{ApiError, Body, ErrorBody, Query};
 use super::protocol::asset_url;
 use super::schema;
 use crate::config::{FeedbackPolicy, StoryboardPolicy};
 use crate::objects::ObjectRef;
-use crate::pipeline::request::{self, RequestError};
+use crate::pipeline::request;
 use crate::pipeline::state::{MusicSource, SceneSource};
-use crate::pipeline::{IntentOverrides, RunRequest, RunState};
+use crate::pipeline::{RunRequest, RunState};
 use crate::store::{RunStatus, StoredRun};
 use crate::worker::{Cancelled, Changes};
 use axum::Json;
@@ -529,7 +531,7 @@ fn run_view(run: &StoredRun, thread: Option<montage_graph::ThreadState<RunState>
 }
 
 /// The full view of `owner`'s run `id`.
-async fn view_of(shared: &Shared, owner: &str, id: &str) -> Result<RunView, ApiError> {
+async fn view_of(shared: &AppState, owner: &str, id: &str) -> Result<RunView, ApiError> {
     let run = shared.workers.run(owner, id).await?;
     let thread = match shared.workers.thread(id).await {
         Ok(thread) => Some(thread),
@@ -557,54 +559,6 @@ async fn view_of(shared: &Shared, owner: &str, id: &str) -> Result<RunView, ApiE
     Ok(view)
 }
 
-fn request_error(error: RequestError) -> ApiError {
-    match error {
-        RequestError::Store(store) => ApiError::internal(&store),
-        other => ApiError::invalid(other.to_string()),
-    }
-}
-
-/// The intent choices of a request, checked.
-pub(super) fn overrides(
-    category: Option<Category>,
-    mood: Option<Mood>,
-    pace: Option<Pace>,
-    style: Option<Vec<String>>,
-) -> Result<IntentOverrides, ApiError> {
-    let style = style
-        .map(|words| {
-            if words.len() > MAX_STYLE_WORDS || words.iter().any(|w| w.chars().count() > 40) {
-                return Err(ApiError::invalid(format!(
-                    "style: at most {MAX_STYLE_WORDS} words of at most 40 characters"
-                )));
-            }
-            Ok(words
-                .iter()
-                .map(|w| w.trim().to_owned())
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<String>>())
-        })
-        .transpose()?;
-    Ok(IntentOverrides {
-        category,
-        mood,
-        pace,
-        style,
-    })
-}
-
-/// Style words a request may choose.
-const MAX_STYLE_WORDS: usize = 8;
-
-/// Format names, checked.
-pub(super) fn formats(
-    names: Option<&Vec<String>>,
-) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
-    names
-        .map(|names| request::parse_formats(&names.join(",")).map_err(request_error))
-        .transpose()
-}
-
 /// Start a run.
 #[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = CreateRun,
     responses(
@@ -614,7 +568,7 @@ pub(super) fn formats(
         (status = 422, description = "Not a run Montage can make", body = ErrorBody),
     ))]
 pub async fn create_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Body(body): Body<CreateRun>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
@@ -625,7 +579,7 @@ pub async fn create_run(
             request::MAX_IMAGES
         )));
     }
-    let formats = formats(body.formats.as_ref())?;
+    let formats = bodies::formats(body.formats.as_ref())?;
     let audio = match &body.audio {
         Some(id) => Some(shared.workers.upload(&user.id, id, Some("audio")).await?),
         None => None,
@@ -668,7 +622,7 @@ pub async fn create_run(
         formats,
         duration: body.duration,
         seed: body.seed.unwrap_or(1),
-        overrides: overrides(body.category, body.mood, body.pace, body.style)?,
+        overrides: bodies::overrides(body.category, body.mood, body.pace, body.style)?,
     };
     let state = app.new_state(request, config).await?;
     let run = shared.workers.submit(&user.id, state).await?;
@@ -679,7 +633,7 @@ pub async fn create_run(
 #[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListRuns),
     responses((status = 200, description = "Runs, newest first", body = Vec<RunSummary>)))]
 pub async fn list_runs(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Query(query): Query<ListRuns>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
@@ -708,7 +662,7 @@ pub async fn list_runs(
         (status = 404, description = "No such run", body = ErrorBody),
     ))]
 pub async fn get_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
@@ -731,7 +685,7 @@ pub async fn get_run(
         (status = 422, description = "Not an answer to the question", body = ErrorBody),
     ))]
 pub async fn answer_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
     Body(answer): Body<crate::pipeline::FeedbackAnswer>,
@@ -754,7 +708,7 @@ pub async fn answer_run(
         (status = 409, description = "The run has already ended", body = ErrorBody),
     ))]
 pub async fn cancel_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
@@ -775,7 +729,7 @@ pub async fn cancel_run(
         (status = 409, description = "A version of the video is still being made", body = ErrorBody),
     ))]
 pub async fn delete_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DeletedView>, ApiError> {
@@ -809,7 +763,7 @@ pub struct DeletedView {
         (status = 422, description = "No change, or an impossible one", body = ErrorBody),
     ))]
 pub async fn revise_run(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
     Body(body): Body<ReviseRun>,
@@ -825,10 +779,10 @@ pub async fn revise_run(
     }
     let changes = Changes {
         instruction: body.instruction,
-        formats: formats(body.formats.as_ref())?,
+        formats: bodies::formats(body.formats.as_ref())?,
         duration: body.duration,
         audio: None,
-        overrides: overrides(body.category, body.mood, body.pace, body.style)?,
+        overrides: bodies::overrides(body.category, body.mood, body.pace, body.style)?,
     };
     let run = shared.workers.revise(&user.id, &id, changes).await?;
     // The chats making this video follow its newest version.
@@ -839,9 +793,7 @@ pub async fn revise_run(
         .follow_version(&run.id)
         .await?
     {
-        shared
-            .chats
-            .send(&chat, super::chats::ChatEvent::Run(run.id.clone()));
+        shared.chats.send(&chat, ChatEvent::Run(run.id.clone()));
     }
     Ok((StatusCode::CREATED, Json(run_view(&run, None))))
 }

@@ -2,7 +2,7 @@
 //! which `<img>`, `<video>` and download links fetch without an `Authorization` header.
 //! It is sent back only to `/api/assets`, never readable by scripts, never cross-site.
 
-use super::Shared;
+use super::AppState;
 use super::auth::{Caller, SESSION_COOKIE, token};
 use super::error::ErrorBody;
 use axum::extract::{FromRequestParts, Request, State};
@@ -24,7 +24,7 @@ fn cookie(value: &str, max_age: u32) -> String {
         (status = 204, description = "The cookie is set (nothing to set without a token)"),
         (status = 401, description = "No valid token", body = ErrorBody),
     ))]
-pub async fn open_session(State(shared): State<Shared>, request: Request) -> Response {
+pub async fn open_session(State(shared): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if let Err(error) = Caller::from_request_parts(&mut parts, &shared).await {
         return error.into_response();

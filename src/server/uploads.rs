@@ -1,7 +1,7 @@
 //! `/api/uploads` (files people bring, checked by decoding them) and `/api/assets/{id}`
 //! (downloads of anything stored, with range requests).
 
-use super::Shared;
+use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::runs::AssetLink;
@@ -109,7 +109,7 @@ fn too_large(limit: u64) -> ApiError {
         (status = 422, description = "No `file` field, or a field of another name", body = ErrorBody),
     ))]
 pub async fn upload(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Vec<UploadView>>), ApiError> {
@@ -213,7 +213,7 @@ pub async fn upload(
         (status = 416, description = "The range is outside the object", body = ErrorBody),
     ))]
 pub async fn asset(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
     request: Request,

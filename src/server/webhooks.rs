@@ -5,7 +5,7 @@
 //! process does not wait for, changes nothing, and nothing a delivery says is taken on
 //! trust.
 
-use super::Shared;
+use super::AppState;
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,7 +37,7 @@ pub fn replicate_verifier(
 
 /// `POST /api/webhooks/replicate`: a prediction finished.
 pub async fn replicate(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {

@@ -2,7 +2,7 @@
 //! happen (after replaying what they missed), answer questions and cancel runs. A frame
 //! the server cannot use gets an `error` reply; the connection stays open.
 
-use super::Shared;
+use super::AppState;
 use super::auth::Caller;
 use super::chats::ChoicesBody;
 use super::error::ApiError;
@@ -28,7 +28,7 @@ const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Upgrades to the WebSocket protocol of docs/protocol.md.
 pub async fn upgrade(
-    State(shared): State<Shared>,
+    State(shared): State<AppState>,
     Caller(user): Caller,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -72,7 +72,7 @@ fn too_big(error: &axum::Error) -> bool {
 /// its subscriptions produce, and closes with the right code — the client's own when it
 /// closes, 1009 for a frame over the limit, 1001 when the server stops. Every task the
 /// session starts ends with it.
-pub async fn session<W, R>(shared: Shared, user: User, mut sink: W, mut stream: R)
+pub async fn session<W, R>(shared: AppState, user: User, mut sink: W, mut stream: R)
 where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -194,7 +194,7 @@ fn refused(run_id: &str, error: ApiError) -> Envelope {
 }
 
 async fn handle(
-    shared: &Shared,
+    shared: &AppState,
     user: &User,
     message: ClientMessage,
     outbox: &mpsc::Sender<Envelope>,
@@ -320,7 +320,7 @@ async fn handle(
 /// Sends a run's events after `after_seq`: the stored ones, then live ones, each once and
 /// in order. A run that has ended needs only the stored ones.
 async fn forward(
-    shared: Shared,
+    shared: AppState,
     run_id: String,
     after_seq: u64,
     status: RunStatus,
@@ -384,13 +384,13 @@ async fn forward(
 /// then each whole `chat.message`), and follows the runs its agent starts, sending their
 /// events too. The runs' forwarders stop with it.
 async fn follow_chat(
-    shared: Shared,
+    shared: AppState,
     user: User,
     chat_id: String,
     after_seq: u64,
     outbox: mpsc::Sender<Envelope>,
 ) {
-    use super::chats::ChatEvent;
+    use super::chat_hub::ChatEvent;
     // Subscribed before reading the store, so nothing falls between the two.
     let mut events = shared.chats.subscribe(&chat_id);
     let mut last = after_seq;
@@ -449,7 +449,7 @@ mod tests {
     use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 
     /// A server's shared services on a fresh data folder.
-    async fn shared(data: &std::path::Path) -> Shared {
+    async fn shared(data: &std::path::Path) -> AppState {
         let mut config = crate::config::Config::default();
         config.storage.data_dir = data.to_owned();
         let app = crate::app::App::open(config).await.unwrap();
@@ -459,7 +459,7 @@ mod tests {
             crate::worker::Workers::start(app, std::sync::Arc::new(crate::metrics::Metrics::new()))
                 .await
                 .unwrap();
-        Shared {
+        AppState {
             agent: crate::agent::Agent::new(workers.clone(), text),
             workers,
             local,
@@ -480,7 +480,7 @@ mod tests {
     );
 
     /// A session over channels; the client's ends.
-    fn connect(shared: &Shared) -> (Client, JoinHandle<()>) {
+    fn connect(shared: &AppState) -> (Client, JoinHandle<()>) {
         let (to_server, from_client) = unbounded();
         let (to_client, from_server) = unbounded();
         let user = shared.local.clone().unwrap();
