@@ -7,6 +7,7 @@
 //! Everything a person types is data: it reaches the model as a user message and the tools
 //! as arguments, checked like any API request, and only ever for the chat's owner.
 
+mod arguments;
 pub mod tools;
 
 use crate::pipeline::state::Upload;

@@ -3,9 +3,13 @@
 //! `summary` says, for people, what happened.
 
 use super::AgentError;
+use super::arguments::{
+    AnswerFeedback, CreateVideo, Export, RegenerateScene, Revise, Status, parameters_schema,
+    parse_arguments,
+};
 use crate::config::FeedbackPolicy;
 use crate::pipeline::state::Upload;
-use crate::pipeline::state::{RunState, SceneSource};
+use crate::pipeline::state::{FeedbackAnswer, RunState, SceneSource};
 use crate::pipeline::{PipelineEvent, request};
 use crate::store::{Chat, RunStatus, User};
 use crate::worker::{Changes, QuestionKind, Workers};
@@ -15,55 +19,37 @@ use serde_json::{Value, json};
 
 /// The tools, as offered to the model.
 pub fn specs() -> Vec<ToolSpec> {
-    let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
-        name: name.into(),
-        description: description.into(),
-        parameters,
-    };
-    let formats = json!({ "type": "array", "items": { "enum": ["16:9", "9:16", "1:1"] } });
+    fn spec<T: schemars::JsonSchema>(name: &str, description: &str) -> ToolSpec {
+        ToolSpec {
+            name: name.into(),
+            description: description.into(),
+            parameters: parameters_schema::<T>(),
+        }
+    }
     vec![
-        spec(
+        spec::<CreateVideo>(
             "create_video",
             "Start a new video from the person's description, with the files they attached.",
-            json!({ "type": "object", "properties": {
-                "prompt": { "type": "string" },
-                "formats": formats,
-                "duration": { "type": "number" } }, "required": ["prompt"] }),
         ),
-        spec(
+        spec::<Revise>(
             "revise",
             "Make a new version of the current video with changed words, formats, length or music.",
-            json!({ "type": "object", "properties": {
-                "instruction": { "type": "string" },
-                "formats": formats,
-                "duration": { "type": "number" },
-                "audio": { "type": "string", "description": "an uploaded audio file's id" } } }),
         ),
-        spec(
+        spec::<RegenerateScene>(
             "regenerate_scene",
             "Make some scenes of the current video again (scenes counted from 0; leave scenes out for every generated scene), with an instruction such as \"brighter\".",
-            json!({ "type": "object", "properties": {
-                "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
-                "instruction": { "type": "string" } } }),
         ),
-        spec(
+        spec::<AnswerFeedback>(
             "answer_feedback",
             "Answer the open question on the current video: the critic's (accept its fixes, regenerate scenes, edit, skip to the final video) or the storyboard's (accept it, regenerate: rewrite chosen scenes' prompts, edit, budget: hold the run to usd dollars); cancel stops the video.",
-            json!({ "type": "object", "properties": {
-                "action": { "enum": ["accept", "regenerate", "edit", "skip", "cancel", "budget"] },
-                "usd": { "type": "number", "minimum": 0 },
-                "scenes": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
-                "instruction": { "type": "string" } }, "required": ["action"] }),
         ),
-        spec(
+        spec::<Status>(
             "status",
             "Say where the current video stands, or the person's video with this run id.",
-            json!({ "type": "object", "properties": { "run_id": { "type": "string" } } }),
         ),
-        spec(
+        spec::<Export>(
             "export",
             "Give the download links of the current video, rendering a format it lacks.",
-            json!({ "type": "object", "properties": { "format": { "enum": ["16:9", "9:16", "1:1"] } } }),
         ),
     ]
 }
@@ -106,23 +92,11 @@ pub async fn call(
             AgentError::Refused("there is no video in this chat yet: describe one first".into())
         })
     };
-    // An empty list names no format: models send one where they mean "not given".
-    let formats = |value: &Value| -> Result<Option<Vec<montage_models::Format>>, AgentError> {
-        value
-            .as_array()
-            .filter(|names| !names.is_empty())
-            .map(|names| {
-                let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
-                request::parse_formats(&names.join(","))
-                    .map_err(|e| AgentError::Refused(e.to_string()))
-            })
-            .transpose()
-    };
     match name {
         "create_video" => {
-            let prompt = arguments["prompt"].as_str().unwrap_or_default();
-            let duration = choices.duration.or(arguments["duration"].as_f64());
-            let prompt = request::check_prompt(prompt, duration)
+            let call: CreateVideo = parse_arguments(name, arguments)?;
+            let duration = choices.duration.or(call.duration);
+            let prompt = request::check_prompt(&call.prompt, duration)
                 .map_err(|e| AgentError::Refused(e.to_string()))?;
             let app = workers.app();
             let request = crate::pipeline::RunRequest {
@@ -139,7 +113,7 @@ pub async fn call(
                     .collect(),
                 formats: match &choices.formats {
                     Some(chosen) => Some(chosen.clone()),
-                    None => formats(&arguments["formats"])?,
+                    None => non_empty(call.formats),
                 },
                 duration,
                 seed: 1,
@@ -165,15 +139,16 @@ pub async fn call(
             ))
         }
         "revise" => {
+            let call: Revise = parse_arguments(name, arguments)?;
             let run = current()?;
-            let audio = match arguments["audio"].as_str() {
+            let audio = match &call.audio {
                 Some(id) => Some(workers.upload(owner, id, Some("audio")).await?),
                 None => None,
             };
             let changes = Changes {
-                instruction: arguments["instruction"].as_str().map(str::to_owned),
-                formats: formats(&arguments["formats"])?,
-                duration: arguments["duration"].as_f64(),
+                instruction: call.instruction,
+                formats: non_empty(call.formats),
+                duration: call.duration,
                 audio,
                 ..Changes::default()
             };
@@ -187,16 +162,9 @@ pub async fn call(
             ))
         }
         "regenerate_scene" => {
+            let call: RegenerateScene = parse_arguments(name, arguments)?;
             let run = current()?;
-            let named: Vec<usize> = arguments["scenes"]
-                .as_array()
-                .map(|s| {
-                    s.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|k| k as usize)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let named = call.scenes.unwrap_or_default();
             let every = named.is_empty();
             let scenes = match every {
                 true => generated_scenes(workers, &run).await?,
@@ -208,7 +176,7 @@ pub async fn call(
                         .into(),
                 ));
             }
-            let instruction = arguments["instruction"].as_str().unwrap_or_default();
+            let instruction = call.instruction.as_deref().unwrap_or_default();
             let revised = workers
                 .regenerate(owner, &run, &scenes, instruction)
                 .await?;
@@ -237,35 +205,40 @@ pub async fn call(
             ))
         }
         "answer_feedback" => {
+            let call: AnswerFeedback = parse_arguments(name, arguments)?;
+            let answer = call.into_answer()?;
             let run = current()?;
             let storyboard =
                 workers.question_kind(owner, &run).await? == Some(QuestionKind::Storyboard);
-            workers.answer(owner, &run, arguments.clone()).await?;
-            let what = match (arguments["action"].as_str(), storyboard) {
-                (Some("cancel"), _) => {
+            let value = serde_json::to_value(&answer)
+                .map_err(|e| AgentError::Refused(format!("the answer cannot be written: {e}")))?;
+            workers.answer(owner, &run, value).await?;
+            let what = match (answer, storyboard) {
+                (FeedbackAnswer::Cancel {}, _) => {
                     return Ok(done(
                         "I've cancelled the video; nothing more is made or paid for.".to_owned(),
                     ));
                 }
-                (Some("accept"), true) => {
+                (FeedbackAnswer::Accept {}, true) => {
                     "The storyboard is approved and the pictures are being made"
                 }
-                (Some("accept"), false) => "I've taken the critic's fixes",
-                (Some("skip"), _) => "I'm finishing the video as it is",
-                (Some("regenerate"), true) => {
+                (FeedbackAnswer::Accept {}, false) => "I've taken the critic's fixes",
+                (FeedbackAnswer::Skip {}, _) => "I'm finishing the video as it is",
+                (FeedbackAnswer::Regenerate { .. }, true) => {
                     "I'm rewriting those scenes' prompts; the storyboard comes back to you"
                 }
-                (Some("regenerate"), false) => "I'm making those scenes again",
-                (Some("budget"), _) => {
+                (FeedbackAnswer::Regenerate { .. }, false) => "I'm making those scenes again",
+                (FeedbackAnswer::Budget { .. }, _) => {
                     "I've changed the run's budget; the storyboard comes back to you with what it pays for"
                 }
-                _ => "I've changed the plan",
+                (FeedbackAnswer::Edit { .. }, _) => "I've changed the plan",
             };
             Ok(done(format!("{what}; the run goes on.")))
         }
         "status" => {
-            let id = match arguments["run_id"].as_str() {
-                Some(id) => id.to_owned(),
+            let call: Status = parse_arguments(name, arguments)?;
+            let id = match call.run_id {
+                Some(id) => id,
                 None => current()?,
             };
             // Only the person's own runs: another's is "not found", like the API's.
@@ -296,6 +269,7 @@ pub async fn call(
             })
         }
         "export" => {
+            let call: Export = parse_arguments(name, arguments)?;
             let run_id = current()?;
             let run = workers.run(owner, &run_id).await?;
             if workers.status(&run).await != RunStatus::Completed {
@@ -309,13 +283,7 @@ pub async fn call(
                 .map_err(crate::worker::WorkerError::from)?
                 .state;
             let videos = state.outputs.map(|o| o.videos).unwrap_or_default();
-            let wanted = match arguments["format"].as_str() {
-                Some(name) => Some(
-                    montage_models::Format::parse(name)
-                        .ok_or_else(|| AgentError::Refused(format!("unknown format {name:?}")))?,
-                ),
-                None => None,
-            };
+            let wanted = call.format;
             let links: Vec<Value> = videos
                 .iter()
                 .filter(|v| wanted.is_none_or(|w| v.format == w))
@@ -427,4 +395,9 @@ fn progress(thread: &ThreadState<RunState>, drawn: usize) -> String {
         "compose" => "rendering the final video".to_owned(),
         _ => format!("{scenes} scenes planned"),
     }
+}
+
+/// An empty list names no format: models send one where they mean "not given".
+fn non_empty(formats: Vec<montage_models::Format>) -> Option<Vec<montage_models::Format>> {
+    (!formats.is_empty()).then_some(formats)
 }
