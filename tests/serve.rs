@@ -884,6 +884,22 @@ async fn a_conversation_makes_and_changes_a_video(backend: Backend) {
     // Over the socket: the request, with a dark picture of the person's own, starts a video,
     // streamed back with its run's events; the critic asks about the picture.
     let (_, dark) = server.upload("night.png", picture([8, 8, 10])).await;
+    // A message that does not fit the REST body is refused the same way, and nothing is said.
+    for malformed in [
+        json!({ "content": "a beach video", "uplods": [] }),
+        json!({ "content": 8 }),
+        json!({ "uploads": [] }),
+    ] {
+        socket
+            .send(json!({ "type": "chat.message", "chat_id": chat, "data": malformed }))
+            .await;
+        let refused = socket.next().await;
+        assert_eq!(refused["type"], "error", "{malformed}: {refused}");
+        assert_eq!(refused["data"]["code"], "invalid_request", "{refused}");
+        assert_eq!(refused["chat_id"], chat.as_str(), "{refused}");
+    }
+    let (_, history) = server.get(&format!("/api/chats/{chat}")).await;
+    assert_eq!(history["messages"], json!([]), "{history}");
     socket
         .send(json!({ "type": "chat.message", "chat_id": chat,
                        "data": { "content": "make an 8 second bright sunny beach video",

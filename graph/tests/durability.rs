@@ -111,7 +111,12 @@ async fn a_new_runner_continues_a_crashed_run_without_redoing_finished_work() {
     };
     entered.notified().await;
     // Once the other scenes' results are kept, kill the runner mid-step.
-    kept(store.as_ref(), &thread, &["assets#0", "assets#1", "assets#3"]).await;
+    kept(
+        store.as_ref(),
+        &thread,
+        &["assets#0", "assets#1", "assets#3"],
+    )
+    .await;
     running.abort();
     assert!(running.await.unwrap_err().is_cancelled());
     block.store(false, Ordering::SeqCst);

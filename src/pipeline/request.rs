@@ -35,8 +35,16 @@ pub enum RequestError {
 
 /// Reads `16:9,9:16,1:1` (and `vertical`, `square`, …).
 pub fn parse_formats(text: &str) -> Result<Vec<Format>, RequestError> {
+    formats_named(text.split(','))
+}
+
+/// Formats by name ("16:9", "vertical"), each named once however often it is given; unknown
+/// names and an empty list are refused.
+pub fn formats_named<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Format>, RequestError> {
     let mut formats = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in names.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
         let format = Format::parse(part).ok_or_else(|| {
             RequestError::Invalid(format!("unknown format {part:?}: use 16:9, 9:16 or 1:1"))
         })?;

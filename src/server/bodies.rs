@@ -52,6 +52,8 @@ pub(super) fn formats(
     names: Option<&Vec<String>>,
 ) -> Result<Option<Vec<montage_models::Format>>, ApiError> {
     names
-        .map(|names| request::parse_formats(&names.join(",")).map_err(request_error))
+        .map(|names| {
+            request::formats_named(names.iter().map(String::as_str)).map_err(request_error)
+        })
         .transpose()
 }

@@ -4,10 +4,9 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::chats::ChoicesBody;
+use super::chats::PostMessage;
 use super::error::ApiError;
 use super::protocol::{self, ClientMessage, Envelope};
-use crate::agent::Choices;
 use crate::store::{RunStatus, User};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade, close_code};
@@ -259,24 +258,19 @@ async fn handle(
             "subscribe names either a run_id or a chat_id",
         )),
         ClientMessage::ChatMessage { chat_id, data, .. } => {
-            let content = data["content"].as_str().unwrap_or_default().to_owned();
-            let uploads: Vec<String> = data["uploads"]
-                .as_array()
-                .map(|u| {
-                    u.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let choices = match data.get("choices").filter(|c| !c.is_null()) {
-                None => Choices::default(),
-                Some(choices) => match serde_json::from_value::<ChoicesBody>(choices.clone())
-                    .map_err(|e| ApiError::invalid(format!("choices: {e}")))
-                    .and_then(ChoicesBody::checked)
-                {
-                    Ok(choices) => choices,
-                    Err(error) => return Some(chat_refused(&chat_id, &error)),
-                },
+            // The same body, and the same checks, as `POST /api/chats/{id}/messages`.
+            let message = serde_json::from_value::<PostMessage>(data)
+                .map_err(|e| ApiError::invalid(format!("the message does not fit: {e}")))
+                .and_then(|m| {
+                    Ok((
+                        m.choices.unwrap_or_default().checked()?,
+                        m.content,
+                        m.uploads,
+                    ))
+                });
+            let (choices, content, uploads) = match message {
+                Ok(message) => message,
+                Err(error) => return Some(chat_refused(&chat_id, &error)),
             };
             let chat = match super::chats::chat_of(shared, &user.id, &chat_id).await {
                 Ok(chat) => chat,
