@@ -2,6 +2,7 @@
 
 use super::cache::request_hash;
 use super::{NodeResult, Services, StopOnCancel};
+use super::intent_of;
 use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::{MusicOrigin, PipelineEvent};
@@ -55,10 +56,7 @@ pub async fn analyze(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
+    let intent = intent_of(&state)?;
     let mut notices = Vec::new();
     let mut cost = Vec::new();
     let (music, mut grid) = match &state.request.audio {

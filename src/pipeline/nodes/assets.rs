@@ -6,6 +6,7 @@
 
 use super::cache::{Made, cache_hit, entry, generate_cached, remember, request_hash, wasted_on};
 use super::{Services, StopOnCancel};
+use super::{intent_of, plan_of};
 use crate::objects::ObjectRef;
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::PipelineEvent;
@@ -70,11 +71,8 @@ pub async fn asset(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> Result<Update, NodeError> {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let intent = intent_of(&state)?;
+    let plan = plan_of(&state)?;
     let scene = plan
         .scenes
         .get(k)

@@ -2,6 +2,7 @@
 
 use super::critic::actionable;
 use super::{NodeResult, Services};
+use super::intent_of;
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::PipelineEvent;
 use crate::pipeline::state::{FeedbackAnswer, Outputs, RenderedVideo, RunState, Update};
@@ -17,10 +18,7 @@ pub async fn compose(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
+    let intent = intent_of(&state)?;
     let timeline = timeline::build(&state, &services.objects).map_err(NodeError::permanent)?;
     tracing::debug!(timeline = %serde_json::to_string(&timeline).unwrap_or_default(), "composing");
     std::fs::create_dir_all(&services.scratch).map_err(NodeError::transient)?;

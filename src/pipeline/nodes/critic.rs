@@ -2,6 +2,7 @@
 //! vision model, and where the run goes after its review.
 
 use super::{NodeResult, Services, run_models};
+use super::{intent_of, plan_of};
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::PipelineEvent;
 use crate::pipeline::state::{CostEntry, CriticReport, Cut, RunState, SceneSource, Update};
@@ -22,11 +23,8 @@ pub fn actionable(issue: &Issue) -> bool {
 /// critic: the first and last frame of every scene, as the main format frames them, and the
 /// contact sheet, shown to the vision model.
 pub async fn critic(state: Arc<RunState>, ctx: NodeContext, services: Arc<Services>) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let intent = intent_of(&state)?;
+    let plan = plan_of(&state)?;
     let frame = intent
         .formats
         .first()

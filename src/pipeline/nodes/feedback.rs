@@ -2,6 +2,7 @@
 
 use super::critic::actionable;
 use super::{NodeResult, Services};
+use super::plan_of;
 use crate::pipeline::PipelineError;
 use crate::pipeline::state::{
     Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Plan, RunState, SceneIndex, SceneSource, Update,
@@ -43,7 +44,7 @@ pub async fn feedback(state: Arc<RunState>, services: Arc<Services>) -> NodeResu
 pub fn answer(state: &RunState, answer: serde_json::Value) -> Result<Update, NodeError> {
     let answer: FeedbackAnswer = serde_json::from_value(answer)
         .map_err(|e| NodeError::permanent(format!("not an answer to the question: {e}")))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let plan = plan_of(state)?;
     let mut update = Update::default();
     match &answer {
         FeedbackAnswer::Accept {} => {

@@ -34,7 +34,8 @@ pub use plan::plan;
 pub use prompts::{hygiene, prompts};
 pub use story::{story, word_budget};
 
-use super::state::{RunState, Update};
+use super::error::PipelineError;
+use super::state::{Plan, RunState, Update};
 use super::templates::Templates;
 use crate::objects::Objects;
 use crate::providers::{ProviderError, Providers, Registry};
@@ -74,4 +75,18 @@ async fn run_models(services: &Services, state: &RunState) -> Result<Providers, 
             }
             _ => NodeError::permanent(format!("the run's models: {error}")),
         })
+}
+
+/// What the intent node read: every later node needs it, and a checkpoint without it is not
+/// one this graph wrote.
+fn intent_of(state: &RunState) -> Result<&montage_models::Intent, PipelineError> {
+    state
+        .intent
+        .as_ref()
+        .ok_or(PipelineError::Missing("intent"))
+}
+
+/// The plan, which every node after the planner needs.
+fn plan_of(state: &RunState) -> Result<&Plan, PipelineError> {
+    state.plan.as_ref().ok_or(PipelineError::Missing("plan"))
 }

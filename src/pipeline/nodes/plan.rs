@@ -1,6 +1,7 @@
 //! The plan node: scenes on the beat grid, by the planner of `pipeline::plan`.
 
 use super::NodeResult;
+use super::intent_of;
 use crate::pipeline::PipelineError;
 use crate::pipeline::plan as planner;
 use crate::pipeline::state::{RunState, Update};
@@ -9,10 +10,7 @@ use std::sync::Arc;
 
 /// plan: scenes on the beat grid.
 pub async fn plan(state: Arc<RunState>) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
+    let intent = intent_of(&state)?;
     let grid = state
         .grid
         .as_ref()

@@ -6,7 +6,7 @@
 
 use super::cache::scene_seed;
 use super::{NodeResult, Services, run_models};
-use crate::pipeline::PipelineError;
+use super::{intent_of, plan_of};
 use crate::pipeline::events::PipelineEvent;
 use crate::pipeline::state::{
     CameraMove, CostEntry, Plan, RunState, ScenePrompt, SceneSource, Shot, Story, TemplateRef,
@@ -194,11 +194,8 @@ pub async fn prompts(
     ctx: montage_graph::NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let intent = intent_of(&state)?;
+    let plan = plan_of(&state)?;
     let mut used = BTreeMap::new();
     let mut drafts = BTreeMap::new();
     // A storyboard revision rewrites the scenes it names; the others keep their prompts.

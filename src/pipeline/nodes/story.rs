@@ -4,7 +4,7 @@
 //! answer cannot be used, the templates write the same structure (and the run says why).
 
 use super::{NodeResult, Services, run_models};
-use crate::pipeline::PipelineError;
+use super::{intent_of, plan_of};
 use crate::pipeline::state::{
     CostEntry, Plan, RunState, ScriptLine, Story, StoryScene, TemplateRef, Update,
 };
@@ -74,11 +74,8 @@ fn answer_format(scenes: usize) -> JsonSchemaFormat {
 
 /// story: the story of the planned scenes, then the script from it.
 pub async fn story(state: Arc<RunState>, services: Arc<Services>) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let intent = intent_of(&state)?;
+    let plan = plan_of(&state)?;
     let (offline, mut templates) = by_templates(intent, plan, &services.templates)?;
     let mut notices = Vec::new();
     let mut cost = Vec::new();

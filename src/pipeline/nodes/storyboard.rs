@@ -7,6 +7,7 @@
 use super::assets::image_request;
 use super::budget;
 use super::{NodeResult, Services};
+use super::{intent_of, plan_of};
 use crate::config::{FeedbackPolicy, OverBudget, StoryboardPolicy};
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::{PipelineEvent, Sketch};
@@ -69,11 +70,8 @@ pub async fn storyboard(
     ctx: NodeContext,
     services: Arc<Services>,
 ) -> NodeResult {
-    let intent = state
-        .intent
-        .as_ref()
-        .ok_or(PipelineError::Missing("intent"))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let intent = intent_of(&state)?;
+    let plan = plan_of(&state)?;
     let mut board = state.storyboard.clone().unwrap_or_default();
     board.approved = false;
     board.sketches.retain(|k, _| state.prompts.contains_key(k));
@@ -199,7 +197,7 @@ pub async fn storyboard(
 pub fn answer(state: &RunState, answer: Value) -> Result<Update, NodeError> {
     let answer: FeedbackAnswer = serde_json::from_value(answer)
         .map_err(|e| NodeError::permanent(format!("not an answer to the storyboard: {e}")))?;
-    let plan = state.plan.as_ref().ok_or(PipelineError::Missing("plan"))?;
+    let plan = plan_of(state)?;
     let mut board = state.storyboard.clone().unwrap_or_default();
     let mut update = Update::default();
     match &answer {
