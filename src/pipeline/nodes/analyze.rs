@@ -1,8 +1,7 @@
 //! The analyze node: the person's music, or a bed made to the mood, read into a [`BeatGrid`].
 
 use super::cache::request_hash;
-use super::{NodeResult, Services, StopOnCancel};
-use super::intent_of;
+use super::{NodeResult, Services, StopOnCancel, intent_of};
 use crate::objects::{ObjectRef, Objects};
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::{MusicOrigin, PipelineEvent};

@@ -1,8 +1,7 @@
 //! The compose node: the timeline rendered to the preview, every format, captions.
 
 use super::critic::actionable;
-use super::{NodeResult, Services};
-use super::intent_of;
+use super::{NodeResult, Services, intent_of};
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::PipelineEvent;
 use crate::pipeline::state::{FeedbackAnswer, Outputs, RenderedVideo, RunState, Update};

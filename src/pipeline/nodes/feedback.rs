@@ -1,8 +1,7 @@
 //! The feedback node: the critic's issues put to the person, and what an answer changes.
 
 use super::critic::actionable;
-use super::{NodeResult, Services};
-use super::plan_of;
+use super::{NodeResult, Services, plan_of};
 use crate::pipeline::PipelineError;
 use crate::pipeline::state::{
     Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Plan, RunState, SceneIndex, SceneSource, Update,
