@@ -2,9 +2,11 @@
 //! them, and a call's arguments are parsed into them once, so a tool never indexes into JSON.
 
 use super::AgentError;
+use crate::pipeline::request;
 use crate::pipeline::state::{FeedbackAnswer, SceneIndex};
 use montage_models::{Format, Mood, Pace};
 use schemars::JsonSchema;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -13,10 +15,9 @@ use serde_json::Value;
 pub struct CreateVideo {
     /// The person's description of the video.
     pub prompt: String,
-    /// Formats the person asked for; none leaves them to the description.
+    /// Formats the person asked for (an empty list is none); none leaves them to the description.
     #[serde(default, deserialize_with = "lenient_formats")]
-    #[schemars(with = "Option<Vec<Format>>")]
-    pub formats: Vec<Format>,
+    pub formats: Option<Vec<Format>>,
     /// Seconds.
     pub duration: Option<f64>,
 }
@@ -26,10 +27,9 @@ pub struct CreateVideo {
 pub struct Revise {
     /// What to change, in the person's words.
     pub instruction: Option<String>,
-    /// The formats the new version has; none keeps the current ones.
+    /// The formats the new version has (an empty list is none); none keeps the current ones.
     #[serde(default, deserialize_with = "lenient_formats")]
-    #[schemars(with = "Option<Vec<Format>>")]
-    pub formats: Vec<Format>,
+    pub formats: Option<Vec<Format>>,
     /// Seconds.
     pub duration: Option<f64>,
     /// An uploaded audio file's id.
@@ -193,27 +193,26 @@ pub fn parse_arguments<T: for<'de> Deserialize<'de>>(
         .map_err(|e| AgentError::Refused(format!("the {tool} tool was called wrongly: {e}")))
 }
 
-/// Formats by ratio or by the words people use ("vertical"), as models send them.
-fn lenient_formats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Format>, D::Error> {
+/// Formats by ratio or by the words people use ("vertical"), as models send them; an empty
+/// list names none (models send one where they mean "not given").
+fn lenient_formats<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<Format>>, D::Error> {
     let names: Option<Vec<String>> = Option::deserialize(deserializer)?;
-    let mut formats = Vec::new();
-    for name in names.unwrap_or_default() {
-        let format = parse_format::<D::Error>(&name)?;
-        if !formats.contains(&format) {
-            formats.push(format);
+    match names {
+        Some(names) if !names.is_empty() => {
+            request::formats_named(names.iter().map(String::as_str))
+                .map(Some)
+                .map_err(D::Error::custom)
         }
+        _ => Ok(None),
     }
-    Ok(formats)
 }
 
 fn lenient_format<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Format>, D::Error> {
     let name: Option<String> = Option::deserialize(deserializer)?;
-    name.map(|n| parse_format::<D::Error>(&n)).transpose()
-}
-
-fn parse_format<E: serde::de::Error>(name: &str) -> Result<Format, E> {
-    Format::parse(name)
-        .ok_or_else(|| E::custom(format!("unknown format {name:?}: use 16:9, 9:16 or 1:1")))
+    name.map(|n| request::format_named(&n).map_err(D::Error::custom))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -228,13 +227,15 @@ mod tests {
             &json!({ "prompt": "rain", "formats": ["vertical", "9:16", "1:1"] }),
         )
         .unwrap();
-        assert_eq!(call.formats, [Format::Portrait, Format::Square]);
+        assert_eq!(call.formats, Some(vec![Format::Portrait, Format::Square]));
         let none: CreateVideo = parse_arguments(
             "create_video",
             &json!({ "prompt": "rain", "formats": null }),
         )
         .unwrap();
-        assert!(none.formats.is_empty());
+        assert!(none.formats.is_none());
+        let empty: Revise = parse_arguments("revise", &json!({ "formats": [] })).unwrap();
+        assert!(empty.formats.is_none());
         let wrong = parse_arguments::<CreateVideo>(
             "create_video",
             &json!({ "prompt": "rain", "formats": ["4:3"] }),
@@ -249,6 +250,44 @@ mod tests {
         let answer: AnswerFeedback =
             parse_arguments("answer_feedback", &json!({ "action": "skip" })).unwrap();
         assert_eq!(answer.action, Action::Skip);
+        assert_eq!(answer.into_answer().unwrap(), FeedbackAnswer::Skip {});
+        let again: AnswerFeedback = parse_arguments(
+            "answer_feedback",
+            &json!({ "action": "regenerate", "scenes": [1, 3], "instruction": "brighter" }),
+        )
+        .unwrap();
+        assert_eq!(
+            again.into_answer().unwrap(),
+            FeedbackAnswer::Regenerate {
+                scenes: vec![SceneIndex::new(1).unwrap(), SceneIndex::new(3).unwrap()],
+                instruction: "brighter".into(),
+            }
+        );
+        let slower: AnswerFeedback = parse_arguments(
+            "answer_feedback",
+            &json!({ "action": "edit", "pace": "slow" }),
+        )
+        .unwrap();
+        assert_eq!(
+            slower.into_answer().unwrap(),
+            FeedbackAnswer::Edit {
+                pace: Some(Pace::Slow),
+                mood: None,
+                duration: None
+            }
+        );
+        for incomplete in [
+            json!({ "action": "regenerate" }),
+            json!({ "action": "regenerate", "scenes": [] }),
+            json!({ "action": "budget" }),
+            json!({ "action": "edit", "instruction": "nicer" }),
+        ] {
+            let answer: AnswerFeedback = parse_arguments("answer_feedback", &incomplete).unwrap();
+            assert!(
+                matches!(answer.into_answer(), Err(AgentError::Refused(_))),
+                "{incomplete}"
+            );
+        }
         assert!(
             parse_arguments::<AnswerFeedback>("answer_feedback", &json!({ "action": "delete" }))
                 .is_err()

@@ -113,7 +113,7 @@ pub async fn call(
                     .collect(),
                 formats: match &choices.formats {
                     Some(chosen) => Some(chosen.clone()),
-                    None => non_empty(call.formats),
+                    None => call.formats,
                 },
                 duration,
                 seed: 1,
@@ -147,7 +147,7 @@ pub async fn call(
             };
             let changes = Changes {
                 instruction: call.instruction,
-                formats: non_empty(call.formats),
+                formats: call.formats,
                 duration: call.duration,
                 audio,
                 ..Changes::default()
@@ -395,9 +395,4 @@ fn progress(thread: &ThreadState<RunState>, drawn: usize) -> String {
         "compose" => "rendering the final video".to_owned(),
         _ => format!("{scenes} scenes planned"),
     }
-}
-
-/// An empty list names no format: models send one where they mean "not given".
-fn non_empty(formats: Vec<montage_models::Format>) -> Option<Vec<montage_models::Format>> {
-    (!formats.is_empty()).then_some(formats)
 }

@@ -38,6 +38,13 @@ pub fn parse_formats(text: &str) -> Result<Vec<Format>, RequestError> {
     formats_named(text.split(','))
 }
 
+/// A format by name ("16:9", "vertical").
+pub fn format_named(name: &str) -> Result<Format, RequestError> {
+    Format::parse(name).ok_or_else(|| {
+        RequestError::Invalid(format!("unknown format {name:?}: use 16:9, 9:16 or 1:1"))
+    })
+}
+
 /// Formats by name ("16:9", "vertical"), each named once however often it is given; unknown
 /// names and an empty list are refused.
 pub fn formats_named<'a>(
@@ -45,9 +52,7 @@ pub fn formats_named<'a>(
 ) -> Result<Vec<Format>, RequestError> {
     let mut formats = Vec::new();
     for part in names.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
-        let format = Format::parse(part).ok_or_else(|| {
-            RequestError::Invalid(format!("unknown format {part:?}: use 16:9, 9:16 or 1:1"))
-        })?;
+        let format = format_named(part)?;
         if !formats.contains(&format) {
             formats.push(format);
         }
