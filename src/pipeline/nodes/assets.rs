@@ -5,8 +5,7 @@
 //! leaves the scene its still, and the run says so.
 
 use super::cache::{Made, cache_hit, entry, generate_cached, remember, request_hash, wasted_on};
-use super::{Services, StopOnCancel};
-use super::{intent_of, plan_of};
+use super::{Services, StopOnCancel, intent_of, plan_of};
 use crate::objects::ObjectRef;
 use crate::pipeline::PipelineError;
 use crate::pipeline::events::PipelineEvent;
@@ -285,10 +284,7 @@ impl Clipping<'_> {
         still: &ObjectRef,
         update: &mut Update,
     ) -> Result<Option<SceneClip>, NodeError> {
-        let (plan, intent) = match (&self.state.plan, &self.state.intent) {
-            (Some(plan), Some(intent)) => (plan, intent),
-            _ => return Err(PipelineError::Missing("plan").into()),
-        };
+        let (plan, intent) = (plan_of(self.state)?, intent_of(self.state)?);
         let k = self.scene;
         let shown = shown_seconds(plan, k);
         let model = self.model.id();

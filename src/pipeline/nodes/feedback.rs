@@ -1,7 +1,7 @@
 //! The feedback node: the critic's issues put to the person, and what an answer changes.
 
 use super::critic::actionable;
-use super::{NodeResult, Services, plan_of};
+use super::{NodeResult, Services, intent_of, plan_of};
 use crate::pipeline::PipelineError;
 use crate::pipeline::state::{
     Cut, FeedbackAnswer, MAX_INSTRUCTION_CHARS, Plan, RunState, SceneIndex, SceneSource, Update,
@@ -179,10 +179,7 @@ pub(super) fn edited_intent(
     state: &RunState,
     answer: &FeedbackAnswer,
 ) -> Result<Intent, NodeError> {
-    let mut intent = state
-        .intent
-        .clone()
-        .ok_or(PipelineError::Missing("intent"))?;
+    let mut intent = intent_of(state)?.clone();
     let FeedbackAnswer::Edit {
         pace,
         mood,
